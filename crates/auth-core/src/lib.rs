@@ -1,0 +1,56 @@
+//! # auth-core
+//!
+//! The framework-neutral core of the auth toolkit: tokens, credentials, sessions, stores,
+//! policies, and the one table that maps every auth error to HTTP. No web framework is in
+//! its dependency tree; the `auth-axum`, `auth-actix` and `auth-warp` adapters are glue
+//! around it.
+//!
+//! Issue a token pair at login and verify the access token on each request:
+//!
+//! ```
+//! use auth_core::token::{Algorithm, Key, KeyRing, Subject, TokenConfig, TokenService};
+//! use auth_core::{AuthError, TokenError};
+//!
+//! let access = KeyRing::new(Key::hmac("2026-11", Algorithm::HS256, b"access-secret-of-at-least-32-bytes")?);
+//! let refresh = KeyRing::new(Key::hmac("r-2026-11", Algorithm::HS256, b"refresh-secret-of-at-least-32-byte")?);
+//! let tokens = TokenService::new(
+//!     access,
+//!     refresh,
+//!     TokenConfig::default().issuer("auth-reference").audience("auth-reference"),
+//! )?;
+//!
+//! let alice = Subject::new("1").with_email("alice@example.com").with_roles(["admin"]);
+//! let pair = tokens.issue_pair(&alice)?;
+//! assert_eq!(pair.expires_in, 900);
+//!
+//! let claims = tokens.verify_access(&pair.access.token)?;
+//! assert_eq!(claims.email.as_deref(), Some("alice@example.com"));
+//!
+//! // A tampered token is refused, and the core says how to answer over HTTP.
+//! let tampered = format!("{}x", pair.access.token);
+//! let err = AuthError::from(tokens.verify_access(&tampered).unwrap_err());
+//! let response = err.to_response();
+//! assert_eq!(response.status, 401);
+//! assert!(response.header("www-authenticate").unwrap().starts_with("Bearer error=\"invalid_token\""));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Crypto backend
+//!
+//! `jsonwebtoken` is built with its `aws_lc_rs` backend only (see `ARCHITECTURE.md`);
+//! [`token::TokenService::new`] refuses to start if no single backend is available, so a
+//! misbuilt binary fails at start-up rather than panicking on a request.
+
+pub mod clock;
+pub mod error;
+pub mod http;
+mod ids;
+pub mod token;
+
+pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
+pub use http::{ErrorResponse, Problem};
+
+/// The README's examples, compiled and run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

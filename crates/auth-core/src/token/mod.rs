@@ -1,0 +1,535 @@
+//! JWT access and refresh tokens: issuing and verifying.
+//!
+//! [`TokenService`] holds two [`KeyRing`]s (access and refresh tokens are signed with
+//! different keys), the issuer and audience, lifetimes, leeway and the [`Clock`].
+//!
+//! Verification is stricter than `jsonwebtoken`'s defaults (which check `nbf` only when
+//! asked, `iss`/`aud` only when present, and read the system clock). The header and the
+//! claims are each parsed exactly once, and the signature is checked with
+//! `jsonwebtoken::crypto::verify`. In this order:
+//!
+//! 1. the token's length is checked before any decoding (default 8 KiB);
+//! 2. the header must name a `kid` in the ring and exactly that key's `alg`; its `typ`
+//!    must be the one issued for this kind of token; `crit`, `jku`, `x5u`, `jwk`, `x5c`
+//!    and `x5t` are refused outright (keys are never fetched or taken from a token), and
+//!    any other unknown header parameter makes the token malformed;
+//! 3. the signature is checked (by `jsonwebtoken`'s crypto backend, constant-time)
+//!    before any claim is read;
+//! 4. `exp`, `iat`, `nbf`, `sub`, `jti`, `sid` and `type` must be present with the right
+//!    JSON types; `iss` and `aud` must be present and equal when configured;
+//! 5. `exp`, `nbf` and `iat` are checked against the injected clock with a leeway of at
+//!    most 60 s; `type` must match what the caller asked for.
+//!
+//! Revocation (blocklist, families, users) is checked on top of this by the stores.
+
+mod claims;
+mod keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::Header;
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+pub use claims::{Audience, Claims, NoExtra, Subject, TokenType};
+pub use keys::{Algorithm, Key, KeyRing};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigError, TokenError};
+use crate::ids::new_id;
+
+/// The largest leeway a [`TokenConfig`] accepts.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
+
+/// The header `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TYP: &str = "at+jwt";
+/// The header `typ` of refresh tokens.
+pub const REFRESH_TYP: &str = "JWT";
+
+/// Settings for issuing and verifying tokens.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// `iss` to issue and require; `None` issues and checks none.
+    pub issuer: Option<String>,
+    /// `aud` to issue and require; `None` issues and checks none.
+    pub audience: Option<String>,
+    /// Access-token lifetime (default 15 minutes).
+    pub access_ttl: Duration,
+    /// Refresh-token lifetime (default 30 days).
+    pub refresh_ttl: Duration,
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (default 30 s, at most 60 s).
+    pub leeway: Duration,
+    /// Tokens longer than this are refused before decoding (default 8 KiB).
+    pub max_token_bytes: usize,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            access_ttl: Duration::from_secs(900),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            leeway: Duration::from_secs(30),
+            max_token_bytes: 8 * 1024,
+        }
+    }
+}
+
+impl TokenConfig {
+    /// Sets the issuer.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Sets the audience.
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audience = Some(aud.into());
+        self
+    }
+
+    /// Sets the access-token lifetime.
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// Sets the refresh-token lifetime.
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Sets the leeway (at most [`MAX_LEEWAY`]; checked by [`TokenService::new`]).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+}
+
+/// A freshly signed token and the identity facts a store needs about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The compact JWS to hand to the client.
+    pub token: String,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `iat`.
+    pub iat: u64,
+    /// Its `exp`.
+    pub exp: u64,
+}
+
+/// An access token and a refresh token of one family (`sid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    /// The access token.
+    pub access: IssuedToken,
+    /// The refresh token.
+    pub refresh: IssuedToken,
+    /// The family both belong to.
+    pub sid: String,
+    /// Seconds until the access token expires (the token response's `expires_in`).
+    pub expires_in: u64,
+}
+
+/// Signing failed: a server fault (a broken key), never the client's.
+#[derive(Debug, thiserror::Error)]
+#[error("signing a token failed: {0}")]
+pub struct SigningError(String);
+
+struct PreparedKey {
+    key: Key,
+}
+
+struct Ring {
+    keys: Vec<PreparedKey>,
+    header: Header,
+    typ: &'static str,
+}
+
+impl Ring {
+    fn find(&self, kid: &str) -> Option<&PreparedKey> {
+        self.keys.iter().find(|k| k.key.kid == kid)
+    }
+}
+
+struct Inner {
+    access: Ring,
+    refresh: Ring,
+    config: TokenConfig,
+    clock: Arc<dyn Clock>,
+}
+
+/// Issues and verifies access and refresh tokens. Cheap to clone (one `Arc`).
+///
+/// ```
+/// use auth_core::token::{Algorithm, Key, KeyRing, Subject, TokenConfig, TokenService};
+///
+/// let access = KeyRing::new(Key::hmac("a1", Algorithm::HS256, b"an access secret of >= 32 bytes!")?);
+/// let refresh = KeyRing::new(Key::hmac("r1", Algorithm::HS256, b"a refresh secret of >= 32 bytes!")?);
+/// let config = TokenConfig::default().issuer("auth-reference").audience("auth-reference");
+/// let tokens = TokenService::new(access, refresh, config)?;
+///
+/// let user = Subject::new("1").with_email("alice@example.com").with_roles(["admin"]);
+/// let pair = tokens.issue_pair(&user)?;
+///
+/// let claims = tokens.verify_access(&pair.access.token)?;
+/// assert_eq!(claims.sub, "1");
+/// assert_eq!(claims.roles, ["admin"]);
+/// assert!(tokens.verify_access(&pair.refresh.token).is_err()); // never interchangeable
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("access_kid", &self.inner.access.header.kid)
+            .field("refresh_kid", &self.inner.refresh.header.kid)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenService {
+    /// A service on the system clock. See [`TokenService::with_clock`].
+    pub fn new(
+        access: KeyRing,
+        refresh: KeyRing,
+        config: TokenConfig,
+    ) -> Result<Self, ConfigError> {
+        Self::with_clock(access, refresh, config, Arc::new(SystemClock))
+    }
+
+    /// A service reading time from `clock`.
+    ///
+    /// Refuses: a signing key that cannot sign; access and refresh rings sharing key
+    /// material; a leeway above [`MAX_LEEWAY`]; zero lifetimes; a build without a usable
+    /// `jsonwebtoken` crypto backend (so that never surfaces as a panic on a request).
+    pub fn with_clock(
+        access: KeyRing,
+        refresh: KeyRing,
+        config: TokenConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "jsonwebtoken crypto backend",
+                reason: "no single backend is enabled; enable exactly one of `aws_lc_rs` or `rust_crypto` on jsonwebtoken".into(),
+            });
+        }
+        if config.leeway > MAX_LEEWAY {
+            return Err(ConfigError::LeewayTooLarge {
+                max: MAX_LEEWAY.as_secs(),
+                got: config.leeway.as_secs(),
+            });
+        }
+        if config.access_ttl.is_zero() || config.refresh_ttl.is_zero() {
+            return Err(ConfigError::Invalid {
+                setting: "token lifetime",
+                reason: "access and refresh lifetimes must be at least one second".into(),
+            });
+        }
+        if config.max_token_bytes < 64 {
+            return Err(ConfigError::Invalid {
+                setting: "max_token_bytes",
+                reason: "must be at least 64 bytes (the default is 8192)".into(),
+            });
+        }
+        for ring in [&access, &refresh] {
+            if !ring.signing().can_sign() {
+                return Err(ConfigError::NoSigningKey(ring.signing_kid().to_string()));
+            }
+        }
+        if access.shares_material_with(&refresh) {
+            return Err(ConfigError::SameKeyForAccessAndRefresh);
+        }
+        let access = prepare(access, ACCESS_TYP);
+        let refresh = prepare(refresh, REFRESH_TYP);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                access,
+                refresh,
+                config,
+                clock,
+            }),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TokenConfig {
+        &self.inner.config
+    }
+
+    /// The clock in use.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Issues an access and a refresh token for a new login (a new family `sid`).
+    pub fn issue_pair(&self, subject: &Subject) -> Result<TokenPair, SigningError> {
+        self.issue_pair_with(subject, &new_id(), &NoExtra {})
+    }
+
+    /// Issues a pair in the family `sid` (refresh rotation keeps the family), with
+    /// caller-defined extra claims on the access token.
+    pub fn issue_pair_with<E: Serialize>(
+        &self,
+        subject: &Subject,
+        sid: &str,
+        extra: &E,
+    ) -> Result<TokenPair, SigningError> {
+        let access = self.issue(TokenType::Access, subject, sid, extra)?;
+        let refresh = self.issue(TokenType::Refresh, subject, sid, &NoExtra {})?;
+        let expires_in = self.inner.config.access_ttl.as_secs();
+        Ok(TokenPair {
+            access,
+            refresh,
+            sid: sid.to_string(),
+            expires_in,
+        })
+    }
+
+    /// Issues one token of `kind` in the family `sid`. Refresh tokens carry only `sub`
+    /// (roles and email are looked up afresh when they are used).
+    pub fn issue<E: Serialize>(
+        &self,
+        kind: TokenType,
+        subject: &Subject,
+        sid: &str,
+        extra: &E,
+    ) -> Result<IssuedToken, SigningError> {
+        let config = &self.inner.config;
+        let now = self.inner.clock.unix_seconds();
+        let (ring, ttl) = match kind {
+            TokenType::Access => (&self.inner.access, config.access_ttl),
+            TokenType::Refresh => (&self.inner.refresh, config.refresh_ttl),
+        };
+        let access = kind == TokenType::Access;
+        let claims = Claims {
+            sub: subject.id.clone(),
+            exp: now.saturating_add(ttl.as_secs()),
+            iat: now,
+            nbf: now,
+            jti: new_id(),
+            iss: config.issuer.clone(),
+            aud: config.audience.clone().map(Audience::One),
+            sid: sid.to_string(),
+            token_type: kind,
+            email: if access { subject.email.clone() } else { None },
+            roles: if access {
+                subject.roles.clone()
+            } else {
+                Vec::new()
+            },
+            scope: if access { subject.scope.clone() } else { None },
+            extra,
+        };
+        let signing = ring
+            .keys
+            .first()
+            .and_then(|k| k.key.encoding.as_ref())
+            .ok_or_else(|| SigningError("the signing key has no private part".into()))?;
+        let token = jsonwebtoken::encode(&ring.header, &claims, signing)
+            .map_err(|e| SigningError(e.to_string()))?;
+        Ok(IssuedToken {
+            token,
+            jti: claims.jti,
+            iat: claims.iat,
+            exp: claims.exp,
+        })
+    }
+
+    /// Verifies an access token (see the module docs for every rule).
+    pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify(token, TokenType::Access)
+    }
+
+    /// Verifies an access token that carries caller-defined claims `E`; a token without
+    /// them (or with them in the wrong shape) is refused as [`TokenError::MissingClaim`].
+    pub fn verify_access_as<E: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Claims<E>, TokenError> {
+        self.verify(token, TokenType::Access)
+    }
+
+    /// Verifies a refresh token.
+    pub fn verify_refresh(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify(token, TokenType::Refresh)
+    }
+
+    /// Verifies a token of the given kind.
+    pub fn verify<E: DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenType,
+    ) -> Result<Claims<E>, TokenError> {
+        let inner = &*self.inner;
+        if token.len() > inner.config.max_token_bytes {
+            return Err(TokenError::TooLong);
+        }
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(claims_b64), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let ring = match kind {
+            TokenType::Access => &inner.access,
+            TokenType::Refresh => &inner.refresh,
+        };
+
+        // 1. The header, parsed once, unauthenticated: only used to pick the key.
+        let header_json = B64.decode(header_b64).map_err(|_| TokenError::Malformed)?;
+        let header: RawHeader<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+        if header.has_refused_parameter() {
+            return Err(TokenError::UnsupportedHeader);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| ring.find(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        if header.alg != key.key.alg.as_str() {
+            return Err(TokenError::AlgorithmNotAllowed);
+        }
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| typ_matches(t, ring.typ))
+        {
+            return Err(TokenError::WrongHeaderType);
+        }
+
+        // 2. The signature, by jsonwebtoken's crypto backend, before any claim is read.
+        let message = &token[..header_b64.len() + 1 + claims_b64.len()];
+        let valid = jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key.key.decoding,
+            key.key.alg.to_jwt(),
+        )
+        .map_err(|_| TokenError::BadSignature)?;
+        if !valid {
+            return Err(TokenError::BadSignature);
+        }
+
+        // 3. The claims, parsed once; required claims are non-optional fields.
+        let claims_json = B64.decode(claims_b64).map_err(|_| TokenError::Malformed)?;
+        let claims: Claims<E> =
+            serde_json::from_slice(&claims_json).map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => TokenError::MissingClaim,
+                _ => TokenError::Malformed,
+            })?;
+
+        // 4. The rules, against the configuration and the injected clock.
+        if let Some(iss) = &inner.config.issuer {
+            match &claims.iss {
+                None => return Err(TokenError::MissingClaim),
+                Some(got) if got != iss => return Err(TokenError::WrongIssuer),
+                Some(_) => {}
+            }
+        }
+        if let Some(aud) = &inner.config.audience {
+            match &claims.aud {
+                None => return Err(TokenError::MissingClaim),
+                Some(got) if !got.contains(aud) => return Err(TokenError::WrongAudience),
+                Some(_) => {}
+            }
+        }
+        let now = inner.clock.unix_seconds();
+        let leeway = inner.config.leeway.as_secs();
+        if now >= claims.exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now.saturating_add(leeway) {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if claims.token_type != kind {
+            return Err(TokenError::WrongTokenType);
+        }
+        Ok(claims)
+    }
+}
+
+/// The JOSE header as this service reads it. Unknown parameters make the token malformed;
+/// the ones that would point at a key, or demand understanding (`crit`), are named so that
+/// they can be refused explicitly.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+    #[serde(default)]
+    jku: Option<IgnoredAny>,
+    #[serde(default)]
+    x5u: Option<IgnoredAny>,
+    #[serde(default)]
+    jwk: Option<IgnoredAny>,
+    #[serde(default)]
+    x5c: Option<IgnoredAny>,
+    #[serde(default)]
+    x5t: Option<IgnoredAny>,
+    #[serde(default, rename = "x5t#S256")]
+    x5t_s256: Option<IgnoredAny>,
+}
+
+impl RawHeader<'_> {
+    fn has_refused_parameter(&self) -> bool {
+        self.crit.is_some()
+            || self.jku.is_some()
+            || self.x5u.is_some()
+            || self.jwk.is_some()
+            || self.x5c.is_some()
+            || self.x5t.is_some()
+            || self.x5t_s256.is_some()
+    }
+}
+
+/// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
+/// `application/` prefix may be omitted.
+fn typ_matches(got: &str, want: &str) -> bool {
+    let got = if got.len() > 12 && got[..12].eq_ignore_ascii_case("application/") {
+        &got[12..]
+    } else {
+        got
+    };
+    got.eq_ignore_ascii_case(want)
+}
+
+fn prepare(ring: KeyRing, typ: &'static str) -> Ring {
+    let signing = ring.signing();
+    let mut header = Header::new(signing.alg.to_jwt());
+    header.typ = Some(typ.to_string());
+    header.kid = Some(signing.kid.clone());
+    let keys = ring
+        .keys
+        .into_iter()
+        .map(|key| PreparedKey { key })
+        .collect();
+    Ring { keys, header, typ }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! Architecture invariants (see ARCHITECTURE.md), checked on the real dependency graph.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::process::Command;
+
+fn cargo_tree(package: &str) -> String {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--package",
+            package,
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn auth_core_depends_on_no_web_framework() {
+    let tree = cargo_tree("auth-core");
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(&"jsonwebtoken"),
+        "sanity: the tree was read:\n{tree}"
+    );
+    for framework in [
+        "axum",
+        "axum-core",
+        "actix-web",
+        "actix-http",
+        "warp",
+        "hyper",
+        "tower",
+        "http",
+    ] {
+        assert!(
+            !crates.contains(&framework),
+            "auth-core must not depend on `{framework}`:\n{tree}"
+        );
+    }
+}
+
+#[test]
+fn jsonwebtoken_has_exactly_one_crypto_backend() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--edges",
+            "features",
+            "--prefix",
+            "none",
+            "--package",
+            "auth-core",
+            "--invert",
+            "jsonwebtoken",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run cargo tree");
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tree.contains("jsonwebtoken feature \"aws_lc_rs\""),
+        "{tree}"
+    );
+    assert!(
+        !tree.contains("jsonwebtoken feature \"rust_crypto\""),
+        "both backends would panic at run time:\n{tree}"
+    );
+}
