@@ -174,6 +174,10 @@ pub enum AuthError {
     /// could not be asked. Authentication fails closed.
     #[error("the state store is unavailable")]
     StoreUnavailable(#[source] StoreError),
+    /// A server fault that is not the client's (a signing key that cannot sign). Logged
+    /// where it happens; the client sees only a generic 500.
+    #[error("internal error")]
+    Internal,
     /// A token-endpoint failure, rendered in the RFC 6749 §5.2 shape.
     #[error("token endpoint error: {}", code.as_str())]
     OAuth {

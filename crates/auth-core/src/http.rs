@@ -77,15 +77,6 @@ struct Row {
 impl AuthError {
     /// Renders this error as its one HTTP answer. See the module docs for the rules.
     pub fn to_response(&self) -> ErrorResponse {
-        if let AuthError::OAuth {
-            code,
-            description,
-            retry_after_secs,
-        } = self
-        {
-            return oauth_response(*code, description, *retry_after_secs);
-        }
-
         let (row, detail): (Row, String) = match self {
             AuthError::MissingCredentials(scheme) => (
                 row(401, "missing-credentials", "Authentication required"),
@@ -143,7 +134,15 @@ impl AuthError {
                 row(503, "store-unavailable", "Service unavailable"),
                 "The authentication state store is unavailable; try again shortly".into(),
             ),
-            AuthError::OAuth { .. } => unreachable!("handled above"),
+            AuthError::Internal => (
+                row(500, "internal", "Internal server error"),
+                "The server could not complete the request".into(),
+            ),
+            AuthError::OAuth {
+                code,
+                description,
+                retry_after_secs,
+            } => return oauth_response(*code, description, *retry_after_secs),
         };
 
         let mut headers = vec![("content-type", PROBLEM_JSON.to_string())];
@@ -446,6 +445,16 @@ mod tests {
         assert_eq!(res.header("retry-after"), Some("1"));
         assert!(!res.body.contains("hunter2") && !res.body.contains("redis"));
         problem(&res);
+    }
+
+    #[test]
+    fn internal_is_a_bare_500() {
+        let res = AuthError::Internal.to_response();
+        assert_eq!(res.status, 500);
+        assert_eq!(
+            problem(&res).detail,
+            "The server could not complete the request"
+        );
     }
 
     #[test]

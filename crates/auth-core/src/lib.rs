@@ -42,13 +42,19 @@
 //! misbuilt binary fails at start-up rather than panicking on a request.
 
 pub mod clock;
+pub mod credential;
 pub mod error;
 pub mod http;
 mod ids;
+mod manager;
+pub mod oauth;
+pub mod request;
+pub mod store;
 pub mod token;
 
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
+pub use manager::{TokenManager, subject_of};
 
 /// The README's examples, compiled and run as doctests so they cannot drift.
 #[cfg(doctest)]

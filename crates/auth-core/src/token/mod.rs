@@ -300,8 +300,8 @@ impl TokenService {
         })
     }
 
-    /// Issues one token of `kind` in the family `sid`. Refresh tokens carry only `sub`
-    /// (roles and email are looked up afresh when they are used).
+    /// Issues one token of `kind` in the family `sid`. Refresh tokens carry `sub` and
+    /// `scope` only (roles and email are looked up afresh when they are used).
     pub fn issue<E: Serialize>(
         &self,
         kind: TokenType,
@@ -332,7 +332,8 @@ impl TokenService {
             } else {
                 Vec::new()
             },
-            scope: if access { subject.scope.clone() } else { None },
+            // Refresh tokens keep the granted scope, so a refresh can never widen it.
+            scope: subject.scope.clone(),
             extra,
         };
         let signing = ring

@@ -1,0 +1,356 @@
+//! argon2id password hashing, off the async runtime.
+//!
+//! Hashing and verifying cost ~25 ms of CPU and 19 MiB of memory each at OWASP's
+//! parameters. They run on tokio's blocking pool (never on an async worker, so a burst of
+//! logins cannot stall other requests), and at most `max_concurrent` at once (so a burst
+//! cannot allocate unbounded memory either); the rest wait asynchronously for a slot.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::error::{ConfigError, StoreError};
+
+/// Passwords longer than this are refused before any hashing (a denial-of-service guard:
+/// argon2 reads the whole password).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// argon2id cost parameters. The default is OWASP's current minimum
+/// (m = 19456 KiB, t = 2, p = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    /// Memory in KiB.
+    pub m_cost: u32,
+    /// Iterations.
+    pub t_cost: u32,
+    /// Parallelism.
+    pub p_cost: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        Self {
+            m_cost: Params::DEFAULT_M_COST,
+            t_cost: Params::DEFAULT_T_COST,
+            p_cost: Params::DEFAULT_P_COST,
+        }
+    }
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The password matches and the hash uses the current parameters.
+    Ok,
+    /// The password matches, but the hash uses older parameters (or another argon2
+    /// variant): store [`Passwords::hash`] of the password to upgrade it.
+    NeedsRehash,
+    /// The password does not match (or the stored hash is unreadable).
+    Mismatch,
+}
+
+impl Verified {
+    /// Whether the password matched.
+    pub fn is_match(self) -> bool {
+        self != Verified::Mismatch
+    }
+}
+
+/// Why a password could not be checked or hashed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// Longer than [`MAX_PASSWORD_BYTES`]; nothing was hashed.
+    #[error("the password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+    /// The blocking task failed (the runtime is shutting down, or hashing panicked).
+    #[error("password hashing could not run: {0}")]
+    Runtime(String),
+}
+
+impl From<PasswordError> for StoreError {
+    fn from(e: PasswordError) -> Self {
+        StoreError::new(e.to_string())
+    }
+}
+
+/// Hashes and verifies passwords with argon2id. Cheap to clone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use auth_core::credential::{PasswordParams, Passwords, Verified};
+///
+/// let passwords = Passwords::new(PasswordParams::default())?;
+/// let phc = passwords.hash("correct horse battery staple".into()).await?;
+/// assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+/// assert_eq!(passwords.verify("correct horse battery staple".into(), phc.clone()).await?, Verified::Ok);
+/// assert_eq!(passwords.verify("wrong".into(), phc).await?, Verified::Mismatch);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Passwords {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: PasswordParams,
+    argon2: Argon2<'static>,
+    dummy: String,
+    permits: Semaphore,
+    verifications: AtomicU64,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("params", &self.inner.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Passwords {
+    /// A hasher with `params`, allowing as many concurrent hashes as there are CPUs.
+    ///
+    /// Computes the dummy hash used for unknown users once, here (one hash of work).
+    pub fn new(params: PasswordParams) -> Result<Self, ConfigError> {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_concurrency(params, cpus)
+    }
+
+    /// As [`Passwords::new`], with at most `max_concurrent` hashes running at once.
+    pub fn with_concurrency(
+        params: PasswordParams,
+        max_concurrent: usize,
+    ) -> Result<Self, ConfigError> {
+        let p = Params::new(params.m_cost, params.t_cost, params.p_cost, None).map_err(|e| {
+            ConfigError::Invalid {
+                setting: "argon2 parameters",
+                reason: format!("{e}; OWASP's minimum is m=19456, t=2, p=1"),
+            }
+        })?;
+        let argon2 = Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, p);
+        // The dummy's password is random and thrown away: nothing can match it.
+        let secret = crate::ids::random_b64::<24>();
+        let dummy = argon2
+            .hash_password(secret.as_bytes())
+            .map_err(|e| ConfigError::Invalid {
+                setting: "argon2 parameters",
+                reason: e.to_string(),
+            })?
+            .to_string();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params,
+                argon2,
+                dummy,
+                permits: Semaphore::new(max_concurrent.max(1)),
+                verifications: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The parameters new hashes use.
+    pub fn params(&self) -> PasswordParams {
+        self.inner.params
+    }
+
+    /// How many verifications (real or dummy) have run; for metrics and tests.
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Hashes `password` into a PHC string, on the blocking pool.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        let this = self.clone();
+        self.blocking(move || this.hash_blocking(&password)).await?
+    }
+
+    /// Checks `password` against the PHC string `phc`, on the blocking pool.
+    pub async fn verify(&self, password: String, phc: String) -> Result<Verified, PasswordError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        let this = self.clone();
+        self.blocking(move || this.verify_blocking(&password, &phc))
+            .await
+    }
+
+    /// Burns the same work as a real verification, against a hash nothing matches, so an
+    /// unknown username costs what a wrong password costs.
+    pub async fn verify_dummy(&self, password: String) -> Result<(), PasswordError> {
+        let phc = self.inner.dummy.clone();
+        self.verify(password, phc).await.map(|_| ())
+    }
+
+    /// Synchronous hashing, for start-up and tools; never call it on an async worker.
+    pub fn hash_blocking(&self, password: &str) -> Result<String, PasswordError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        self.inner
+            .argon2
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| PasswordError::Runtime(e.to_string()))
+    }
+
+    /// Synchronous verification, for tools; never call it on an async worker.
+    pub fn verify_blocking(&self, password: &str, phc: &str) -> Verified {
+        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Verified::Mismatch;
+        }
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return Verified::Mismatch;
+        };
+        // The hash's own parameters are used, so old hashes keep verifying.
+        if self
+            .inner
+            .argon2
+            .verify_password(password.as_bytes(), &parsed)
+            .is_err()
+        {
+            return Verified::Mismatch;
+        }
+        if self.is_current(&parsed) {
+            Verified::Ok
+        } else {
+            Verified::NeedsRehash
+        }
+    }
+
+    fn is_current(&self, hash: &PasswordHash) -> bool {
+        let want = self.inner.params;
+        hash.algorithm.as_str() == "argon2id"
+            && hash.version == Some(Version::V0x13.into())
+            && Params::try_from(hash).is_ok_and(|p| {
+                p.m_cost() == want.m_cost && p.t_cost() == want.t_cost && p.p_cost() == want.p_cost
+            })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| PasswordError::Runtime(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| PasswordError::Runtime(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordParams {
+        PasswordParams {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn defaults_are_owasp_minimum_argon2id() {
+        let pw = Passwords::new(PasswordParams::default()).unwrap();
+        let phc = pw.hash("pw".into()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert_eq!(pw.verify("pw".into(), phc).await.unwrap(), Verified::Ok);
+    }
+
+    #[tokio::test]
+    async fn a_parameter_change_flags_a_rehash() {
+        let old = Passwords::new(cheap()).unwrap();
+        let phc = old.hash("pw".into()).await.unwrap();
+        let new = Passwords::new(PasswordParams {
+            t_cost: 2,
+            ..cheap()
+        })
+        .unwrap();
+        assert_eq!(
+            new.verify("pw".into(), phc.clone()).await.unwrap(),
+            Verified::NeedsRehash
+        );
+        assert_eq!(
+            new.verify("nope".into(), phc).await.unwrap(),
+            Verified::Mismatch
+        );
+        let upgraded = new.hash("pw".into()).await.unwrap();
+        assert_eq!(
+            new.verify("pw".into(), upgraded).await.unwrap(),
+            Verified::Ok
+        );
+    }
+
+    #[tokio::test]
+    async fn argon2i_hashes_are_flagged_for_rehash() {
+        let argon2i = Argon2::new(
+            argon2::Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(256, 1, 1, None).unwrap(),
+        );
+        let phc = argon2i.hash_password(b"pw").unwrap().to_string();
+        let pw = Passwords::new(cheap()).unwrap();
+        assert_eq!(
+            pw.verify("pw".into(), phc).await.unwrap(),
+            Verified::NeedsRehash
+        );
+    }
+
+    #[tokio::test]
+    async fn a_2_kib_password_is_refused_without_hashing() {
+        let pw = Passwords::new(cheap()).unwrap();
+        let before = pw.verifications();
+        let long = "x".repeat(2048);
+        assert!(matches!(
+            pw.hash(long.clone()).await,
+            Err(PasswordError::TooLong)
+        ));
+        assert!(matches!(
+            pw.verify(long, "$argon2id$...".into()).await,
+            Err(PasswordError::TooLong)
+        ));
+        assert_eq!(pw.verifications(), before, "no argon2 work was done");
+    }
+
+    #[tokio::test]
+    async fn garbage_phc_is_a_mismatch_not_a_panic() {
+        let pw = Passwords::new(cheap()).unwrap();
+        for phc in [
+            "",
+            "$argon2id$",
+            "plain-sha256-hex",
+            "$argon2id$v=19$m=1,t=1,p=1$$",
+        ] {
+            assert_eq!(
+                pw.verify("pw".into(), phc.into()).await.unwrap(),
+                Verified::Mismatch
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_parameters_are_a_config_error() {
+        let err = Passwords::new(PasswordParams {
+            m_cost: 1,
+            t_cost: 0,
+            p_cost: 0,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("OWASP"), "{err}");
+    }
+}

@@ -1,0 +1,558 @@
+//! Credential rules from the credentials issue, one test each.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::error::{AuthError, StoreError};
+use crate::request::SimpleRequest;
+use crate::store::MemoryStore;
+
+const NOW: u64 = 1_800_000_000;
+
+fn cheap() -> PasswordParams {
+    PasswordParams {
+        m_cost: 256,
+        t_cost: 1,
+        p_cost: 1,
+    }
+}
+
+struct Fixture {
+    clock: Arc<ManualClock>,
+    users: Arc<MemoryUsers>,
+    passwords: Passwords,
+    authn: Authenticator,
+}
+
+fn fixture_with(passwords: Passwords, users: MemoryUsers) -> Fixture {
+    let clock = Arc::new(ManualClock::at_unix(NOW));
+    let store = MemoryStore::with_clock(clock.clone());
+    let users = Arc::new(users);
+    let throttle = LoginThrottle::new(ThrottleConfig::default(), Arc::new(store), clock.clone());
+    let authn = Authenticator::new(users.clone(), passwords.clone(), throttle);
+    Fixture {
+        clock,
+        users,
+        passwords,
+        authn,
+    }
+}
+
+/// One cheap-hashed user `dave` / `pw-dave`.
+fn cheap_fixture() -> Fixture {
+    let passwords = Passwords::new(cheap()).unwrap();
+    let users = MemoryUsers::new();
+    users.insert(User {
+        id: "4".into(),
+        username: "dave".into(),
+        email: None,
+        roles: vec!["viewer".into()],
+        password_hash: passwords.hash_blocking("pw-dave").unwrap(),
+        disabled: false,
+    });
+    fixture_with(passwords, users)
+}
+
+const CLIENT: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)));
+
+#[tokio::test]
+async fn demo_users_log_in_with_their_contract_passwords() {
+    let f = fixture_with(
+        Passwords::new(PasswordParams::default()).unwrap(),
+        MemoryUsers::demo(),
+    );
+    for (name, pw, role) in [
+        ("alice", "password123", "admin"),
+        ("bob", "password456", "editor"),
+        ("carol", "password789", "viewer"),
+    ] {
+        let user = f.authn.authenticate(name, pw.into(), CLIENT).await.unwrap();
+        assert_eq!(user.roles, [role]);
+        assert!(
+            user.password_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_fail_identically_and_both_hash() {
+    let f = cheap_fixture();
+    let before = f.passwords.verifications();
+    let unknown = f
+        .authn
+        .authenticate("nobody", "pw".into(), CLIENT)
+        .await
+        .unwrap_err();
+    let wrong = f
+        .authn
+        .authenticate("dave", "wrong".into(), CLIENT)
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, AuthError::InvalidCredentials));
+    assert!(matches!(wrong, AuthError::InvalidCredentials));
+    assert_eq!(
+        unknown.to_response(),
+        wrong.to_response(),
+        "status, headers and body word for word"
+    );
+    assert_eq!(
+        f.passwords.verifications() - before,
+        2,
+        "the unknown user cost one verification too"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_fails_like_a_wrong_password() {
+    let f = cheap_fixture();
+    let mut dave = f.users.find_by_username("dave").await.unwrap().unwrap();
+    dave.disabled = true;
+    f.users.insert(dave);
+    let err = f
+        .authn
+        .authenticate("dave", "pw-dave".into(), CLIENT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn a_login_on_an_old_hash_upgrades_it_in_the_store() {
+    let old = Passwords::new(cheap()).unwrap();
+    let users = MemoryUsers::new();
+    users.insert(User {
+        id: "9".into(),
+        username: "erin".into(),
+        email: None,
+        roles: vec![],
+        password_hash: old.hash_blocking("pw").unwrap(),
+        disabled: false,
+    });
+    let newer = Passwords::new(PasswordParams {
+        m_cost: 512,
+        ..cheap()
+    })
+    .unwrap();
+    let f = fixture_with(newer, users);
+    f.authn
+        .authenticate("erin", "pw".into(), CLIENT)
+        .await
+        .unwrap();
+    let stored = f
+        .users
+        .find_by_id("9")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(stored.contains("m=512,t=1,p=1"), "{stored}");
+    assert_eq!(
+        f.passwords.verify("pw".into(), stored).await.unwrap(),
+        Verified::Ok
+    );
+}
+
+#[tokio::test]
+async fn a_2_kib_password_is_refused_without_hashing() {
+    let f = cheap_fixture();
+    let before = f.passwords.verifications();
+    let err = f
+        .authn
+        .authenticate("dave", "x".repeat(2048), CLIENT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::InvalidCredentials));
+    assert_eq!(f.passwords.verifications(), before);
+}
+
+#[tokio::test]
+async fn the_sixth_failure_gets_429_with_retry_after_and_costs_no_hashing() {
+    let f = cheap_fixture();
+    for _ in 0..5 {
+        let e = f
+            .authn
+            .authenticate("dave", "wrong".into(), CLIENT)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::InvalidCredentials));
+    }
+    let before = f.passwords.verifications();
+    let e = f
+        .authn
+        .authenticate("dave", "pw-dave".into(), CLIENT)
+        .await
+        .unwrap_err();
+    let AuthError::Throttled { retry_after_secs } = e else {
+        panic!("expected 429, got {e:?}")
+    };
+    assert_eq!(retry_after_secs, 60);
+    let res = AuthError::Throttled { retry_after_secs }.to_response();
+    assert_eq!((res.status, res.header("retry-after")), (429, Some("60")));
+    assert_eq!(
+        f.passwords.verifications(),
+        before,
+        "a throttled attempt hashes nothing"
+    );
+
+    // The window passes: one more try is allowed; another failure doubles the backoff.
+    f.clock.advance(Duration::from_secs(60));
+    assert!(
+        f.authn
+            .authenticate("dave", "wrong".into(), CLIENT)
+            .await
+            .is_err()
+    );
+    match f.authn.authenticate("dave", "pw-dave".into(), CLIENT).await {
+        Err(AuthError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 120),
+        other => panic!("expected 429, got {other:?}"),
+    }
+    f.clock.advance(Duration::from_secs(120));
+    assert!(
+        f.authn
+            .authenticate("dave", "pw-dave".into(), CLIENT)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_success_resets_the_username_count() {
+    let f = cheap_fixture();
+    for _ in 0..4 {
+        assert!(
+            f.authn
+                .authenticate("dave", "wrong".into(), CLIENT)
+                .await
+                .is_err()
+        );
+    }
+    f.authn
+        .authenticate("dave", "pw-dave".into(), CLIENT)
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert!(matches!(
+            f.authn.authenticate("dave", "wrong".into(), CLIENT).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    assert!(
+        f.authn
+            .authenticate("dave", "pw-dave".into(), CLIENT)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn one_address_spraying_many_usernames_is_throttled_after_100_failures() {
+    let f = cheap_fixture();
+    for i in 0..100 {
+        let e = f
+            .authn
+            .authenticate(&format!("user{i}"), "guess".into(), CLIENT)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::InvalidCredentials), "attempt {i}");
+    }
+    // Even the right password for a fresh username is refused from that address...
+    match f.authn.authenticate("dave", "pw-dave".into(), CLIENT).await {
+        Err(AuthError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 15 * 60),
+        other => panic!("expected 429, got {other:?}"),
+    }
+    // ...but not from another address, and not after the window.
+    let other: Option<IpAddr> = Some("198.51.100.1".parse().unwrap());
+    assert!(
+        f.authn
+            .authenticate("dave", "pw-dave".into(), other)
+            .await
+            .is_ok()
+    );
+    f.clock.advance(Duration::from_secs(15 * 60));
+    assert!(
+        f.authn
+            .authenticate("dave", "pw-dave".into(), CLIENT)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_store_error_fails_closed() {
+    #[derive(Debug)]
+    struct Down;
+    #[async_trait]
+    impl crate::store::Counters for Down {
+        async fn get(&self, _: &str) -> Result<Option<crate::store::Counter>, StoreError> {
+            Err(StoreError::new("connection refused"))
+        }
+        async fn increment(
+            &self,
+            _: &str,
+            _: Duration,
+        ) -> Result<crate::store::Counter, StoreError> {
+            Err(StoreError::new("connection refused"))
+        }
+        async fn reset(&self, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::new("connection refused"))
+        }
+    }
+    let f = cheap_fixture();
+    let throttle = LoginThrottle::new(ThrottleConfig::default(), Arc::new(Down), f.clock.clone());
+    let authn = Authenticator::new(f.users.clone(), f.passwords.clone(), throttle);
+    let err = authn
+        .authenticate("dave", "pw-dave".into(), CLIENT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::StoreUnavailable(_)));
+    assert_eq!(err.to_response().status, 503);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_logins_do_not_block_the_runtime() {
+    // One async worker thread: if argon2 ran on it, nothing else could run until the
+    // hashing was over.
+    let f = fixture_with(
+        Passwords::with_concurrency(PasswordParams::default(), 2).unwrap(),
+        MemoryUsers::demo(),
+    );
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut logins = Vec::new();
+    for _ in 0..8 {
+        let (authn, done) = (f.authn.clone(), done.clone());
+        logins.push(tokio::spawn(async move {
+            let r = authn
+                .authenticate("alice", "password123".into(), None)
+                .await;
+            done.fetch_add(1, Ordering::SeqCst);
+            r
+        }));
+    }
+    // Wait (without sleeping) until hashing is under way on the blocking pool.
+    while f.passwords.verifications() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let plain = tokio::spawn(async { "pong" }).await.unwrap();
+    assert_eq!(plain, "pong");
+    let finished_when_answered = done.load(Ordering::SeqCst);
+    assert!(
+        finished_when_answered < 8,
+        "the plain request was answered while logins were hashing"
+    );
+    for l in logins {
+        assert!(l.await.unwrap().is_ok());
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 8);
+}
+
+// --- API keys ---------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct CountingKeys {
+    inner: MemoryApiKeys,
+    finds: AtomicUsize,
+}
+
+#[async_trait]
+impl ApiKeyStore for CountingKeys {
+    async fn find(&self, d: &KeyDigest) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.inner.find(d).await
+    }
+    async fn insert(&self, r: ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.insert(r).await
+    }
+    async fn revoke(&self, d: &KeyDigest) -> Result<bool, StoreError> {
+        self.inner.revoke(d).await
+    }
+}
+
+fn keys(config: ApiKeyConfig) -> (ApiKeys, Arc<CountingKeys>, Arc<ManualClock>) {
+    let store = Arc::new(CountingKeys::default());
+    let clock = Arc::new(ManualClock::at_unix(NOW));
+    (
+        ApiKeys::new(config, store.clone(), clock.clone()).unwrap(),
+        store,
+        clock,
+    )
+}
+
+#[tokio::test]
+async fn generated_keys_have_prefix_entropy_and_checksum() {
+    let (k, _, _) = keys(ApiKeyConfig::default());
+    let a = k
+        .create("ci", "alice", vec!["admin".into()], None)
+        .await
+        .unwrap();
+    let b = k.generate("ci", "alice", vec![], None);
+    assert!(a.key.starts_with("ak_"));
+    assert_eq!(a.key.len(), 3 + 43 + 6);
+    assert!(a.key[3..].bytes().all(|c| c.is_ascii_alphanumeric()));
+    assert_ne!(a.key, b.key);
+    assert_eq!(a.record.digest, digest(&a.key));
+    assert_eq!(a.record.display_prefix, format!("{}...", &a.key[..6]));
+    let rec = k.verify(&a.key).await.unwrap();
+    assert_eq!(rec.roles, ["admin"]);
+}
+
+#[tokio::test]
+async fn the_store_holds_only_the_digest() {
+    let (k, store, _) = keys(ApiKeyConfig::default());
+    let new = k.create("ci", "alice", vec![], None).await.unwrap();
+    let stored = store.inner.find(&digest(&new.key)).await.unwrap().unwrap();
+    let dump = format!("{stored:?}");
+    assert!(
+        !dump.contains(&new.key[6..]),
+        "no part of the key beyond its display prefix is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_checksum_or_foreign_string_is_refused_without_a_store_call() {
+    let (k, store, _) = keys(ApiKeyConfig::default());
+    let good = k.create("ci", "alice", vec![], None).await.unwrap().key;
+    let mut typo = good.clone().into_bytes();
+    typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    for bad in [
+        typo.as_str(),
+        &good[..good.len() - 1],
+        "secret-key-123",
+        "",
+        "ak_",
+        &"a".repeat(10_000),
+    ] {
+        assert!(
+            matches!(k.verify(bad).await, Err(AuthError::InvalidApiKey)),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(store.finds.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn expired_and_revoked_keys_are_refused() {
+    let (k, store, clock) = keys(ApiKeyConfig::default());
+    let expiring = k
+        .create("tmp", "bob", vec![], Some(NOW + 60))
+        .await
+        .unwrap()
+        .key;
+    assert!(k.verify(&expiring).await.is_ok());
+    clock.advance(Duration::from_secs(60));
+    assert!(matches!(
+        k.verify(&expiring).await,
+        Err(AuthError::InvalidApiKey)
+    ));
+
+    let revoked = k.create("old", "bob", vec![], None).await.unwrap().key;
+    assert!(store.revoke(&digest(&revoked)).await.unwrap());
+    assert!(matches!(
+        k.verify(&revoked).await,
+        Err(AuthError::InvalidApiKey)
+    ));
+}
+
+#[tokio::test]
+async fn the_contracts_legacy_demo_keys_work_when_allowed() {
+    let (k, _, _) = keys(ApiKeyConfig {
+        allow_legacy: true,
+        ..ApiKeyConfig::default()
+    });
+    for key in ["secret-key-123", "another-key-456"] {
+        k.register_legacy(key, "demo", "demo", vec![])
+            .await
+            .unwrap();
+    }
+    assert!(k.verify("secret-key-123").await.is_ok());
+    assert!(k.verify("another-key-456").await.is_ok());
+    assert!(matches!(
+        k.verify("secret-key-124").await,
+        Err(AuthError::InvalidApiKey)
+    ));
+    let rec = k.verify("secret-key-123").await.unwrap();
+    assert_eq!(rec.display_prefix, "secret...");
+}
+
+#[tokio::test]
+async fn keys_come_from_the_header_then_the_query_when_enabled() {
+    let (k, _, _) = keys(ApiKeyConfig {
+        query_param: Some("api_key".into()),
+        ..ApiKeyConfig::default()
+    });
+    let key = k.create("ci", "alice", vec![], None).await.unwrap().key;
+    let req = SimpleRequest::new().header("X-API-Key", key.as_str());
+    assert_eq!(k.authenticate(&req).await.unwrap().1, KeySource::Header);
+    let req = SimpleRequest::new().query(&format!("a=1&api_key={key}"));
+    assert_eq!(k.authenticate(&req).await.unwrap().1, KeySource::Query);
+    let twice = SimpleRequest::new()
+        .header("x-api-key", key.as_str())
+        .header("x-api-key", key.as_str());
+    assert!(matches!(
+        k.authenticate(&twice).await,
+        Err(AuthError::InvalidApiKey)
+    ));
+    let non_ascii = SimpleRequest::new().header("x-api-key", vec![0xff, 0xfe]);
+    assert!(matches!(
+        k.authenticate(&non_ascii).await,
+        Err(AuthError::InvalidApiKey)
+    ));
+    let missing = SimpleRequest::new();
+    let e = k.authenticate(&missing).await.unwrap_err();
+    assert_eq!(e.to_response().status, 401);
+
+    // Query keys are refused when the query source is not enabled.
+    let (strict, _, _) = keys(ApiKeyConfig::default());
+    let req = SimpleRequest::new().query(&format!("api_key={key}"));
+    assert!(strict.authenticate(&req).await.is_err());
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_query_key_logs_a_warning_without_the_key() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (k, _, _) = keys(ApiKeyConfig {
+        query_param: Some("api_key".into()),
+        ..ApiKeyConfig::default()
+    });
+    let key = k.create("ci", "alice", vec![], None).await.unwrap().key;
+    let req = SimpleRequest::new().query(&format!("api_key={key}"));
+    k.authenticate(&req).await.unwrap();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("WARN") && text.contains("query string"),
+        "a warning was logged: {text}"
+    );
+    assert!(!text.contains(&key), "the key is not in the log");
+    assert!(
+        !text.contains(&key[3..12]),
+        "no fragment of the key is in the log"
+    );
+}

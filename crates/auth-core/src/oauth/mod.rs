@@ -1,0 +1,15 @@
+//! OAuth 2.0 endpoints, framework-neutral.
+//!
+//! The token endpoint (RFC 6749 §3.2) with the `password` and `refresh_token` grants.
+//!
+//! RFC 9700 §2.4 says the resource-owner password grant **must not** be used with
+//! third-party clients: it hands the user's password to the client. Like the tutorial this
+//! toolkit grew from, it is offered for *first-party* apps (your own web or mobile client
+//! talking to your own API). For anything else use the authorization-code flow with PKCE.
+
+mod token_endpoint;
+
+pub use token_endpoint::{MAX_FORM_BYTES, ScopePolicy, TokenEndpoint, TokenResponse};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! The framework-neutral view of a request: what the core may read from it.
+//!
+//! Each adapter implements [`Request`] for its framework's request type (axum and warp on
+//! `http` 1, actix-web on `http` 0.2), so the core never names a framework type.
+
+/// Read access to a request's headers and query string.
+pub trait Request {
+    /// Every value of the header `name` (ASCII, lower case), as raw bytes, in order.
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]>;
+
+    /// The raw query string (after `?`, still percent-encoded), if any.
+    fn query(&self) -> Option<&str>;
+}
+
+/// Why a header could not be read as one text value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// The header was sent more than once.
+    Repeated,
+    /// Not visible ASCII (or over the size limit).
+    Invalid,
+}
+
+/// The largest header value the core reads (8 KiB, as the contract's `Authorization`).
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// The single value of header `name`, as trimmed text: `Ok(None)` when absent, an error
+/// when repeated, too large, or not visible ASCII.
+pub fn header_value<'r>(
+    request: &'r impl Request,
+    name: &str,
+) -> Result<Option<&'r str>, HeaderProblem> {
+    let mut values = request.header_values(name);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(HeaderProblem::Repeated);
+    }
+    if first.len() > MAX_HEADER_BYTES
+        || !first
+            .iter()
+            .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
+    {
+        return Err(HeaderProblem::Invalid);
+    }
+    let text = std::str::from_utf8(first).map_err(|_| HeaderProblem::Invalid)?;
+    Ok(Some(text.trim()))
+}
+
+/// A simple owned request, for tests and for tools.
+#[derive(Debug, Clone, Default)]
+pub struct SimpleRequest {
+    /// `(lower-case name, value)` pairs.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The raw query string.
+    pub query: Option<String>,
+}
+
+impl SimpleRequest {
+    /// An empty request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Sets the query string.
+    pub fn query(mut self, query: &str) -> Self {
+        self.query = Some(query.into());
+        self
+    }
+}
+
+impl Request for SimpleRequest {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+}

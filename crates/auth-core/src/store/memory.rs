@@ -1,0 +1,370 @@
+//! The in-memory store: the embedded default for a single instance.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{
+    Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, TokenRef, TokenStatus,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::StoreError;
+
+/// Sweep expired entries after this many writes, so memory stays bounded under churn
+/// without a background task.
+const SWEEP_EVERY: u64 = 1024;
+
+/// All server-side state in process memory. Cheap to clone (shared `Arc`s); entries expire
+/// on the injected clock and expired entries are purged.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    clock: Arc<dyn Clock>,
+    counters: Arc<Mutex<Expiring<Counter>>>,
+    state: Arc<Mutex<TokenState>>,
+}
+
+/// Revocations and families share one lock: rotation, reuse detection and the
+/// per-request check each see one consistent state.
+#[derive(Debug, Default)]
+struct TokenState {
+    /// Blocked tokens by `iss \0 jti`.
+    blocked: Expiring<()>,
+    /// Families by `sid`.
+    families: Expiring<FamilyEntry>,
+    /// Live family ids per user, to list them and to revoke them all.
+    by_user: HashMap<String, HashSet<String>>,
+    /// "Log out everywhere" cut-offs per user.
+    user_cutoff: Expiring<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct FamilyEntry {
+    sub: String,
+    current: String,
+    created: u64,
+    last_used: u64,
+    revoked: bool,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// A store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A store reading time from `clock` (tests pass a `ManualClock`).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            counters: Arc::new(Mutex::new(Expiring::default())),
+            state: Arc::new(Mutex::new(TokenState::default())),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.unix_seconds()
+    }
+
+    /// Live entries held: (counters, blocked tokens, families, user cut-offs). Expired
+    /// entries not yet swept are not counted.
+    pub fn live_entries(&self) -> (usize, usize, usize, usize) {
+        let now = self.now();
+        let c = lock(&self.counters).live(now);
+        let s = lock(&self.state);
+        (
+            c,
+            s.blocked.live(now),
+            s.families.live(now),
+            s.user_cutoff.live(now),
+        )
+    }
+
+    /// Entries held, expired or not (what the memory actually holds).
+    pub fn held_entries(&self) -> usize {
+        let s = lock(&self.state);
+        lock(&self.counters).map.len()
+            + s.blocked.map.len()
+            + s.families.map.len()
+            + s.user_cutoff.map.len()
+    }
+
+    /// Removes every expired entry now (it otherwise happens every 1024 writes).
+    pub fn purge_expired(&self) {
+        let now = self.now();
+        lock(&self.counters).sweep(now);
+        let mut s = lock(&self.state);
+        s.sweep(now);
+    }
+}
+
+impl TokenState {
+    fn sweep(&mut self, now: u64) {
+        self.blocked.sweep(now);
+        self.user_cutoff.sweep(now);
+        self.families.sweep(now);
+        let families = &self.families;
+        self.by_user.retain(|_, sids| {
+            sids.retain(|sid| families.map.contains_key(sid));
+            !sids.is_empty()
+        });
+    }
+
+    fn note_write(&mut self, now: u64) {
+        self.blocked.writes += 1;
+        if self.blocked.writes.is_multiple_of(SWEEP_EVERY) {
+            self.sweep(now);
+        }
+    }
+}
+
+/// A map whose entries carry an expiry.
+#[derive(Debug)]
+struct Expiring<V> {
+    map: HashMap<String, (V, u64)>,
+    writes: u64,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            writes: 0,
+        }
+    }
+}
+
+impl<V> Expiring<V> {
+    fn get(&self, key: &str, now: u64) -> Option<&V> {
+        self.map
+            .get(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v)
+    }
+
+    fn get_mut(&mut self, key: &str, now: u64) -> Option<&mut (V, u64)> {
+        self.map.get_mut(key).filter(|(_, exp)| *exp > now)
+    }
+
+    fn insert(&mut self, key: String, value: V, expires_at: u64) {
+        self.map.insert(key, (value, expires_at));
+    }
+
+    fn sweep(&mut self, now: u64) {
+        self.map.retain(|_, (_, exp)| *exp > now);
+    }
+
+    fn note_write(&mut self, now: u64) {
+        self.writes += 1;
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
+            self.sweep(now);
+        }
+    }
+
+    fn live(&self, now: u64) -> usize {
+        self.map.values().filter(|(_, exp)| *exp > now).count()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every update under these locks is a few inserts that cannot panic half-way in a way
+    // that breaks an invariant, so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn blocked_key(iss: &str, jti: &str) -> String {
+    format!("{iss}\0{jti}")
+}
+
+#[async_trait]
+impl Counters for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+        let now = self.now();
+        Ok(lock(&self.counters).get(key, now).copied())
+    }
+
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counter, StoreError> {
+        let now = self.now();
+        let mut map = lock(&self.counters);
+        let counter = match map.get(key, now) {
+            Some(c) => Counter {
+                count: c.count + 1,
+                last: now,
+                expires_at: c.expires_at,
+            },
+            None => Counter {
+                count: 1,
+                last: now,
+                expires_at: now + window.as_secs().max(1),
+            },
+        };
+        map.insert(key.to_string(), counter, counter.expires_at);
+        map.note_write(now);
+        Ok(counter)
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.counters).map.remove(key);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Revocations for MemoryStore {
+    async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        let now = self.now();
+        let s = lock(&self.state);
+        let revoked = s.blocked.get(&blocked_key(t.iss, t.jti), now).is_some()
+            || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
+            || s.user_cutoff
+                .get(t.sub, now)
+                .is_some_and(|cut| t.iat < *cut);
+        Ok(if revoked {
+            TokenStatus::Revoked
+        } else {
+            TokenStatus::Active
+        })
+    }
+
+    async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
+        let now = self.now();
+        if t.exp <= now {
+            return Ok(()); // already refused by its expiry
+        }
+        let mut s = lock(&self.state);
+        s.blocked.insert(blocked_key(t.iss, t.jti), (), t.exp);
+        s.note_write(now);
+        Ok(())
+    }
+
+    async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.state);
+        revoke_family_locked(&mut s, sub, sid, until, now);
+        s.note_write(now);
+        Ok(())
+    }
+
+    async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let cut = s.user_cutoff.get(sub, now).copied().unwrap_or(0).max(at);
+        s.user_cutoff
+            .insert(sub.to_string(), cut, until.max(now + 1));
+        let sids: Vec<String> = s
+            .by_user
+            .get(sub)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        for sid in sids {
+            revoke_family_locked(&mut s, sub, &sid, until, now);
+        }
+        s.note_write(now);
+        Ok(())
+    }
+}
+
+fn revoke_family_locked(s: &mut TokenState, sub: &str, sid: &str, until: u64, now: u64) {
+    match s.families.get_mut(sid, now) {
+        Some((f, exp)) => {
+            f.revoked = true;
+            *exp = (*exp).max(until);
+        }
+        None => {
+            // Unknown here (another instance's memory, or swept): remember the revocation.
+            let entry = FamilyEntry {
+                sub: sub.to_string(),
+                current: String::new(),
+                created: now,
+                last_used: now,
+                revoked: true,
+            };
+            s.families
+                .insert(sid.to_string(), entry, until.max(now + 1));
+        }
+    }
+    if let Some(set) = s.by_user.get_mut(sub) {
+        set.remove(sid);
+    }
+}
+
+#[async_trait]
+impl RefreshFamilies for MemoryStore {
+    async fn start(&self, sub: &str, sid: &str, jti: &str, exp: u64) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let entry = FamilyEntry {
+            sub: sub.to_string(),
+            current: jti.to_string(),
+            created: now,
+            last_used: now,
+            revoked: false,
+        };
+        s.families.insert(sid.to_string(), entry, exp);
+        s.by_user
+            .entry(sub.to_string())
+            .or_default()
+            .insert(sid.to_string());
+        s.note_write(now);
+        Ok(())
+    }
+
+    async fn rotate(
+        &self,
+        sub: &str,
+        sid: &str,
+        jti: &str,
+        next_jti: &str,
+        next_exp: u64,
+    ) -> Result<Rotation, StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let Some((family, exp)) = s.families.get_mut(sid, now) else {
+            return Ok(Rotation::Unknown);
+        };
+        if family.sub != sub {
+            return Ok(Rotation::Unknown);
+        }
+        if family.revoked || family.current != jti {
+            let until = *exp;
+            revoke_family_locked(&mut s, sub, sid, until, now);
+            s.note_write(now);
+            return Ok(Rotation::Reused);
+        }
+        family.current = next_jti.to_string();
+        family.last_used = now;
+        *exp = next_exp;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn families(&self, sub: &str) -> Result<Vec<Family>, StoreError> {
+        let now = self.now();
+        let s = lock(&self.state);
+        let mut out: Vec<Family> = s
+            .by_user
+            .get(sub)
+            .into_iter()
+            .flatten()
+            .filter_map(|sid| {
+                let (f, exp) = s.families.map.get(sid)?;
+                (*exp > now && !f.revoked).then(|| Family {
+                    sid: sid.clone(),
+                    sub: f.sub.clone(),
+                    created: f.created,
+                    last_used: f.last_used,
+                    expires_at: *exp,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.created.cmp(&b.created).then(a.sid.cmp(&b.sid)));
+        Ok(out)
+    }
+}

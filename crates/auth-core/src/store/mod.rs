@@ -1,0 +1,139 @@
+//! Server-side state behind small, dyn-compatible async traits (`Arc<dyn …>`), so the
+//! in-memory default and the Redis backend (`auth-redis`) are interchangeable and one
+//! store test suite runs against both.
+//!
+//! Every method returns `Result<_, StoreError>`: a caller that cannot ask the store fails
+//! closed ([`crate::AuthError::StoreUnavailable`], 503), never open.
+
+mod memory;
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+
+use crate::error::StoreError;
+
+/// The identity of a token, as the revocation stores key it: never the token's bytes, so a
+/// re-encoded copy of a revoked token is still revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRef<'a> {
+    /// The issuer (`""` when none is configured).
+    pub iss: &'a str,
+    /// The token id.
+    pub jti: &'a str,
+    /// The family (login) the token belongs to.
+    pub sid: &'a str,
+    /// The user.
+    pub sub: &'a str,
+    /// Issued-at (Unix seconds).
+    pub iat: u64,
+    /// Expiry (Unix seconds): a blocklist entry lives until then.
+    pub exp: u64,
+}
+
+/// Whether a token is still usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Not revoked.
+    Active,
+    /// Its `jti`, its family or its user has been revoked.
+    Revoked,
+}
+
+/// What rotating a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was the family's current one; its successor is now current.
+    Rotated,
+    /// The presented token had already been used (or the family was revoked): the whole
+    /// family is now revoked. RFC 9700 §4.14.2 reuse detection.
+    Reused,
+    /// No such family (expired, or never started here).
+    Unknown,
+}
+
+/// A refresh family (one login) as listed to its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    /// The family id (`sid`).
+    pub sid: String,
+    /// The user.
+    pub sub: String,
+    /// When the login happened (Unix seconds).
+    pub created: u64,
+    /// When a token of the family was last issued (Unix seconds).
+    pub last_used: u64,
+    /// When the family's current refresh token expires.
+    pub expires_at: u64,
+}
+
+/// Revocation state: blocked `jti`s, revoked families and "log out everywhere" cut-offs.
+///
+/// [`Revocations::check`] answers for all three rules in one round trip.
+#[async_trait]
+pub trait Revocations: Send + Sync + Debug {
+    /// Whether `token` is revoked by its `jti`, its family or its user. One round trip.
+    async fn check(&self, token: &TokenRef<'_>) -> Result<TokenStatus, StoreError>;
+
+    /// Blocks one token until its `exp` (the entry disappears afterwards).
+    async fn revoke_token(&self, token: &TokenRef<'_>) -> Result<(), StoreError>;
+
+    /// Revokes a whole family: every access and refresh token with that `sid`, until
+    /// `until` (the latest expiry of any of its tokens).
+    async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError>;
+
+    /// "Log out everywhere": every token of `sub` issued before `at` is refused, and every
+    /// live family of the user is revoked. Remembered until `until`.
+    async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError>;
+}
+
+/// Refresh-token families for rotation with reuse detection (RFC 9700 §4.14).
+#[async_trait]
+pub trait RefreshFamilies: Send + Sync + Debug {
+    /// Records a new family whose current refresh token is `jti`, expiring at `exp`.
+    async fn start(&self, sub: &str, sid: &str, jti: &str, exp: u64) -> Result<(), StoreError>;
+
+    /// Atomically consumes `jti` and makes `next_jti` (expiring at `next_exp`) current.
+    /// Presenting a `jti` that is not current revokes the family. Of two concurrent
+    /// presentations of one token exactly one gets [`Rotation::Rotated`].
+    async fn rotate(
+        &self,
+        sub: &str,
+        sid: &str,
+        jti: &str,
+        next_jti: &str,
+        next_exp: u64,
+    ) -> Result<Rotation, StoreError>;
+
+    /// The user's live, unrevoked families.
+    async fn families(&self, sub: &str) -> Result<Vec<Family>, StoreError>;
+}
+
+/// A fixed-window counter: how many hits since the window opened, when the last one was,
+/// and when the window closes (all in Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// Hits in this window.
+    pub count: u64,
+    /// Time of the latest hit.
+    pub last: u64,
+    /// The window's end; the counter is gone after it.
+    pub expires_at: u64,
+}
+
+/// Counters for login throttling, shared by every instance that shares the store.
+#[async_trait]
+pub trait Counters: Send + Sync + Debug {
+    /// The live counter under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Counter>, StoreError>;
+
+    /// Adds one hit to `key`. A missing or expired counter starts a new window of `window`
+    /// length; a live one keeps its window (fixed windows).
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counter, StoreError>;
+
+    /// Removes `key` (a successful login resets its username's failures).
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}
