@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::credential::{User, UserStore};
 use crate::error::{AuthError, TokenError};
-use crate::store::{Family, RefreshFamilies, Revocations, Rotation, TokenRef, TokenStatus};
+use crate::store::{Family, Rotation, StateStore, TokenRef, TokenStatus};
 use crate::token::{Claims, NoExtra, Subject, TokenPair, TokenService};
 
 /// Issues, refreshes, checks and revokes tokens on top of the state stores. Cheap to clone.
@@ -16,8 +16,7 @@ use crate::token::{Claims, NoExtra, Subject, TokenPair, TokenService};
 pub struct TokenManager {
     tokens: TokenService,
     users: Arc<dyn UserStore>,
-    revocations: Arc<dyn Revocations>,
-    families: Arc<dyn RefreshFamilies>,
+    store: Arc<dyn StateStore>,
 }
 
 /// The subject a user's tokens are issued to.
@@ -31,19 +30,22 @@ pub fn subject_of(user: &User, scope: Option<String>) -> Subject {
 }
 
 impl TokenManager {
-    /// A manager over the given stores (often one `MemoryStore` or Redis store for both).
+    /// A manager over `store` (the in-memory `MemoryStore` or the Redis store).
     pub fn new(
         tokens: TokenService,
         users: Arc<dyn UserStore>,
-        revocations: Arc<dyn Revocations>,
-        families: Arc<dyn RefreshFamilies>,
+        store: Arc<dyn StateStore>,
     ) -> Self {
         Self {
             tokens,
             users,
-            revocations,
-            families,
+            store,
         }
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
     }
 
     /// The stateless token service underneath.
@@ -80,7 +82,7 @@ impl TokenManager {
             .tokens
             .issue_pair(&subject_of(user, scope))
             .map_err(internal)?;
-        self.families
+        self.store
             .start(&user.id, &pair.sid, &pair.refresh.jti, pair.refresh.exp)
             .await?;
         Ok(pair)
@@ -96,7 +98,7 @@ impl TokenManager {
 
     /// The revocation check alone, for claims verified elsewhere.
     pub async fn check<E>(&self, claims: &Claims<E>) -> Result<(), AuthError> {
-        match self.revocations.check(&self.token_ref(claims)).await? {
+        match self.store.check(&self.token_ref(claims)).await? {
             TokenStatus::Active => Ok(()),
             TokenStatus::Revoked => Err(TokenError::Revoked.into()),
         }
@@ -112,7 +114,7 @@ impl TokenManager {
         scope: Option<&str>,
     ) -> Result<(TokenPair, User), AuthError> {
         let claims = self.tokens.verify_refresh(refresh_token)?;
-        if self.revocations.check(&self.token_ref(&claims)).await? == TokenStatus::Revoked {
+        if self.store.check(&self.token_ref(&claims)).await? == TokenStatus::Revoked {
             return Err(TokenError::Revoked.into());
         }
         let user = match self.users.find_by_id(&claims.sub).await? {
@@ -141,7 +143,7 @@ impl TokenManager {
             .issue_pair_with(&subject_of(&user, granted), &claims.sid, &NoExtra {})
             .map_err(internal)?;
         match self
-            .families
+            .store
             .rotate(
                 &claims.sub,
                 &claims.sid,
@@ -163,10 +165,8 @@ impl TokenManager {
     /// Logs out one login: the access token's `jti` is blocked until its `exp` and its
     /// family (every access and refresh token of that login) is revoked.
     pub async fn logout<E>(&self, claims: &Claims<E>) -> Result<(), AuthError> {
-        self.revocations
-            .revoke_token(&self.token_ref(claims))
-            .await?;
-        self.revocations
+        self.store.revoke_token(&self.token_ref(claims)).await?;
+        self.store
             .revoke_family(&claims.sub, &claims.sid, self.horizon())
             .await?;
         Ok(())
@@ -175,30 +175,21 @@ impl TokenManager {
     /// "Log out everywhere": every token issued to `sub` until now is refused.
     pub async fn logout_all(&self, sub: &str) -> Result<(), AuthError> {
         let now = self.tokens.clock().unix_seconds();
-        self.revocations
-            .revoke_user(sub, now, self.horizon())
-            .await?;
+        self.store.revoke_user(sub, now, self.horizon()).await?;
         Ok(())
     }
 
     /// The user's live logins (token families).
     pub async fn families(&self, sub: &str) -> Result<Vec<Family>, AuthError> {
-        Ok(self.families.families(sub).await?)
+        Ok(self.store.families(sub).await?)
     }
 
     /// Revokes one of the user's families; `false` if `sid` is not a live family of `sub`
     /// (another user's id is indistinguishable from an unknown one).
     pub async fn revoke_family(&self, sub: &str, sid: &str) -> Result<bool, AuthError> {
-        let owned = self
-            .families
-            .families(sub)
-            .await?
-            .iter()
-            .any(|f| f.sid == sid);
+        let owned = self.store.families(sub).await?.iter().any(|f| f.sid == sid);
         if owned {
-            self.revocations
-                .revoke_family(sub, sid, self.horizon())
-                .await?;
+            self.store.revoke_family(sub, sid, self.horizon()).await?;
         }
         Ok(owned)
     }

@@ -48,7 +48,7 @@ fn endpoint(scopes: ScopePolicy) -> (TokenEndpoint, TokenManager) {
     )
     .unwrap();
     let throttle = LoginThrottle::new(ThrottleConfig::default(), store.clone(), clock);
-    let manager = TokenManager::new(tokens, users.clone(), store.clone(), store);
+    let manager = TokenManager::new(tokens, users.clone(), store);
     let authn = Authenticator::new(users, passwords, throttle);
     (TokenEndpoint::new(authn, manager.clone(), scopes), manager)
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, TokenRef, TokenStatus,
+    Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, SessionRecord, Sessions,
+    TokenRef, TokenStatus,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
@@ -24,6 +25,24 @@ pub struct MemoryStore {
     clock: Arc<dyn Clock>,
     counters: Arc<Mutex<Expiring<Counter>>>,
     state: Arc<Mutex<TokenState>>,
+    sessions: Arc<Mutex<SessionState>>,
+}
+
+#[derive(Debug, Default)]
+struct SessionState {
+    by_key: Expiring<SessionRecord>,
+    by_user: HashMap<String, HashSet<String>>,
+}
+
+impl SessionState {
+    fn sweep(&mut self, now: u64) {
+        self.by_key.sweep(now);
+        let live = &self.by_key;
+        self.by_user.retain(|_, keys| {
+            keys.retain(|k| live.map.contains_key(k));
+            !keys.is_empty()
+        });
+    }
 }
 
 /// Revocations and families share one lock: rotation, reuse detection and the
@@ -67,6 +86,7 @@ impl MemoryStore {
             clock,
             counters: Arc::new(Mutex::new(Expiring::default())),
             state: Arc::new(Mutex::new(TokenState::default())),
+            sessions: Arc::new(Mutex::new(SessionState::default())),
         }
     }
 
@@ -74,35 +94,23 @@ impl MemoryStore {
         self.clock.unix_seconds()
     }
 
-    /// Live entries held: (counters, blocked tokens, families, user cut-offs). Expired
-    /// entries not yet swept are not counted.
-    pub fn live_entries(&self) -> (usize, usize, usize, usize) {
-        let now = self.now();
-        let c = lock(&self.counters).live(now);
-        let s = lock(&self.state);
-        (
-            c,
-            s.blocked.live(now),
-            s.families.live(now),
-            s.user_cutoff.live(now),
-        )
-    }
-
-    /// Entries held, expired or not (what the memory actually holds).
+    /// Entries held, expired or not yet swept: what the memory actually holds.
     pub fn held_entries(&self) -> usize {
         let s = lock(&self.state);
+        let sessions = lock(&self.sessions).by_key.map.len();
         lock(&self.counters).map.len()
             + s.blocked.map.len()
             + s.families.map.len()
             + s.user_cutoff.map.len()
+            + sessions
     }
 
     /// Removes every expired entry now (it otherwise happens every 1024 writes).
     pub fn purge_expired(&self) {
         let now = self.now();
         lock(&self.counters).sweep(now);
-        let mut s = lock(&self.state);
-        s.sweep(now);
+        lock(&self.state).sweep(now);
+        lock(&self.sessions).sweep(now);
     }
 }
 
@@ -167,10 +175,6 @@ impl<V> Expiring<V> {
         if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.sweep(now);
         }
-    }
-
-    fn live(&self, now: u64) -> usize {
-        self.map.values().filter(|(_, exp)| *exp > now).count()
     }
 }
 
@@ -366,5 +370,179 @@ impl RefreshFamilies for MemoryStore {
             .collect();
         out.sort_by(|a, b| a.created.cmp(&b.created).then(a.sid.cmp(&b.sid)));
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl Sessions for MemoryStore {
+    async fn insert_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.sessions);
+        s.by_key
+            .insert(key.to_string(), record.clone(), record.expires_at);
+        s.by_user
+            .entry(record.user_id.clone())
+            .or_default()
+            .insert(key.to_string());
+        s.by_key.writes += 1;
+        if s.by_key.writes.is_multiple_of(SWEEP_EVERY) {
+            s.sweep(now);
+        }
+        Ok(())
+    }
+
+    async fn load_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let now = self.now();
+        Ok(lock(&self.sessions).by_key.get(key, now).cloned())
+    }
+
+    async fn touch_session(
+        &self,
+        key: &str,
+        last_seen: u64,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.sessions);
+        Ok(match s.by_key.get_mut(key, now) {
+            Some((record, exp)) => {
+                record.last_seen = last_seen;
+                record.expires_at = expires_at;
+                *exp = expires_at;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn remove_session(&self, key: &str) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.sessions);
+        let removed = s.by_key.map.remove(key);
+        if let Some((record, _)) = &removed
+            && let Some(keys) = s.by_user.get_mut(&record.user_id)
+        {
+            keys.remove(key);
+        }
+        Ok(removed.is_some_and(|(_, exp)| exp > now))
+    }
+
+    async fn remove_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.sessions);
+        let keys = s.by_user.remove(user_id).unwrap_or_default();
+        let mut live = 0;
+        for k in keys {
+            if s.by_key.map.remove(&k).is_some_and(|(_, exp)| exp > now) {
+                live += 1;
+            }
+        }
+        Ok(live)
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+        let now = self.now();
+        let s = lock(&self.sessions);
+        let mut out: Vec<(String, SessionRecord)> = s
+            .by_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| s.by_key.get(k, now).map(|r| (k.clone(), r.clone())))
+            .collect();
+        out.sort_by(|a, b| a.1.created.cmp(&b.1.created).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::MemoryStore;
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::StateStore;
+    use crate::store::suite::Harness;
+
+    struct Memory {
+        clock: Arc<ManualClock>,
+        store: MemoryStore,
+    }
+
+    #[async_trait]
+    impl Harness for Memory {
+        fn store(&self) -> Arc<dyn StateStore> {
+            Arc::new(self.store.clone())
+        }
+        async fn second_client(&self) -> Arc<dyn StateStore> {
+            // One process, one memory: a second handle shares it.
+            Arc::new(self.store.clone())
+        }
+        fn now(&self) -> u64 {
+            self.clock.unix_seconds()
+        }
+        async fn advance(&self, secs: u64) {
+            self.clock.advance(std::time::Duration::from_secs(secs));
+        }
+    }
+
+    async fn memory() -> Memory {
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        Memory {
+            store: MemoryStore::with_clock(clock.clone()),
+            clock,
+        }
+    }
+
+    crate::store_suite!(memory());
+
+    #[tokio::test]
+    async fn expired_entries_are_purged_so_memory_stays_bounded_under_churn() {
+        use crate::store::{Counters, RefreshFamilies, Revocations, Sessions, TokenRef};
+        let h = memory().await;
+        let s = &h.store;
+        for round in 0..5u64 {
+            let now = h.now();
+            for i in 0..2000u64 {
+                let jti = format!("j{round}-{i}");
+                let t = TokenRef {
+                    iss: "i",
+                    jti: &jti,
+                    sid: "s",
+                    sub: "u",
+                    iat: now,
+                    exp: now + 10,
+                };
+                s.revoke_token(&t).await.unwrap();
+                s.start("u", &format!("f{round}-{i}"), "r", now + 10)
+                    .await
+                    .unwrap();
+                s.increment(&format!("c{round}-{i}"), std::time::Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                let rec = crate::store::SessionRecord {
+                    user_id: "u".into(),
+                    roles: vec![],
+                    created: now,
+                    last_seen: now,
+                    csrf_token: String::new(),
+                    data: serde_json::Value::Null,
+                    expires_at: now + 10,
+                };
+                s.insert_session(&format!("k{round}-{i}"), &rec)
+                    .await
+                    .unwrap();
+            }
+            h.advance(11).await;
+        }
+        // Without sweeping, 5 rounds of churn would hold 40 000 entries.
+        assert!(s.held_entries() < 2 * 8000, "held {}", s.held_entries());
+        s.purge_expired();
+        assert_eq!(s.held_entries(), 0);
     }
 }

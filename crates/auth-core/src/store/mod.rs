@@ -6,6 +6,8 @@
 //! closed ([`crate::AuthError::StoreUnavailable`], 503), never open.
 
 mod memory;
+#[cfg(any(test, feature = "store-test-suite"))]
+pub mod suite;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -111,6 +113,58 @@ pub trait RefreshFamilies: Send + Sync + Debug {
     /// The user's live, unrevoked families.
     async fn families(&self, sub: &str) -> Result<Vec<Family>, StoreError>;
 }
+
+/// A cookie session as the store keeps it. The store key is a digest of the session id
+/// (never the id itself), so reading the store does not hand out live cookies.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    /// The user.
+    pub user_id: String,
+    /// The user's roles when the session started.
+    pub roles: Vec<String>,
+    /// Start (Unix seconds).
+    pub created: u64,
+    /// Last request seen (Unix seconds; written at most once per refresh interval).
+    pub last_seen: u64,
+    /// The synchronizer CSRF token.
+    pub csrf_token: String,
+    /// Caller-defined data.
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// When the store forgets the session (idle or absolute timeout, whichever is first).
+    pub expires_at: u64,
+}
+
+/// Server-side cookie sessions, keyed by a digest of the session id.
+#[async_trait]
+pub trait Sessions: Send + Sync + Debug {
+    /// Stores a session until `record.expires_at`.
+    async fn insert_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError>;
+    /// The live session under `key`.
+    async fn load_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Slides a live session: new `last_seen` and expiry. `false` if it is gone.
+    async fn touch_session(
+        &self,
+        key: &str,
+        last_seen: u64,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+    /// Ends one session; `false` if there was none.
+    async fn remove_session(&self, key: &str) -> Result<bool, StoreError>;
+    /// Ends every session of `user_id`; returns how many.
+    async fn remove_user_sessions(&self, user_id: &str) -> Result<usize, StoreError>;
+    /// The live sessions of `user_id`, with their keys.
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError>;
+}
+
+/// Everything server-side, in one store: what [`crate::TokenManager`] and the reference
+/// apps take. Implemented for every type that implements the four traits.
+pub trait StateStore: Revocations + RefreshFamilies + Sessions + Counters {}
+
+impl<T: Revocations + RefreshFamilies + Sessions + Counters> StateStore for T {}
 
 /// A fixed-window counter: how many hits since the window opened, when the last one was,
 /// and when the window closes (all in Unix seconds).

@@ -1,0 +1,396 @@
+//! The one store test suite that every backend runs unchanged (enable the
+//! `store-test-suite` feature). A backend provides a [`Harness`] and instantiates every
+//! scenario with [`store_suite!`](crate::store_suite):
+//!
+//! ```ignore
+//! auth_core::store_suite!(async { MyHarness::connect().await });
+//! ```
+//!
+//! Time: the memory backend's harness moves a manual clock; a real server's harness waits
+//! for real TTLs, so scenarios use lifetimes of a few seconds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a test fails by panicking
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{Rotation, SessionRecord, StateStore, TokenRef, TokenStatus};
+
+/// What a backend gives the suite.
+#[async_trait]
+pub trait Harness: Send + Sync + 'static {
+    /// A client of the store under test.
+    fn store(&self) -> Arc<dyn StateStore>;
+    /// A second, independent client of the same state (a second app instance).
+    async fn second_client(&self) -> Arc<dyn StateStore>;
+    /// Now, in Unix seconds, as the store sees it.
+    fn now(&self) -> u64;
+    /// Lets `secs` seconds pass.
+    async fn advance(&self, secs: u64);
+}
+
+/// Instantiates every scenario as a `#[tokio::test]`; `$make` is a future of a harness,
+/// evaluated once per test (so each test gets its own namespace).
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@tests $make;
+            blocked_token_is_revoked_until_its_exp,
+            revocation_is_keyed_on_issuer_and_jti,
+            family_revocation_covers_every_token_of_the_family,
+            user_revocation_refuses_earlier_tokens_and_ends_everything,
+            rotation_consumes_and_reuse_revokes_the_family,
+            rotation_of_an_unknown_family_or_another_users_is_unknown,
+            concurrent_rotations_have_exactly_one_winner,
+            a_second_client_sees_revocations_at_once,
+            counters_count_in_fixed_windows_and_expire,
+            sessions_live_slide_and_end,
+            families_and_sessions_expire,
+            families_are_listed_until_revoked,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let harness = $make.await;
+                $crate::store::suite::$name(&harness).await;
+            }
+        )*
+    };
+}
+
+fn token<'a>(jti: &'a str, sid: &'a str, sub: &'a str, iat: u64, exp: u64) -> TokenRef<'a> {
+    TokenRef {
+        iss: "auth-reference",
+        jti,
+        sid,
+        sub,
+        iat,
+        exp,
+    }
+}
+
+fn session(user: &str, now: u64, ttl: u64) -> SessionRecord {
+    SessionRecord {
+        user_id: user.into(),
+        roles: vec!["viewer".into()],
+        created: now,
+        last_seen: now,
+        csrf_token: "csrf".into(),
+        data: serde_json::json!({"theme": "dark"}),
+        expires_at: now + ttl,
+    }
+}
+
+pub async fn blocked_token_is_revoked_until_its_exp<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    let t = token("j1", "s1", "u1", now, now + 2);
+    assert_eq!(s.check(&t).await.unwrap(), TokenStatus::Active);
+    s.revoke_token(&t).await.unwrap();
+    assert_eq!(s.check(&t).await.unwrap(), TokenStatus::Revoked);
+    let other = token("j2", "s1", "u1", now, now + 2);
+    assert_eq!(
+        s.check(&other).await.unwrap(),
+        TokenStatus::Active,
+        "only that jti"
+    );
+    h.advance(3).await;
+    // Past its exp the entry is gone (the token itself is refused by `exp`).
+    assert_eq!(
+        s.check(&t).await.unwrap(),
+        TokenStatus::Active,
+        "the entry expired with the token"
+    );
+}
+
+pub async fn revocation_is_keyed_on_issuer_and_jti<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    let t = token("same-jti", "s1", "u1", now, now + 60);
+    s.revoke_token(&t).await.unwrap();
+    // Another encoding of the same token (any other bytes, same identity) is revoked...
+    let copy = token("same-jti", "s1", "u1", now, now + 60);
+    assert_eq!(s.check(&copy).await.unwrap(), TokenStatus::Revoked);
+    // ...while the same jti from another issuer is another token.
+    let foreign = TokenRef {
+        iss: "other-issuer",
+        ..t
+    };
+    assert_eq!(s.check(&foreign).await.unwrap(), TokenStatus::Active);
+}
+
+pub async fn family_revocation_covers_every_token_of_the_family<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    s.start("u1", "fam", "r1", now + 600).await.unwrap();
+    let access = token("a1", "fam", "u1", now, now + 60);
+    let later = token("a2", "fam", "u1", now, now + 60);
+    let other = token("b1", "fam2", "u1", now, now + 60);
+    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Active);
+    s.revoke_family("u1", "fam", now + 600).await.unwrap();
+    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(s.check(&later).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(s.check(&other).await.unwrap(), TokenStatus::Active);
+    assert_eq!(
+        s.rotate("u1", "fam", "r1", "r2", now + 600).await.unwrap(),
+        Rotation::Reused
+    );
+    // Revoking a family this instance never saw (another instance's) still sticks.
+    s.revoke_family("u1", "never-started", now + 600)
+        .await
+        .unwrap();
+    let t = token("c1", "never-started", "u1", now, now + 60);
+    assert_eq!(s.check(&t).await.unwrap(), TokenStatus::Revoked);
+}
+
+pub async fn user_revocation_refuses_earlier_tokens_and_ends_everything<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    s.start("u1", "f1", "r1", now + 600).await.unwrap();
+    s.start("u1", "f2", "r2", now + 600).await.unwrap();
+    s.start("u2", "g1", "q1", now + 600).await.unwrap();
+    s.insert_session("k1", &session("u1", now, 600))
+        .await
+        .unwrap();
+    s.insert_session("k2", &session("u1", now, 600))
+        .await
+        .unwrap();
+    s.insert_session("k3", &session("u2", now, 600))
+        .await
+        .unwrap();
+
+    s.revoke_user("u1", now, now + 600).await.unwrap();
+    s.remove_user_sessions("u1").await.unwrap();
+
+    let before = token("a", "f-unknown", "u1", now - 1, now + 60);
+    assert_eq!(
+        s.check(&before).await.unwrap(),
+        TokenStatus::Revoked,
+        "issued before the cut-off"
+    );
+    let same_second = token("b", "f1", "u1", now, now + 60);
+    assert_eq!(
+        s.check(&same_second).await.unwrap(),
+        TokenStatus::Revoked,
+        "its family is revoked"
+    );
+    let after = token("c", "f-new", "u1", now + 1, now + 60);
+    assert_eq!(
+        s.check(&after).await.unwrap(),
+        TokenStatus::Active,
+        "a later login works"
+    );
+    assert_eq!(
+        s.rotate("u1", "f2", "r2", "r3", now + 600).await.unwrap(),
+        Rotation::Reused
+    );
+    assert!(s.families("u1").await.unwrap().is_empty());
+    assert!(s.load_session("k1").await.unwrap().is_none());
+    assert!(s.load_session("k2").await.unwrap().is_none());
+    // Another user is untouched.
+    assert_eq!(
+        s.check(&token("d", "g1", "u2", now - 1, now + 60))
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    assert!(s.load_session("k3").await.unwrap().is_some());
+    assert_eq!(s.families("u2").await.unwrap().len(), 1);
+}
+
+pub async fn rotation_consumes_and_reuse_revokes_the_family<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    s.start("u1", "fam", "r1", now + 600).await.unwrap();
+    assert_eq!(
+        s.rotate("u1", "fam", "r1", "r2", now + 600).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        s.rotate("u1", "fam", "r2", "r3", now + 600).await.unwrap(),
+        Rotation::Rotated
+    );
+    let access = token("a3", "fam", "u1", now, now + 60);
+    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Active);
+    // r1 again: reuse. The family dies, its newest refresh and its access tokens with it.
+    assert_eq!(
+        s.rotate("u1", "fam", "r1", "x", now + 600).await.unwrap(),
+        Rotation::Reused
+    );
+    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(
+        s.rotate("u1", "fam", "r3", "r4", now + 600).await.unwrap(),
+        Rotation::Reused
+    );
+}
+
+pub async fn rotation_of_an_unknown_family_or_another_users_is_unknown<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    assert_eq!(
+        s.rotate("u1", "nope", "r1", "r2", now + 600).await.unwrap(),
+        Rotation::Unknown
+    );
+    s.start("u1", "fam", "r1", now + 600).await.unwrap();
+    assert_eq!(
+        s.rotate("u2", "fam", "r1", "r2", now + 600).await.unwrap(),
+        Rotation::Unknown
+    );
+    assert_eq!(
+        s.rotate("u1", "fam", "r1", "r2", now + 600).await.unwrap(),
+        Rotation::Rotated
+    );
+}
+
+pub async fn concurrent_rotations_have_exactly_one_winner<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    s.start("u1", "fam", "r1", now + 600).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.rotate("u1", "fam", "r1", &format!("next-{i}"), now + 600)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut rotated = 0;
+    for t in tasks {
+        if t.await.unwrap() == Rotation::Rotated {
+            rotated += 1;
+        }
+    }
+    assert_eq!(
+        rotated, 1,
+        "exactly one of 100 concurrent presentations wins"
+    );
+}
+
+pub async fn a_second_client_sees_revocations_at_once<H: Harness>(h: &H) {
+    let a = h.store();
+    let b = h.second_client().await;
+    let now = h.now();
+    let t = token("j1", "fam", "u1", now, now + 60);
+    a.start("u1", "fam", "r1", now + 600).await.unwrap();
+    assert_eq!(b.check(&t).await.unwrap(), TokenStatus::Active);
+    a.revoke_token(&t).await.unwrap();
+    assert_eq!(
+        b.check(&t).await.unwrap(),
+        TokenStatus::Revoked,
+        "blocklist"
+    );
+    let t2 = token("j2", "fam", "u1", now, now + 60);
+    b.revoke_family("u1", "fam", now + 600).await.unwrap();
+    assert_eq!(a.check(&t2).await.unwrap(), TokenStatus::Revoked, "family");
+    a.insert_session("k", &session("u1", now, 600))
+        .await
+        .unwrap();
+    assert!(b.load_session("k").await.unwrap().is_some(), "sessions");
+    b.start("u1", "fam2", "q1", now + 600).await.unwrap();
+    assert_eq!(
+        a.rotate("u1", "fam2", "q1", "q2", now + 600).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        b.rotate("u1", "fam2", "q1", "q3", now + 600).await.unwrap(),
+        Rotation::Reused,
+        "rotation"
+    );
+}
+
+pub async fn counters_count_in_fixed_windows_and_expire<H: Harness>(h: &H) {
+    let s = h.store();
+    let window = std::time::Duration::from_secs(2);
+    assert!(
+        s.get("ctr:a b/ü").await.unwrap().is_none(),
+        "keys may hold any text"
+    );
+    let first = s.increment("ctr:a b/ü", window).await.unwrap();
+    assert_eq!(first.count, 1);
+    let second = s.increment("ctr:a b/ü", window).await.unwrap();
+    assert_eq!(second.count, 2);
+    assert!(
+        second.expires_at <= first.expires_at + 1,
+        "a fixed window does not slide"
+    );
+    assert_eq!(s.get("ctr:a b/ü").await.unwrap().unwrap().count, 2);
+    s.reset("ctr:a b/ü").await.unwrap();
+    assert!(s.get("ctr:a b/ü").await.unwrap().is_none());
+    s.increment("ctr:other", window).await.unwrap();
+    h.advance(3).await;
+    assert!(
+        s.get("ctr:other").await.unwrap().is_none(),
+        "the window closed"
+    );
+    assert_eq!(
+        s.increment("ctr:other", window).await.unwrap().count,
+        1,
+        "a new window"
+    );
+}
+
+pub async fn sessions_live_slide_and_end<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    let rec = session("u1", now, 600);
+    s.insert_session("key1", &rec).await.unwrap();
+    assert_eq!(s.load_session("key1").await.unwrap().unwrap(), rec);
+    assert!(s.touch_session("key1", now + 5, now + 900).await.unwrap());
+    let slid = s.load_session("key1").await.unwrap().unwrap();
+    assert_eq!((slid.last_seen, slid.expires_at), (now + 5, now + 900));
+    assert!(!s.touch_session("missing", now, now + 10).await.unwrap());
+    s.insert_session("key2", &session("u1", now, 600))
+        .await
+        .unwrap();
+    assert_eq!(s.user_sessions("u1").await.unwrap().len(), 2);
+    assert!(s.remove_session("key1").await.unwrap());
+    assert!(!s.remove_session("key1").await.unwrap());
+    assert!(s.load_session("key1").await.unwrap().is_none());
+    assert_eq!(s.remove_user_sessions("u1").await.unwrap(), 1);
+    assert!(s.user_sessions("u1").await.unwrap().is_empty());
+}
+
+pub async fn families_and_sessions_expire<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    s.start("u1", "fam", "r1", now + 2).await.unwrap();
+    s.insert_session("k", &session("u1", now, 2)).await.unwrap();
+    assert_eq!(s.families("u1").await.unwrap().len(), 1);
+    h.advance(3).await;
+    assert!(s.families("u1").await.unwrap().is_empty());
+    assert!(s.load_session("k").await.unwrap().is_none());
+    assert!(s.user_sessions("u1").await.unwrap().is_empty());
+    assert_eq!(
+        s.rotate("u1", "fam", "r1", "r2", now + 600).await.unwrap(),
+        Rotation::Unknown
+    );
+}
+
+pub async fn families_are_listed_until_revoked<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    s.start("u1", "f1", "r1", now + 600).await.unwrap();
+    s.start("u1", "f2", "r2", now + 900).await.unwrap();
+    let listed = s.families("u1").await.unwrap();
+    let mut sids: Vec<&str> = listed.iter().map(|f| f.sid.as_str()).collect();
+    sids.sort();
+    assert_eq!(sids, ["f1", "f2"]);
+    assert!(
+        listed
+            .iter()
+            .all(|f| f.sub == "u1" && f.created >= now && f.expires_at >= now + 600)
+    );
+    s.revoke_family("u1", "f1", now + 600).await.unwrap();
+    let left: Vec<String> = s
+        .families("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.sid)
+        .collect();
+    assert_eq!(left, ["f2"]);
+}

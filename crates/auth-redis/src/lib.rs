@@ -1,0 +1,676 @@
+//! # auth-redis
+//!
+//! The Redis backend of `auth-core`'s state stores, for teams that run several instances
+//! behind a load balancer: sessions, revocations, refresh families and login-throttle
+//! counters live in one Redis, so a logout on one instance is refused by every other at
+//! once, and a refresh rotation or a session change is seen everywhere.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), auth_core::StoreError> {
+//! use std::sync::Arc;
+//! use auth_core::store::{Revocations, StateStore, TokenRef, TokenStatus};
+//! use auth_redis::RedisStore;
+//!
+//! let store = RedisStore::connect("redis://127.0.0.1:6379", "myapp").await?;
+//! let token = TokenRef { iss: "myapp", jti: "j1", sid: "s1", sub: "42", iat: 1_800_000_000, exp: 1_800_000_900 };
+//! store.revoke_token(&token).await?;
+//! assert_eq!(store.check(&token).await?, TokenStatus::Revoked);
+//! let shared: Arc<dyn StateStore> = Arc::new(store); // hand it to auth_core::TokenManager
+//! # Ok(()) }
+//! ```
+//!
+//! ## Keys
+//!
+//! Every key starts with the namespace given to [`RedisStore::connect`]. Keys carry TTLs
+//! equal to the lifetime of what they record (a blocked `jti` until the token's `exp`, a
+//! family until its refresh token's `exp`), so Redis forgets them on time; no request path
+//! ever scans keys (`KEYS`/`SCAN`).
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `NS:{u:USER}:jti:ISS:JTI` | string | a blocked token (by identity, never by its bytes) |
+//! | `NS:{u:USER}:fam:SID` | hash | a refresh family: `current`, `created`, `last_used`, `revoked` |
+//! | `NS:{u:USER}:fams` | set | the user's live families |
+//! | `NS:{u:USER}:cut` | string | "log out everywhere" cut-off (tokens with `iat` before it are refused) |
+//! | `NS:{u:USER}:sess` | set | the user's session keys |
+//! | `NS:{s:DIGEST}:sess` | hash | a session (`record`, `last_seen`, `expires_at`) |
+//! | `NS:{c:KEY}:ctr` | hash | a throttle counter (`count`, `last`) |
+//!
+//! ## Redis Cluster
+//!
+//! Everything one user's tokens touch shares the hash tag `{u:USER}`, so it lives in one
+//! slot: the per-request check (blocked `jti`, revoked family, user cut-off) is one Lua
+//! script, and rotation with reuse detection is one atomic script, on a cluster as on a
+//! single server. A cluster deployment needs a cluster-aware connection (this crate's
+//! [`RedisStore`] talks to one node; a `ClusterConnection` variant is the next step) and
+//! accepts that a session's own key and its user's session index live in two slots, so
+//! "end every session of a user" there is two steps rather than one atomic one.
+//!
+//! ## Failure
+//!
+//! Every error is an [`auth_core::StoreError`]; `auth-core` turns it into a 503 and never
+//! allows a request it could not check. The connection manager reconnects by itself once
+//! the server is back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::StoreError;
+use auth_core::clock::{Clock, SystemClock};
+use auth_core::store::{
+    Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, SessionRecord, Sessions,
+    TokenRef, TokenStatus,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands as _, Script};
+
+const CHECK: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if redis.call('HGET', KEYS[2], 'revoked') == '1' then return 1 end
+local cut = redis.call('GET', KEYS[3])
+if cut and tonumber(ARGV[1]) < tonumber(cut) then return 1 end
+return 0
+";
+
+const START: &str = r"
+redis.call('HSET', KEYS[1], 'current', ARGV[2], 'created', ARGV[4], 'last_used', ARGV[4], 'revoked', '0')
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
+return 1
+";
+
+const ROTATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'current', 'revoked')
+if f[2] == '1' or f[1] ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'revoked', '1')
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 2
+end
+redis.call('HSET', KEYS[1], 'current', ARGV[3], 'last_used', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
+return 1
+";
+
+const REVOKE_FAMILY: &str = r"
+redis.call('HSET', KEYS[1], 'revoked', '1')
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+";
+
+/// KEYS: cut, fams, fam_1..fam_n; ARGV: at, until_ms, n, sid_1..sid_n. Returns -1 when
+/// the family set changed since it was read (the caller re-reads and retries).
+const REVOKE_USER: &str = r"
+local n = tonumber(ARGV[3])
+local members = redis.call('SMEMBERS', KEYS[2])
+if #members ~= n then return -1 end
+local want = {}
+for i = 1, n do want[ARGV[3 + i]] = true end
+for _, m in ipairs(members) do if not want[m] then return -1 end end
+local cut = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cut then cut = tonumber(ARGV[1]) end
+redis.call('SET', KEYS[1], cut, 'PXAT', ARGV[2])
+for i = 3, #KEYS do
+  redis.call('HSET', KEYS[i], 'revoked', '1')
+  if redis.call('PEXPIRETIME', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[i], ARGV[2]) end
+end
+redis.call('DEL', KEYS[2])
+return 1
+";
+
+const INCREMENT: &str = r"
+local c = redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {c, redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+const GET_COUNTER: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'count', 'last')
+if not v[1] then return false end
+return {tonumber(v[1]), tonumber(v[2]), redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+const TOUCH: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'last_seen', ARGV[1], 'expires_at', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+";
+
+struct Scripts {
+    check: Script,
+    start: Script,
+    rotate: Script,
+    revoke_family: Script,
+    revoke_user: Script,
+    increment: Script,
+    get_counter: Script,
+    touch: Script,
+}
+
+/// All of `auth-core`'s state stores on one Redis. Cheap to clone (one multiplexed,
+/// self-reconnecting connection).
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    ns: Arc<str>,
+    scripts: Arc<Scripts>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("namespace", &self.ns)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(op: &str, e: redis::RedisError) -> StoreError {
+    StoreError::new(format!("redis {op}: {e}"))
+}
+
+/// A key component: kept as is when plainly safe, hex-encoded otherwise, so user input can
+/// neither break the key structure nor pick another hash tag.
+fn part(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if plain {
+        s.to_string()
+    } else {
+        let mut out = String::with_capacity(1 + 2 * s.len());
+        out.push('~');
+        for b in s.bytes() {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+}
+
+fn ms(secs: u64) -> u64 {
+    secs.saturating_mul(1000)
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://[:password@]host:port[/db]`), with every key under the
+    /// namespace `namespace` (letters, digits, `-`, `_`, `:`; distinct apps sharing one
+    /// Redis use distinct namespaces). Fails if the server does not answer now.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, StoreError> {
+        Self::connect_with_clock(url, namespace, Arc::new(SystemClock)).await
+    }
+
+    /// As [`RedisStore::connect`], reading "now" (for timestamps written into records)
+    /// from `clock`. Expiry is Redis's own TTL on the server's clock.
+    pub async fn connect_with_clock(
+        url: &str,
+        namespace: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        if namespace.is_empty()
+            || !namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+        {
+            return Err(StoreError::new(
+                "the Redis namespace must be non-empty letters, digits, `-`, `_` or `:`",
+            ));
+        }
+        let client = redis::Client::open(url).map_err(|e| err("url", e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| err("connect", e))?;
+        Ok(Self {
+            conn,
+            ns: namespace.into(),
+            scripts: Arc::new(Scripts {
+                check: Script::new(CHECK),
+                start: Script::new(START),
+                rotate: Script::new(ROTATE),
+                revoke_family: Script::new(REVOKE_FAMILY),
+                revoke_user: Script::new(REVOKE_USER),
+                increment: Script::new(INCREMENT),
+                get_counter: Script::new(GET_COUNTER),
+                touch: Script::new(TOUCH),
+            }),
+            clock,
+        })
+    }
+
+    /// Whether the server answers `PING` (for health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| err("ping", e))
+    }
+
+    fn user(&self, sub: &str, what: &str) -> String {
+        format!("{}:{{u:{}}}:{what}", self.ns, part(sub))
+    }
+
+    fn jti_key(&self, t: &TokenRef<'_>) -> String {
+        self.user(t.sub, &format!("jti:{}:{}", part(t.iss), part(t.jti)))
+    }
+
+    fn fam_key(&self, sub: &str, sid: &str) -> String {
+        self.user(sub, &format!("fam:{}", part(sid)))
+    }
+
+    fn session_key(&self, key: &str) -> String {
+        format!("{}:{{s:{}}}:sess", self.ns, part(key))
+    }
+
+    fn counter_key(&self, key: &str) -> String {
+        format!("{}:{{c:{}}}:ctr", self.ns, part(key))
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.unix_seconds()
+    }
+}
+
+#[async_trait]
+impl Revocations for RedisStore {
+    async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        let mut c = self.conn.clone();
+        let revoked: i64 = self
+            .scripts
+            .check
+            .key(self.jti_key(t))
+            .key(self.fam_key(t.sub, t.sid))
+            .key(self.user(t.sub, "cut"))
+            .arg(t.iat)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("check", e))?;
+        Ok(if revoked == 1 {
+            TokenStatus::Revoked
+        } else {
+            TokenStatus::Active
+        })
+    }
+
+    async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
+        if t.exp <= self.now() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.jti_key(t))
+            .arg(1)
+            .arg("PXAT")
+            .arg(ms(t.exp))
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(|e| err("revoke_token", e))
+    }
+
+    async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        self.scripts
+            .revoke_family
+            .key(self.fam_key(sub, sid))
+            .key(self.user(sub, "fams"))
+            .arg(sid)
+            .arg(ms(until.max(self.now() + 1)))
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| err("revoke_family", e))
+    }
+
+    async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let until = ms(until.max(self.now() + 1));
+        for _ in 0..5 {
+            let sids: Vec<String> = c
+                .smembers(self.user(sub, "fams"))
+                .await
+                .map_err(|e| err("revoke_user", e))?;
+            let mut inv = self.scripts.revoke_user.prepare_invoke();
+            inv.key(self.user(sub, "cut")).key(self.user(sub, "fams"));
+            for sid in &sids {
+                inv.key(self.fam_key(sub, sid));
+            }
+            inv.arg(at).arg(until).arg(sids.len());
+            for sid in &sids {
+                inv.arg(sid);
+            }
+            let done: i64 = inv
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| err("revoke_user", e))?;
+            if done == 1 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::new(
+            "redis revoke_user: the user's families kept changing; try again",
+        ))
+    }
+}
+
+#[async_trait]
+impl RefreshFamilies for RedisStore {
+    async fn start(&self, sub: &str, sid: &str, jti: &str, exp: u64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        self.scripts
+            .start
+            .key(self.fam_key(sub, sid))
+            .key(self.user(sub, "fams"))
+            .arg(sid)
+            .arg(jti)
+            .arg(ms(exp))
+            .arg(self.now())
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| err("start", e))
+    }
+
+    async fn rotate(
+        &self,
+        sub: &str,
+        sid: &str,
+        jti: &str,
+        next_jti: &str,
+        next_exp: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut c = self.conn.clone();
+        let r: i64 = self
+            .scripts
+            .rotate
+            .key(self.fam_key(sub, sid))
+            .key(self.user(sub, "fams"))
+            .arg(sid)
+            .arg(jti)
+            .arg(next_jti)
+            .arg(ms(next_exp))
+            .arg(self.now())
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("rotate", e))?;
+        Ok(match r {
+            1 => Rotation::Rotated,
+            2 => Rotation::Reused,
+            _ => Rotation::Unknown,
+        })
+    }
+
+    async fn families(&self, sub: &str) -> Result<Vec<Family>, StoreError> {
+        let mut c = self.conn.clone();
+        let set = self.user(sub, "fams");
+        let sids: Vec<String> = c.smembers(&set).await.map_err(|e| err("families", e))?;
+        if sids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for sid in &sids {
+            let k = self.fam_key(sub, sid);
+            pipe.cmd("HMGET")
+                .arg(&k)
+                .arg("created")
+                .arg("last_used")
+                .arg("revoked");
+            pipe.cmd("PEXPIRETIME").arg(&k);
+        }
+        let rows: Vec<redis::Value> = pipe
+            .query_async(&mut c)
+            .await
+            .map_err(|e| err("families", e))?;
+        let mut out = Vec::new();
+        let mut stale = Vec::new();
+        for (sid, pair) in sids.iter().zip(rows.chunks(2)) {
+            let fields: Vec<Option<u64>> =
+                redis::from_redis_value(pair[0].clone()).unwrap_or_default();
+            let expires_ms: i64 = redis::from_redis_value(pair[1].clone()).unwrap_or(-2);
+            match (
+                fields.first().copied().flatten(),
+                fields.get(2).copied().flatten(),
+            ) {
+                (Some(created), Some(0)) if expires_ms > 0 => out.push(Family {
+                    sid: sid.clone(),
+                    sub: sub.to_string(),
+                    created,
+                    last_used: fields.get(1).copied().flatten().unwrap_or(created),
+                    expires_at: (expires_ms as u64) / 1000,
+                }),
+                (None, _) => stale.push(sid.clone()),
+                _ => {}
+            }
+        }
+        if !stale.is_empty() {
+            // Families that expired: drop them from the index (best effort).
+            let _: Result<i64, _> = c.srem(&set, stale).await;
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created).then(a.sid.cmp(&b.sid)));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Counters for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+        let mut c = self.conn.clone();
+        let v: Option<Vec<i64>> = self
+            .scripts
+            .get_counter
+            .key(self.counter_key(key))
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("counter", e))?;
+        Ok(v.and_then(|v| counter(&v, 1)))
+    }
+
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counter, StoreError> {
+        let mut c = self.conn.clone();
+        let now = self.now();
+        let v: Vec<i64> = self
+            .scripts
+            .increment
+            .key(self.counter_key(key))
+            .arg(now)
+            .arg(window.as_millis().max(1000) as u64)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("increment", e))?;
+        let count = v.first().copied().unwrap_or(1).max(0) as u64;
+        let expires_ms = v.get(1).copied().unwrap_or(0).max(0) as u64;
+        Ok(Counter {
+            count,
+            last: now,
+            expires_at: expires_ms.div_ceil(1000),
+        })
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        c.del::<_, ()>(self.counter_key(key))
+            .await
+            .map_err(|e| err("reset", e))
+    }
+}
+
+fn counter(v: &[i64], _: u8) -> Option<Counter> {
+    let (count, last, exp) = (*v.first()?, *v.get(1)?, *v.get(2)?);
+    (count > 0 && exp > 0).then(|| Counter {
+        count: count as u64,
+        last: last.max(0) as u64,
+        expires_at: (exp as u64).div_ceil(1000),
+    })
+}
+
+#[async_trait]
+impl Sessions for RedisStore {
+    async fn insert_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::new(format!("session encoding: {e}")))?;
+        let k = self.session_key(key);
+        let idx = self.user(&record.user_id, "sess");
+        let exp = ms(record.expires_at);
+        redis::pipe()
+            .cmd("HSET")
+            .arg(&k)
+            .arg("record")
+            .arg(json)
+            .arg("last_seen")
+            .arg(record.last_seen)
+            .arg("expires_at")
+            .arg(record.expires_at)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&k)
+            .arg(exp)
+            .ignore()
+            .cmd("SADD")
+            .arg(&idx)
+            .arg(key)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&idx)
+            .arg(exp)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&idx)
+            .arg(exp)
+            .arg("GT")
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(|e| err("insert_session", e))
+    }
+
+    async fn load_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let mut c = self.conn.clone();
+        let (json, last_seen, expires_at): (Option<String>, Option<u64>, Option<u64>) =
+            redis::cmd("HMGET")
+                .arg(self.session_key(key))
+                .arg("record")
+                .arg("last_seen")
+                .arg("expires_at")
+                .query_async(&mut c)
+                .await
+                .map_err(|e| err("load_session", e))?;
+        let Some(json) = json else { return Ok(None) };
+        let mut record: SessionRecord = serde_json::from_str(&json)
+            .map_err(|e| StoreError::new(format!("corrupt session record: {e}")))?;
+        record.last_seen = last_seen.unwrap_or(record.last_seen);
+        record.expires_at = expires_at.unwrap_or(record.expires_at);
+        Ok(Some(record))
+    }
+
+    async fn touch_session(
+        &self,
+        key: &str,
+        last_seen: u64,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let r: i64 = self
+            .scripts
+            .touch
+            .key(self.session_key(key))
+            .arg(last_seen)
+            .arg(expires_at)
+            .arg(ms(expires_at))
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("touch_session", e))?;
+        Ok(r == 1)
+    }
+
+    async fn remove_session(&self, key: &str) -> Result<bool, StoreError> {
+        let Some(record) = self.load_session(key).await? else {
+            return Ok(false);
+        };
+        let mut c = self.conn.clone();
+        let (deleted, _): (i64, i64) = redis::pipe()
+            .cmd("DEL")
+            .arg(self.session_key(key))
+            .cmd("SREM")
+            .arg(self.user(&record.user_id, "sess"))
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| err("remove_session", e))?;
+        Ok(deleted == 1)
+    }
+
+    async fn remove_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let mut c = self.conn.clone();
+        let idx = self.user(user_id, "sess");
+        let keys: Vec<String> = c
+            .smembers(&idx)
+            .await
+            .map_err(|e| err("remove_user_sessions", e))?;
+        let mut removed = 0usize;
+        if !keys.is_empty() {
+            let full: Vec<String> = keys.iter().map(|k| self.session_key(k)).collect();
+            let n: i64 = c
+                .del(full)
+                .await
+                .map_err(|e| err("remove_user_sessions", e))?;
+            removed = n.max(0) as usize;
+        }
+        c.del::<_, ()>(&idx)
+            .await
+            .map_err(|e| err("remove_user_sessions", e))?;
+        Ok(removed)
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+        let mut c = self.conn.clone();
+        let idx = self.user(user_id, "sess");
+        let keys: Vec<String> = c
+            .smembers(&idx)
+            .await
+            .map_err(|e| err("user_sessions", e))?;
+        let mut out = Vec::new();
+        let mut stale = Vec::new();
+        for k in keys {
+            match self.load_session(&k).await? {
+                Some(r) => out.push((k, r)),
+                None => stale.push(k),
+            }
+        }
+        if !stale.is_empty() {
+            let _: Result<i64, _> = c.srem(&idx, stale).await;
+        }
+        out.sort_by(|a, b| a.1.created.cmp(&b.1.created).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part;
+
+    #[test]
+    fn key_parts_cannot_break_the_key_or_pick_a_hash_tag() {
+        assert_eq!(part("42"), "42");
+        assert_eq!(part("alice@example.com"), "alice@example.com");
+        assert_eq!(part("a}b{c"), "~617d627b63");
+        assert_eq!(part(""), "~");
+        assert!(part(&"x".repeat(65)).starts_with('~'));
+        assert!(!part("x:y").contains(':'));
+    }
+}

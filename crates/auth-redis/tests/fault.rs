@@ -1,0 +1,131 @@
+//! The Redis server goes away mid-run and comes back: checks fail closed with the store
+//! error (503), then the same client recovers without a restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth_core::credential::MemoryUsers;
+use auth_core::token::{Algorithm, Key, KeyRing, Subject, TokenConfig, TokenService};
+use auth_core::{AuthError, TokenManager};
+use auth_redis::RedisStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_fail_closed_while_redis_is_down_and_recover_after() {
+    let server = common::OwnServer::start();
+    let port = server.port;
+    let store = RedisStore::connect(&format!("redis://127.0.0.1:{port}"), "fault")
+        .await
+        .unwrap();
+    let tokens = TokenService::new(
+        KeyRing::new(Key::hmac("a", Algorithm::HS256, &[1; 32]).unwrap()),
+        KeyRing::new(Key::hmac("r", Algorithm::HS256, &[2; 32]).unwrap()),
+        TokenConfig::default(),
+    )
+    .unwrap();
+    let manager = TokenManager::new(
+        tokens.clone(),
+        Arc::new(MemoryUsers::new()),
+        Arc::new(store.clone()),
+    );
+    let token = tokens.issue_pair(&Subject::new("1")).unwrap().access.token;
+    assert!(manager.authenticate(&token).await.is_ok());
+
+    drop(server); // killed mid-run
+
+    let err = manager.authenticate(&token).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::StoreUnavailable(_)),
+        "fails closed: {err:?}"
+    );
+    assert_eq!(err.to_response().status, 503);
+    assert!(store.ping().await.is_err());
+
+    let _server = common::OwnServer::start_on(port); // back (empty: it keeps nothing on disk)
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match manager.authenticate(&token).await {
+            Ok(claims) => {
+                assert_eq!(claims.sub, "1");
+                break;
+            }
+            Err(AuthError::StoreUnavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the same client did not recover: {e:?}"),
+        }
+    }
+    assert!(store.ping().await.is_ok(), "the same client works again");
+}
+
+#[tokio::test]
+async fn the_per_request_check_is_one_round_trip() {
+    // A private server, so the only commands it counts are ours.
+    use auth_core::store::{Revocations, TokenRef};
+    let server = common::OwnServer::start();
+    let store = RedisStore::connect(&server.url(), "roundtrip")
+        .await
+        .unwrap();
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let t = TokenRef {
+        iss: "i",
+        jti: "j",
+        sid: "s",
+        sub: "u",
+        iat: 1,
+        exp: u64::MAX / 2000,
+    };
+    store.check(&t).await.unwrap(); // loads the script once (EVALSHA, NOSCRIPT, SCRIPT LOAD)
+    let before = command_stats(&mut admin).await;
+    for _ in 0..10 {
+        store.check(&t).await.unwrap();
+    }
+    let after = command_stats(&mut admin).await;
+    let mut delta: Vec<(String, u64)> = after
+        .iter()
+        .map(|(cmd, n)| (cmd.clone(), n - before.get(cmd).copied().unwrap_or(0)))
+        .filter(|(_, d)| *d > 0)
+        .collect();
+    delta.sort();
+    // The client sent 10 EVALSHA (one round trip per check); the three lookups ran inside
+    // the script on the server; the INFO is ours.
+    let expected: Vec<(String, u64)> = [
+        ("evalsha", 10),
+        ("exists", 10),
+        ("get", 10),
+        ("hget", 10),
+        ("info", 1),
+    ]
+    .into_iter()
+    .map(|(c, n)| (c.to_string(), n))
+    .collect();
+    assert_eq!(delta, expected);
+}
+
+async fn command_stats(
+    c: &mut redis::aio::MultiplexedConnection,
+) -> std::collections::HashMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(c)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
