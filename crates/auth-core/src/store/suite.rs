@@ -2,7 +2,7 @@
 //! `store-test-suite` feature). A backend provides a [`Harness`] and instantiates every
 //! scenario with [`store_suite!`](crate::store_suite):
 //!
-//! ```ignore
+//! ```text
 //! auth_core::store_suite!(async { MyHarness::connect().await });
 //! ```
 //!
