@@ -49,6 +49,7 @@ mod ids;
 mod manager;
 pub mod oauth;
 pub mod request;
+pub mod session;
 pub mod store;
 pub mod token;
 

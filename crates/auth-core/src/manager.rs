@@ -172,10 +172,12 @@ impl TokenManager {
         Ok(())
     }
 
-    /// "Log out everywhere": every token issued to `sub` until now is refused.
+    /// "Log out everywhere": every token issued to `sub` until now is refused and every
+    /// cookie session of the user ends.
     pub async fn logout_all(&self, sub: &str) -> Result<(), AuthError> {
         let now = self.tokens.clock().unix_seconds();
         self.store.revoke_user(sub, now, self.horizon()).await?;
+        self.store.remove_user_sessions(sub).await?;
         Ok(())
     }
 
@@ -198,4 +200,104 @@ impl TokenManager {
 fn internal(e: crate::token::SigningError) -> AuthError {
     tracing::error!(error = %e, "token signing failed");
     AuthError::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::TokenManager;
+    use crate::clock::{Clock, ManualClock};
+    use crate::credential::{MemoryUsers, User};
+    use crate::error::{AuthError, TokenError};
+    use crate::request::SimpleRequest;
+    use crate::session::{SessionConfig, SessionManager};
+    use crate::store::{MemoryStore, StateStore};
+    use crate::token::{Algorithm, Key, KeyRing, TokenConfig, TokenService};
+
+    fn alice() -> User {
+        User {
+            id: "1".into(),
+            username: "alice".into(),
+            email: Some("alice@example.com".into()),
+            roles: vec!["admin".into()],
+            password_hash: String::new(),
+            disabled: false,
+        }
+    }
+
+    fn setup() -> (TokenManager, SessionManager, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let users = Arc::new(MemoryUsers::new());
+        users.insert(alice());
+        let tokens = TokenService::with_clock(
+            KeyRing::new(Key::hmac("a", Algorithm::HS256, &[1; 32]).unwrap()),
+            KeyRing::new(Key::hmac("r", Algorithm::HS256, &[2; 32]).unwrap()),
+            TokenConfig::default(),
+            clock.clone(),
+        )
+        .unwrap();
+        let sessions =
+            SessionManager::new(SessionConfig::default(), store.clone(), clock.clone()).unwrap();
+        (TokenManager::new(tokens, users, store), sessions, clock)
+    }
+
+    #[tokio::test]
+    async fn logout_revokes_the_token_and_its_family_only() {
+        let (m, _, _) = setup();
+        let one = m.login(&alice(), None).await.unwrap();
+        let two = m.login(&alice(), None).await.unwrap();
+        let claims = m.authenticate(&one.access.token).await.unwrap();
+        m.logout(&claims).await.unwrap();
+        assert!(matches!(
+            m.authenticate(&one.access.token).await,
+            Err(AuthError::InvalidToken(TokenError::Revoked))
+        ));
+        assert!(
+            m.refresh(&one.refresh.token, None).await.is_err(),
+            "the login's refresh token too"
+        );
+        assert!(
+            m.authenticate(&two.access.token).await.is_ok(),
+            "another login is untouched"
+        );
+        assert_eq!(m.families("1").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn log_out_everywhere_ends_tokens_families_and_sessions() {
+        let (m, sessions, clock) = setup();
+        let pair = m.login(&alice(), None).await.unwrap();
+        let cookie = sessions
+            .start(&alice(), serde_json::Value::Null, &SimpleRequest::new())
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(5));
+        m.logout_all("1").await.unwrap();
+        assert!(m.authenticate(&pair.access.token).await.is_err());
+        assert!(m.refresh(&pair.refresh.token, None).await.is_err());
+        let back = crate::session::suite::with_cookie(&cookie.set_cookie);
+        assert!(
+            sessions.load(&back).await.unwrap().is_none(),
+            "cookie sessions end too"
+        );
+        // A new login afterwards works.
+        let again = m.login(&alice(), None).await.unwrap();
+        assert!(m.authenticate(&again.access.token).await.is_ok());
+        assert_eq!(clock.unix_seconds(), 1_800_000_005);
+    }
+
+    #[tokio::test]
+    async fn revoking_one_family_is_limited_to_the_owner() {
+        let (m, _, _) = setup();
+        let pair = m.login(&alice(), None).await.unwrap();
+        assert!(
+            !m.revoke_family("2", &pair.sid).await.unwrap(),
+            "another user's id: unknown"
+        );
+        assert!(m.authenticate(&pair.access.token).await.is_ok());
+        assert!(m.revoke_family("1", &pair.sid).await.unwrap());
+        assert!(m.authenticate(&pair.access.token).await.is_err());
+    }
 }

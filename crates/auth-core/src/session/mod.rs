@@ -1,0 +1,446 @@
+//! Cookie sessions and CSRF protection: the tutorial's `/login`, `/dashboard`, `/logout`
+//! cookie flow, safe by default.
+//!
+//! - Session ids are 256 bits from the CSPRNG, base64url (43 characters). The store keys
+//!   each session by the SHA-256 of its id, so reading the store does not hand out cookies.
+//! - Cookies are built by the `cookie` crate: `HttpOnly; Secure; SameSite=Lax; Path=/;
+//!   Max-Age`. An opt-in `__Host-` prefix forces `Secure`, `Path=/` and no `Domain`;
+//!   insecure combinations are refused when the [`SessionManager`] is built.
+//! - Starting a session always issues a fresh id and destroys any id the client presented
+//!   (session fixation). Ending one deletes it server-side and clears the cookie.
+//! - Idle and absolute timeouts; the idle expiry slides, but the store is written at most
+//!   once per `touch_interval`, not on every request.
+//! - CSRF for cookie-authenticated unsafe methods: a synchronizer token kept in the
+//!   session, compared in constant time with `X-CSRF-Token`, plus an `Origin` check.
+//!   Bearer- and API-key-authenticated requests need none ([`csrf_applies`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use auth_core::clock::SystemClock;
+//! use auth_core::credential::User;
+//! use auth_core::request::SimpleRequest;
+//! use auth_core::session::{SessionConfig, SessionManager};
+//! use auth_core::store::MemoryStore;
+//!
+//! let sessions = SessionManager::new(SessionConfig::default(), Arc::new(MemoryStore::new()), Arc::new(SystemClock))?;
+//! let alice = User { id: "1".into(), username: "alice".into(), email: None, roles: vec!["admin".into()], password_hash: String::new(), disabled: false };
+//!
+//! let started = sessions.start(&alice, serde_json::Value::Null, &SimpleRequest::new()).await?;
+//! assert!(started.set_cookie.contains("HttpOnly") && started.set_cookie.contains("SameSite=Lax"));
+//!
+//! // The browser sends the cookie back:
+//! let cookie = started.set_cookie.split(';').next().unwrap();
+//! let next = SimpleRequest::new().header("cookie", cookie);
+//! let session = sessions.require(&next).await?;
+//! assert_eq!(session.record.user_id, "1");
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite as CookieSameSite};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::clock::Clock;
+use crate::credential::User;
+use crate::error::{AuthError, ConfigError};
+use crate::ids::random_b64;
+use crate::request::{Request, header_value};
+use crate::store::{SessionRecord, StateStore};
+
+#[cfg(any(test, feature = "store-test-suite"))]
+pub mod suite;
+
+/// Length of a session id: 32 random bytes in unpadded base64url.
+const ID_LEN: usize = 43;
+/// `Cookie` headers larger than this (all of them together) are not read.
+pub const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Never sent on cross-site requests.
+    Strict,
+    /// Sent on top-level cross-site navigations only (the default).
+    Lax,
+    /// Sent on every request; requires `Secure`.
+    None,
+}
+
+/// Session and cookie settings.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The cookie's name (default `session_id`); with `host_prefix`, `__Host-` is prepended.
+    pub cookie_name: String,
+    /// Use the `__Host-` prefix: the browser then only accepts the cookie with `Secure`,
+    /// `Path=/` and no `Domain`, so no subdomain can set or shadow it. Default `false`.
+    pub host_prefix: bool,
+    /// The `Secure` attribute (default `true`; turn off only for plain-HTTP development).
+    pub secure: bool,
+    /// The `SameSite` attribute (default `Lax`).
+    pub same_site: SameSite,
+    /// The `Domain` attribute (default none: host-only).
+    pub domain: Option<String>,
+    /// The `Path` attribute (default `/`).
+    pub path: String,
+    /// The longest a session lives, however active (default 1 hour; also the `Max-Age`).
+    pub absolute_timeout: Duration,
+    /// A session unused this long ends (default 30 minutes).
+    pub idle_timeout: Duration,
+    /// The store is written to slide the idle expiry at most this often (default 60 s).
+    pub touch_interval: Duration,
+    /// Origins (`scheme://host[:port]`) allowed on cookie-authenticated unsafe requests.
+    /// Empty (the default): the `Origin` must name the request's own `Host`.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: "session_id".into(),
+            host_prefix: false,
+            secure: true,
+            same_site: SameSite::Lax,
+            domain: None,
+            path: "/".into(),
+            absolute_timeout: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(1800),
+            touch_interval: Duration::from_secs(60),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl SessionConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |reason: &str| ConfigError::Invalid {
+            setting: "session cookie",
+            reason: reason.to_string(),
+        };
+        let name_ok = !self.cookie_name.is_empty()
+            && self.cookie_name.len() <= 64
+            && self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(bad(
+                "the cookie name must be 1 to 64 letters, digits, `_` or `-`",
+            ));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(bad(
+                "SameSite=None without Secure is refused by browsers and unsafe; set `secure: true` or use SameSite=Lax",
+            ));
+        }
+        if self.host_prefix {
+            if !self.secure {
+                return Err(bad(
+                    "the __Host- prefix requires Secure; set `secure: true`",
+                ));
+            }
+            if self.domain.is_some() {
+                return Err(bad("the __Host- prefix forbids a Domain; remove `domain`"));
+            }
+            if self.path != "/" {
+                return Err(bad("the __Host- prefix requires Path=/; set `path: \"/\"`"));
+            }
+        }
+        if !self.path.starts_with('/')
+            || self.path.bytes().any(|b| b == b';' || b.is_ascii_control())
+        {
+            return Err(bad(
+                "the path must start with `/` and hold no `;` or control characters",
+            ));
+        }
+        if self.domain.as_deref().is_some_and(|d| {
+            d.is_empty()
+                || d.bytes()
+                    .any(|b| b == b';' || b.is_ascii_whitespace() || b.is_ascii_control())
+        }) {
+            return Err(bad("the domain must be a plain host name"));
+        }
+        if self.absolute_timeout.is_zero() || self.idle_timeout.is_zero() {
+            return Err(bad("session timeouts must be at least one second"));
+        }
+        Ok(())
+    }
+}
+
+/// A live session, as loaded for a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// The store key (a digest of the id; the id itself is only ever in the cookie).
+    pub key: String,
+    /// What the store holds.
+    pub record: SessionRecord,
+}
+
+/// A session just started: the cookie to set and the CSRF token to hand the client.
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    /// The session.
+    pub session: Session,
+    /// The `Set-Cookie` header value.
+    pub set_cookie: String,
+    /// The CSRF token (also in `session.record`), returned in the login response.
+    pub csrf_token: String,
+}
+
+/// How a request authenticated, for the CSRF rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// An API key.
+    ApiKey,
+    /// A session cookie.
+    Session,
+}
+
+/// Whether a request needs the CSRF check: only cookie-authenticated requests with an
+/// unsafe method. Browsers attach cookies by themselves; they never attach bearer tokens
+/// or API keys, so those cannot be forged cross-site.
+pub fn csrf_applies(kind: CredentialKind, method: &str) -> bool {
+    kind == CredentialKind::Session && !is_safe_method(method)
+}
+
+fn is_safe_method(method: &str) -> bool {
+    matches!(
+        method.to_ascii_uppercase().as_str(),
+        "GET" | "HEAD" | "OPTIONS" | "TRACE"
+    )
+}
+
+/// The SHA-256 of a session id, in hex: the store key.
+pub fn session_key(id: &str) -> String {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Starts, loads, slides and ends cookie sessions; checks CSRF.
+#[derive(Debug, Clone)]
+pub struct SessionManager {
+    config: Arc<SessionConfig>,
+    cookie_name: Arc<str>,
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SessionManager {
+    /// A manager over `store`. Refuses insecure or contradictory cookie settings.
+    pub fn new(
+        config: SessionConfig,
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let cookie_name = if config.host_prefix {
+            format!("__Host-{}", config.cookie_name)
+        } else {
+            config.cookie_name.clone()
+        };
+        Ok(Self {
+            config: Arc::new(config),
+            cookie_name: cookie_name.into(),
+            store,
+            clock,
+        })
+    }
+
+    /// The cookie's name as sent (with the `__Host-` prefix when configured).
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    fn cookie(&self, value: &str, max_age: Duration) -> String {
+        let mut c = Cookie::build((self.cookie_name.to_string(), value.to_string()))
+            .http_only(true)
+            .secure(self.config.secure || self.config.host_prefix)
+            .same_site(match self.config.same_site {
+                SameSite::Strict => CookieSameSite::Strict,
+                SameSite::Lax => CookieSameSite::Lax,
+                SameSite::None => CookieSameSite::None,
+            })
+            .path(self.config.path.clone())
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ));
+        if let Some(d) = &self.config.domain {
+            c = c.domain(d.clone());
+        }
+        c.build().to_string()
+    }
+
+    /// A `Set-Cookie` value that deletes the cookie (`Max-Age=0`, same name, path and
+    /// domain, so the browser matches it).
+    pub fn clearing_cookie(&self) -> String {
+        self.cookie("", Duration::ZERO)
+    }
+
+    /// The session id the request carries in our cookie, if exactly one well-formed one.
+    /// Junk, duplicates, oversized or non-UTF-8 cookie headers give `None`, never a panic.
+    pub fn presented_id(&self, request: &impl Request) -> Option<String> {
+        let mut total = 0usize;
+        let mut found: Option<String> = None;
+        for raw in request.header_values("cookie") {
+            total += raw.len();
+            if total > MAX_COOKIE_HEADER_BYTES {
+                return None;
+            }
+            let text = std::str::from_utf8(raw).ok()?;
+            for cookie in Cookie::split_parse(text).flatten() {
+                if cookie.name() == &*self.cookie_name {
+                    if found.is_some() {
+                        return None; // two values: ambiguous (cookie tossing); trust neither
+                    }
+                    found = Some(cookie.value().to_string());
+                }
+            }
+        }
+        found.filter(|v| {
+            v.len() == ID_LEN
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    }
+
+    /// Starts a session for `user`, destroying any session the request presented
+    /// (fixation), and returns the cookie to set and the CSRF token.
+    pub async fn start(
+        &self,
+        user: &User,
+        data: serde_json::Value,
+        request: &impl Request,
+    ) -> Result<StartedSession, AuthError> {
+        if let Some(old) = self.presented_id(request) {
+            self.store.remove_session(&session_key(&old)).await?;
+        }
+        let now = self.clock.unix_seconds();
+        let id = random_b64::<32>();
+        let csrf_token = random_b64::<32>();
+        let absolute = now + self.config.absolute_timeout.as_secs();
+        let record = SessionRecord {
+            user_id: user.id.clone(),
+            roles: user.roles.clone(),
+            created: now,
+            last_seen: now,
+            csrf_token: csrf_token.clone(),
+            data,
+            expires_at: absolute.min(now + self.config.idle_timeout.as_secs()),
+        };
+        let key = session_key(&id);
+        self.store.insert_session(&key, &record).await?;
+        Ok(StartedSession {
+            session: Session { key, record },
+            set_cookie: self.cookie(&id, self.config.absolute_timeout),
+            csrf_token,
+        })
+    }
+
+    /// The request's live session, if any: checks both timeouts and slides the idle
+    /// expiry (writing at most once per `touch_interval`).
+    pub async fn load(&self, request: &impl Request) -> Result<Option<Session>, AuthError> {
+        let Some(id) = self.presented_id(request) else {
+            return Ok(None);
+        };
+        let key = session_key(&id);
+        let Some(mut record) = self.store.load_session(&key).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.unix_seconds();
+        let absolute = record.created + self.config.absolute_timeout.as_secs();
+        let idle_end = record.last_seen + self.config.idle_timeout.as_secs();
+        if now >= absolute || now >= idle_end {
+            self.store.remove_session(&key).await?;
+            return Ok(None);
+        }
+        if now.saturating_sub(record.last_seen) >= self.config.touch_interval.as_secs() {
+            let expires_at = absolute.min(now + self.config.idle_timeout.as_secs());
+            if !self.store.touch_session(&key, now, expires_at).await? {
+                return Ok(None);
+            }
+            record.last_seen = now;
+            record.expires_at = expires_at;
+        }
+        Ok(Some(Session { key, record }))
+    }
+
+    /// As [`SessionManager::load`], but a missing session is [`AuthError::NotAuthenticated`].
+    pub async fn require(&self, request: &impl Request) -> Result<Session, AuthError> {
+        self.load(request).await?.ok_or(AuthError::NotAuthenticated)
+    }
+
+    /// Ends `session` server-side; returns the `Set-Cookie` value that clears the cookie.
+    pub async fn end(&self, session: &Session) -> Result<String, AuthError> {
+        self.store.remove_session(&session.key).await?;
+        Ok(self.clearing_cookie())
+    }
+
+    /// Ends every session of `user_id` ("log out everywhere").
+    pub async fn end_all(&self, user_id: &str) -> Result<usize, AuthError> {
+        Ok(self.store.remove_user_sessions(user_id).await?)
+    }
+
+    /// The CSRF check for a cookie-authenticated request: safe methods pass; unsafe ones
+    /// need an allowed `Origin` (when one is sent) and `X-CSRF-Token` equal to the
+    /// session's token (compared in constant time). Failure is [`AuthError::Csrf`].
+    pub fn check_csrf(
+        &self,
+        method: &str,
+        request: &impl Request,
+        session: &Session,
+    ) -> Result<(), AuthError> {
+        if is_safe_method(method) {
+            return Ok(());
+        }
+        match header_value(request, "origin") {
+            Ok(None) => {}
+            Ok(Some(origin)) if self.origin_allowed(origin, request) => {}
+            _ => return Err(AuthError::Csrf),
+        }
+        let sent = match header_value(request, "x-csrf-token") {
+            Ok(Some(t)) => t,
+            _ => return Err(AuthError::Csrf),
+        };
+        let want = session.record.csrf_token.as_bytes();
+        if want.is_empty() || !bool::from(sent.as_bytes().ct_eq(want)) {
+            return Err(AuthError::Csrf);
+        }
+        Ok(())
+    }
+
+    fn origin_allowed(&self, origin: &str, request: &impl Request) -> bool {
+        let origin = origin.trim_end_matches('/');
+        if origin.eq_ignore_ascii_case("null") {
+            return false;
+        }
+        if !self.config.allowed_origins.is_empty() {
+            return self
+                .config
+                .allowed_origins
+                .iter()
+                .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin));
+        }
+        let Some((_, authority)) = origin.split_once("://") else {
+            return false;
+        };
+        matches!(header_value(request, "host"), Ok(Some(host)) if host.eq_ignore_ascii_case(authority))
+    }
+}
+
+#[cfg(test)]
+mod tests;

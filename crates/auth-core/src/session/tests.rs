@@ -1,0 +1,307 @@
+//! Session rules that need no store, and the session suite on the memory store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::clock::SystemClock;
+use crate::request::SimpleRequest;
+use crate::store::MemoryStore;
+
+fn manager(config: SessionConfig) -> Result<SessionManager, ConfigError> {
+    SessionManager::new(config, Arc::new(MemoryStore::new()), Arc::new(SystemClock))
+}
+
+crate::session_suite!(async { Arc::new(MemoryStore::new()) as Arc<dyn StateStore> });
+
+#[tokio::test]
+async fn ids_are_256_bit_url_safe_and_unique() {
+    let m = manager(SessionConfig::default()).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let s = m
+            .start(
+                &suite::user("1"),
+                serde_json::Value::Null,
+                &SimpleRequest::new(),
+            )
+            .await
+            .unwrap();
+        let id = s
+            .set_cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_string();
+        assert_eq!(id.len(), 43, "32 bytes of base64url");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert!(seen.insert(id), "unique");
+        assert_eq!(s.csrf_token.len(), 43);
+    }
+}
+
+#[tokio::test]
+async fn the_cookie_has_secure_defaults() {
+    let m = manager(SessionConfig::default()).unwrap();
+    let s = m
+        .start(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    let c = &s.set_cookie;
+    assert!(c.starts_with("session_id="), "{c}");
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=3600",
+    ] {
+        assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
+    }
+    assert!(!c.contains("Domain"), "host-only by default");
+}
+
+#[tokio::test]
+async fn the_host_prefix_forces_secure_root_path_and_no_domain() {
+    let m = manager(SessionConfig {
+        host_prefix: true,
+        ..SessionConfig::default()
+    })
+    .unwrap();
+    assert_eq!(m.cookie_name(), "__Host-session_id");
+    let s = m
+        .start(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    assert!(s.set_cookie.starts_with("__Host-session_id="));
+    assert!(
+        s.set_cookie.contains("; Secure")
+            && s.set_cookie.contains("; Path=/")
+            && !s.set_cookie.contains("Domain")
+    );
+    let back = suite::with_cookie(&s.set_cookie);
+    assert!(m.load(&back).await.unwrap().is_some());
+    // The unprefixed name is another cookie (a subdomain could have set it).
+    let id = s
+        .set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    let unprefixed = SimpleRequest::new().header("cookie", format!("session_id={id}"));
+    assert!(m.load(&unprefixed).await.unwrap().is_none());
+
+    for bad in [
+        SessionConfig {
+            host_prefix: true,
+            secure: false,
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            host_prefix: true,
+            domain: Some("example.com".into()),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            host_prefix: true,
+            path: "/app".into(),
+            ..SessionConfig::default()
+        },
+    ] {
+        let err = manager(bad).unwrap_err();
+        assert!(err.to_string().contains("__Host-"), "{err}");
+    }
+}
+
+#[test]
+fn insecure_cookie_settings_are_refused_at_configuration() {
+    let err = manager(SessionConfig {
+        same_site: SameSite::None,
+        secure: false,
+        ..SessionConfig::default()
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("SameSite=None without Secure"),
+        "{err}"
+    );
+    assert!(
+        manager(SessionConfig {
+            same_site: SameSite::None,
+            ..SessionConfig::default()
+        })
+        .is_ok()
+    );
+    for bad in [
+        SessionConfig {
+            cookie_name: "a;b".into(),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            cookie_name: String::new(),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            path: "/a; Domain=evil".into(),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            domain: Some("a.com; Secure".into()),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            idle_timeout: Duration::ZERO,
+            ..SessionConfig::default()
+        },
+    ] {
+        assert!(manager(bad).is_err());
+    }
+}
+
+#[tokio::test]
+async fn junk_cookie_headers_are_not_authenticated_and_never_panic() {
+    let m = manager(SessionConfig::default()).unwrap();
+    let s = m
+        .start(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    let id = s
+        .set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let valid = SimpleRequest::new().header("cookie", format!("theme=dark; session_id={id}; x=1"));
+    assert!(
+        m.load(&valid).await.unwrap().is_some(),
+        "a normal header with other cookies"
+    );
+
+    let junk: Vec<Vec<u8>> = vec![
+        b"session_id=".to_vec(),
+        b"session_id".to_vec(),
+        b"=;;;==;".to_vec(),
+        b";".to_vec(),
+        format!("session_id={id}; session_id={id}").into_bytes(),
+        format!("session_id=\"{id}\"").into_bytes(),
+        format!("session_id={id}x").into_bytes(),
+        format!("session_id={}", &id[1..]).into_bytes(),
+        format!("session_id={}", "A".repeat(43)).into_bytes(),
+        format!("session_id={id}; {}", "a=b; ".repeat(2000)).into_bytes(),
+        vec![0xff, 0xfe, b'=', 0x80],
+        "session_id=ünïcødé".as_bytes().to_vec(),
+        format!("session_id={id}\0").into_bytes(),
+    ];
+    for header in junk {
+        let req = SimpleRequest::new().header("cookie", header.clone());
+        assert!(
+            m.load(&req).await.unwrap().is_none(),
+            "{:?}",
+            String::from_utf8_lossy(&header)
+        );
+    }
+    // Our cookie split over two Cookie headers (HTTP/2 style) once is fine; twice is not.
+    let split = SimpleRequest::new()
+        .header("cookie", "a=1")
+        .header("cookie", format!("session_id={id}"));
+    assert!(m.load(&split).await.unwrap().is_some());
+    let twice = SimpleRequest::new()
+        .header("cookie", format!("session_id={id}"))
+        .header("cookie", format!("session_id={id}"));
+    assert!(m.load(&twice).await.unwrap().is_none());
+}
+
+#[test]
+fn a_cookie_value_cannot_inject_attributes() {
+    // Values are always 43 base64url characters from the CSPRNG; and a presented value
+    // carrying attribute syntax is never accepted as an id.
+    let m = manager(SessionConfig::default()).unwrap();
+    let req = SimpleRequest::new().header("cookie", "session_id=abc; Domain=evil.example; Path=/");
+    assert!(m.presented_id(&req).is_none());
+    assert_eq!(m.clearing_cookie().matches("Path=").count(), 1);
+}
+
+#[test]
+fn csrf_applies_only_to_cookie_authenticated_unsafe_methods() {
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        assert!(csrf_applies(CredentialKind::Session, method));
+        assert!(
+            !csrf_applies(CredentialKind::Bearer, method),
+            "bearer is exempt"
+        );
+        assert!(
+            !csrf_applies(CredentialKind::ApiKey, method),
+            "API key is exempt"
+        );
+    }
+    for method in ["GET", "HEAD", "OPTIONS"] {
+        assert!(!csrf_applies(CredentialKind::Session, method));
+    }
+}
+
+#[tokio::test]
+async fn configured_allowed_origins_replace_the_same_host_rule() {
+    let m = manager(SessionConfig {
+        allowed_origins: vec![
+            "https://app.example".into(),
+            "https://admin.example/".into(),
+        ],
+        ..SessionConfig::default()
+    })
+    .unwrap();
+    let s = m
+        .start(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    let session = m.require(&suite::with_cookie(&s.set_cookie)).await.unwrap();
+    let req = |origin: &str| {
+        suite::with_cookie(&s.set_cookie)
+            .header("host", "api.example")
+            .header("origin", origin)
+            .header("x-csrf-token", s.csrf_token.as_str())
+    };
+    assert!(
+        m.check_csrf("POST", &req("https://admin.example"), &session)
+            .is_ok()
+    );
+    assert!(
+        m.check_csrf("POST", &req("https://APP.example"), &session)
+            .is_ok()
+    );
+    assert!(
+        m.check_csrf("POST", &req("https://api.example"), &session)
+            .is_err(),
+        "only the listed origins"
+    );
+    assert!(
+        m.check_csrf("POST", &req("https://app.example.evil"), &session)
+            .is_err()
+    );
+}
