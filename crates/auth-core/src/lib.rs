@@ -48,6 +48,7 @@ pub mod http;
 mod ids;
 mod manager;
 pub mod oauth;
+pub mod policy;
 pub mod request;
 pub mod session;
 pub mod store;
