@@ -86,11 +86,11 @@ impl<F> std::fmt::Debug for Rule<F> {
 }
 
 /// A rule named `name` that allows when `f` returns `true`.
-pub fn rule<S: ?Sized, R: ?Sized, F>(name: &'static str, f: F) -> Box<dyn Policy<S, R>>
+pub fn rule<S, R, F>(name: &'static str, f: F) -> Box<dyn Policy<S, R>>
 where
     F: Fn(&S, &str, &R, &Environment) -> bool + Send + Sync + 'static,
-    S: 'static,
-    R: 'static,
+    S: ?Sized + 'static,
+    R: ?Sized + 'static,
 {
     Box::new(Rule { name, f })
 }
