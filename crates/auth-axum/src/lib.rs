@@ -1,18 +1,534 @@
 //! # auth-axum
 //!
-//! The axum 0.8 (extractors, tower layers) adapter of the auth toolkit: glue only. It turns a request into
-//! `auth-core`'s framework-neutral view, calls the core, and renders the core's
-//! [`ErrorResponse`](auth_core::ErrorResponse) on failure. It never chooses a status code.
+//! The axum adapter of the auth toolkit: glue only. Requests become `auth-core`'s
+//! framework-neutral view, the core decides, and failures render the core's HTTP table
+//! (status, `WWW-Authenticate`, problem+json). This crate never chooses a status code.
 //!
-//! **Status:** not built yet (tracked by issue #7). Until then this crate re-exports
-//! `auth-core`, so code written against the core today keeps compiling:
+//! - **Extractors**: [`Bearer`] (typed claims), [`ApiKey`], [`SessionUser`],
+//!   [`Authenticated`] (bearer or session, CSRF-checked), each also as `Option<…>`.
+//!   They find the [`Auth`] through axum's `FromRef`, so it lives in your own state.
+//! - **Guards**: [`require_roles`], [`require_permission`], [`require_scopes`] are tower
+//!   layers for route groups (`.route_layer(…)`); [`RequireRoles`] guards one handler.
+//! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
+//!   `/logout/all`, `/sessions`) to `merge` into your router.
 //!
 //! ```
-//! use auth_axum::auth_core::{AuthError, Scheme};
+//! use auth_axum::{Authenticated, Bearer, require_roles};
+//! use auth_core::Auth;
+//! use axum::{Json, Router, extract::FromRef, routing::{get, post}};
 //!
-//! let answer = AuthError::MissingCredentials(Scheme::Bearer).to_response();
-//! assert_eq!(answer.status, 401);
-//! assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+//! #[derive(Clone, FromRef)]
+//! struct AppState { auth: Auth }
+//!
+//! async fn me(Bearer(claims): Bearer) -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "id": claims.sub, "roles": claims.roles }))
+//! }
+//!
+//! async fn create_article(Authenticated(who): Authenticated) -> String {
+//!     format!("created by {}", who.user_id())
+//! }
+//!
+//! fn app(auth: Auth) -> Router {
+//!     let editors = Router::new()
+//!         .route("/articles", post(create_article))
+//!         .route_layer(require_roles(&auth, ["editor", "admin"]));
+//!     Router::new()
+//!         .route("/me", get(me))
+//!         .merge(editors)
+//!         .merge(auth_axum::routes::auth_routes())
+//!         .with_state(AppState { auth })
+//! }
+//! # let _ = app;
 //! ```
 
-pub use auth_core;
+pub mod routes;
+pub mod test_helpers;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use auth_core::credential::{ApiKeyRecord, KeySource};
+use auth_core::policy::{Requirement, require_scopes as core_require_scopes};
+use auth_core::request::Request as CoreRequest;
+use auth_core::session::{CredentialKind, Session, csrf_applies};
+use auth_core::token::{Claims, NoExtra};
+use auth_core::{AuthError, Principal, Reply};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::header::{HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+pub use auth_core::Auth;
+
+/// `auth-core`'s view of an axum request: its headers and query string.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+}
+
+impl<'a> RequestView<'a> {
+    /// A view of request parts.
+    pub fn new(parts: &'a Parts) -> Self {
+        Self {
+            headers: &parts.headers,
+            query: parts.uri.query(),
+        }
+    }
+
+    /// A view of a whole request.
+    pub fn of<B>(request: &'a axum::http::Request<B>) -> Self {
+        Self {
+            headers: request.headers(),
+            query: request.uri().query(),
+        }
+    }
+}
+
+impl CoreRequest for RequestView<'_> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.headers.get_all(name).iter().map(HeaderValue::as_bytes)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+}
+
+/// Renders a core [`Reply`] (success or failure) as an axum response.
+pub fn into_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, reply.body).into_response();
+    let headers = response.headers_mut();
+    headers.remove(axum::http::header::CONTENT_TYPE);
+    for (name, value) in reply.headers {
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                headers.append(HeaderName::from_static(name), v);
+            }
+            Err(_) => tracing::error!(
+                header = name,
+                "auth-core produced a header value axum cannot send"
+            ),
+        }
+    }
+    response
+}
+
+/// An authentication or authorization failure: renders `auth-core`'s HTTP table.
+#[derive(Debug)]
+pub struct AuthRejection(pub AuthError);
+
+impl From<AuthError> for AuthRejection {
+    fn from(e: AuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        into_response(self.0.to_response())
+    }
+}
+
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for AuthRejection {}
+
+fn is_absent(e: &AuthError) -> bool {
+    matches!(
+        e,
+        AuthError::MissingCredentials(_) | AuthError::NotAuthenticated
+    )
+}
+
+/// The bearer caller: a verified, unrevoked access token's claims, with caller-defined
+/// extra claims `E`.
+#[derive(Debug, Clone)]
+pub struct Bearer<E = NoExtra>(pub Claims<E>);
+
+impl<S, E> FromRequestParts<S> for Bearer<E>
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+    E: DeserializeOwned + Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(parts)).await?))
+    }
+}
+
+impl<S, E> OptionalFromRequestParts<S> for Bearer<E>
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+    E: DeserializeOwned + Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(b) => Ok(Some(b)),
+            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The API-key caller: the key's record and where the key was found.
+#[derive(Debug, Clone)]
+pub struct ApiKey(pub ApiKeyRecord, pub KeySource);
+
+impl<S> FromRequestParts<S> for ApiKey
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        let (record, source) = auth.api_key(&RequestView::new(parts)).await?;
+        Ok(ApiKey(record, source))
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for ApiKey
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(k) => Ok(Some(k)),
+            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The session caller. On unsafe methods the CSRF check runs as well.
+#[derive(Debug, Clone)]
+pub struct SessionUser(pub Session);
+
+impl<S> FromRequestParts<S> for SessionUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        let view = RequestView::new(parts);
+        let session = auth.session(&view).await?;
+        if csrf_applies(CredentialKind::Session, parts.method.as_str()) {
+            auth.parts()
+                .sessions
+                .check_csrf(parts.method.as_str(), &view, &session)?;
+        }
+        Ok(SessionUser(session))
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for SessionUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(s) => Ok(Some(s)),
+            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Any authenticated principal: a bearer token if an `Authorization` header is sent,
+/// else the session cookie (CSRF-checked on unsafe methods). Reuses the principal a guard
+/// layer already verified for this request.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(Authenticated(p.clone()));
+        }
+        let auth = Auth::from_ref(state);
+        let principal = auth
+            .principal(&RequestView::new(parts), parts.method.as_str())
+            .await?;
+        parts.extensions.insert(principal.clone());
+        Ok(Authenticated(principal))
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for Authenticated
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(a) => Ok(Some(a)),
+            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A fixed set of roles for the [`RequireRoles`] extractor.
+///
+/// ```
+/// struct EditorOrAdmin;
+/// impl auth_axum::RoleSet for EditorOrAdmin {
+///     const ROLES: &'static [&'static str] = &["editor", "admin"];
+/// }
+/// ```
+pub trait RoleSet: Send + Sync + 'static {
+    /// The roles; any one of them is enough.
+    const ROLES: &'static [&'static str];
+}
+
+/// Guards one handler: the principal must hold one of `R::ROLES`.
+#[derive(Debug)]
+pub struct RequireRoles<R: RoleSet>(pub Principal, PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for RequireRoles<R>
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+    R: RoleSet,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(principal) =
+            <Authenticated as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        Auth::from_ref(state)
+            .require(&principal, &Requirement::any_role(R::ROLES.iter().copied()))?;
+        Ok(RequireRoles(principal, PhantomData))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Rule {
+    Requirement(Requirement),
+    Scopes(Vec<String>),
+}
+
+/// A tower layer that authenticates every request of a route group (bearer or session,
+/// CSRF-checked) and applies one rule; see [`require_roles`].
+#[derive(Debug, Clone)]
+pub struct RequireLayer {
+    auth: Auth,
+    rule: Rule,
+}
+
+/// Requires any of `roles` on a route group: `.route_layer(require_roles(&auth, ["editor", "admin"]))`.
+pub fn require_roles<I, R>(auth: &Auth, roles: I) -> RequireLayer
+where
+    I: IntoIterator<Item = R>,
+    R: auth_core::policy::Role,
+{
+    RequireLayer {
+        auth: auth.clone(),
+        rule: Rule::Requirement(Requirement::any_role(roles)),
+    }
+}
+
+/// Requires a permission (through the role table) on a route group.
+pub fn require_permission(auth: &Auth, permission: &str) -> RequireLayer {
+    RequireLayer {
+        auth: auth.clone(),
+        rule: Rule::Requirement(Requirement::permission(permission)),
+    }
+}
+
+/// Requires bearer tokens granted every one of `scopes` (RFC 6750 `insufficient_scope`).
+pub fn require_scopes<'a>(auth: &Auth, scopes: impl IntoIterator<Item = &'a str>) -> RequireLayer {
+    RequireLayer {
+        auth: auth.clone(),
+        rule: Rule::Scopes(scopes.into_iter().map(String::from).collect()),
+    }
+}
+
+impl<S> tower_layer::Layer<S> for RequireLayer {
+    type Service = RequireService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireService {
+            inner,
+            auth: self.auth.clone(),
+            rule: self.rule.clone(),
+        }
+    }
+}
+
+/// The service of [`RequireLayer`].
+#[derive(Debug, Clone)]
+pub struct RequireService<S> {
+    inner: S,
+    auth: Auth,
+    rule: Rule,
+}
+
+impl<S> tower_service::Service<Request> for RequireService<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (auth, rule) = (self.auth.clone(), self.rule.clone());
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let checked = async {
+                let principal = auth
+                    .principal(&RequestView::new(&parts), parts.method.as_str())
+                    .await?;
+                match &rule {
+                    Rule::Requirement(r) => auth.require(&principal, r)?,
+                    Rule::Scopes(scopes) => {
+                        let granted = match &principal {
+                            Principal::Bearer(c) => c.scope.as_deref(),
+                            Principal::Session(_) => None,
+                        };
+                        let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                        core_require_scopes(granted, &need)?;
+                    }
+                }
+                Ok::<_, AuthError>(principal)
+            }
+            .await;
+            match checked {
+                Ok(principal) => {
+                    parts.extensions.insert(principal);
+                    inner.call(Request::from_parts(parts, body)).await
+                }
+                Err(e) => Ok(AuthRejection(e).into_response()),
+            }
+        })
+    }
+}
+
+/// A CSRF layer for route groups whose handlers read the session cookie themselves:
+/// cookie-authenticated unsafe requests (no `Authorization` header) must carry the
+/// session's `X-CSRF-Token` and an allowed `Origin`.
+pub fn csrf(auth: &Auth) -> CsrfLayer {
+    CsrfLayer { auth: auth.clone() }
+}
+
+/// See [`csrf`].
+#[derive(Debug, Clone)]
+pub struct CsrfLayer {
+    auth: Auth,
+}
+
+impl<S> tower_layer::Layer<S> for CsrfLayer {
+    type Service = CsrfService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CsrfService {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// The service of [`CsrfLayer`].
+#[derive(Debug, Clone)]
+pub struct CsrfService<S> {
+    inner: S,
+    auth: Auth,
+}
+
+impl<S> tower_service::Service<Request> for CsrfService<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            let method = request.method().as_str().to_string();
+            let view = RequestView::of(&request);
+            if csrf_applies(CredentialKind::Session, &method)
+                && view.header_values("authorization").next().is_none()
+            {
+                let checked = match auth.parts().sessions.load(&view).await {
+                    Ok(Some(session)) => auth.parts().sessions.check_csrf(&method, &view, &session),
+                    Ok(None) => Ok(()), // not cookie-authenticated: the route's own auth decides
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = checked {
+                    return Ok(AuthRejection(e).into_response());
+                }
+            }
+            inner.call(request).await
+        })
+    }
+}

@@ -1,11 +1,19 @@
 //! # auth-conformance
 //!
 //! The framework-neutral HTTP scenarios that every adapter's reference app must pass
-//! unchanged (see `CONTRACT.md`). Scenarios drive a running app over real HTTP.
+//! unchanged (see `CONTRACT.md`). Each scenario starts the reference binary on
+//! `127.0.0.1:0`, reads its `listening on` line, and drives it with `reqwest`, asserting
+//! status, the auth-relevant headers and the body.
 //!
-//! **Status:** not built yet (tracked by issue #7, which lands the first reference app).
-//! Today it holds the one fact every scenario starts from: the line a reference app prints
-//! once it accepts connections.
+//! An adapter instantiates the whole suite in one line of its reference app's tests:
+//!
+//! ```text
+//! auth_conformance::conformance_suite!(env!("CARGO_BIN_EXE_reference-axum"));
+//! ```
+//!
+//! which runs every scenario against the in-memory store and against Redis
+//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), plus the two-instance
+//! scenarios (two apps sharing one Redis).
 //!
 //! ```
 //! assert_eq!(
@@ -14,10 +22,79 @@
 //! );
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a scenario fails by panicking
+
+pub mod app;
+pub mod scenarios;
+
+pub use app::{App, Target};
+
 /// The address in a reference app's `listening on http://HOST:PORT` start-up line.
 pub fn parse_listening_line(line: &str) -> Option<&str> {
     let addr = line.trim().strip_prefix("listening on http://")?;
     (!addr.is_empty() && addr.contains(':')).then_some(addr)
+}
+
+/// Instantiates every scenario for a reference binary: once on the memory store, once
+/// on Redis, plus the two-instance scenarios.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($binary:expr) => {
+        mod memory {
+            $crate::conformance_suite!(@tests $crate::Target::memory($binary));
+        }
+        mod redis {
+            $crate::conformance_suite!(@tests $crate::Target::redis($binary));
+        }
+        mod two_instances {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_logout_on_one_instance_is_refused_by_the_other() {
+                $crate::scenarios::shared::logout_is_seen_by_the_other_instance($binary).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_session_made_on_one_instance_works_on_the_other() {
+                $crate::scenarios::shared::session_is_seen_by_the_other_instance($binary).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_rotation_on_one_instance_is_seen_by_the_other() {
+                $crate::scenarios::shared::rotation_is_seen_by_the_other_instance($binary).await;
+            }
+        }
+    };
+    (@tests $target:expr) => {
+        $crate::conformance_suite!(@each $target;
+            health,
+            token_password_grant,
+            token_errors_follow_rfc_6749,
+            token_throttling_after_five_failures,
+            me_with_and_without_a_token,
+            token_attacks_are_refused,
+            header_limits,
+            refresh_rotates_and_reuse_revokes_the_family,
+            token_endpoint_refresh_grant,
+            concurrent_refresh_race_has_one_winner,
+            bearer_logout_revokes_the_login,
+            logout_all_revokes_every_login,
+            sessions_are_listed_and_revocable,
+            api_key_in_header_and_query,
+            cookie_login_dashboard_and_logout,
+            login_fixation_is_prevented,
+            login_failures_and_throttling,
+            csrf_on_cookie_requests,
+            rbac_roles,
+            abac_article_policies,
+            reports_accept_bearer_or_session,
+            bad_configuration_exits_with_one_line,
+        );
+    };
+    (@each $target:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::scenarios::$name(&$target).await;
+            }
+        )*
+    };
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@
 //! [`token::TokenService::new`] refuses to start if no single backend is available, so a
 //! misbuilt binary fails at start-up rather than panicking on a request.
 
+pub mod auth;
 pub mod clock;
 pub mod credential;
 pub mod error;
@@ -54,6 +55,7 @@ pub mod session;
 pub mod store;
 pub mod token;
 
+pub use auth::{Auth, AuthParts, Principal, Reply, json_reply, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
 pub use manager::{TokenManager, subject_of};

@@ -96,6 +96,16 @@ impl TokenManager {
         Ok(claims)
     }
 
+    /// As [`TokenManager::authenticate`], for tokens carrying caller-defined claims `E`.
+    pub async fn authenticate_as<E: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Claims<E>, AuthError> {
+        let claims = self.tokens.verify_access_as::<E>(token)?;
+        self.check(&claims).await?;
+        Ok(claims)
+    }
+
     /// The revocation check alone, for claims verified elsewhere.
     pub async fn check<E>(&self, claims: &Claims<E>) -> Result<(), AuthError> {
         match self.store.check(&self.token_ref(claims)).await? {

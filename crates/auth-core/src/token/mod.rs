@@ -51,6 +51,14 @@ pub const ACCESS_TYP: &str = "at+jwt";
 /// The header `typ` of refresh tokens.
 pub const REFRESH_TYP: &str = "JWT";
 
+/// 48 random bytes from the OS-seeded CSPRNG: an HMAC secret for development, or when a
+/// deployment deliberately does not keep tokens across restarts.
+pub fn random_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 48];
+    rand::fill(secret.as_mut_slice());
+    secret
+}
+
 /// Settings for issuing and verifying tokens.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {

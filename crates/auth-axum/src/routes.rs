@@ -1,0 +1,104 @@
+//! Ready-made routes, to `merge` into your router. Each one is a thin call into
+//! `auth-core`'s framework-neutral endpoint, so it answers exactly as the other adapters.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /token` | OAuth2 token endpoint: `password` and `refresh_token` grants |
+//! | `POST /refresh` | JSON `{"refresh_token"}`: rotation with reuse detection |
+//! | `POST /login` | form login: starts a cookie session, returns the CSRF token |
+//! | `POST /logout` | bearer: that login's tokens; cookie (+ CSRF): that session |
+//! | `POST /logout/all` | bearer: every login and session of the user |
+//! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+
+use crate::{Auth, RequestView, into_response};
+
+/// Bodies larger than this are refused before any handler runs.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// All the ready-made routes. Needs `Auth: FromRef<S>`; the client address for login
+/// throttling comes from `ConnectInfo<SocketAddr>` when the server provides it
+/// (`into_make_service_with_connect_info`).
+pub fn auth_routes<S>() -> Router<S>
+where
+    Auth: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/token", post(token))
+        .route("/refresh", post(refresh))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/logout/all", post(logout_all))
+        .route("/sessions", get(list_sessions))
+        .route("/sessions/{id}", delete(delete_session))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// The client's address, when the server records it.
+pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn content_type(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn token(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
+    into_response(
+        auth.token_endpoint(content_type(&parts), &body, client_addr(&parts))
+            .await,
+    )
+}
+
+async fn refresh(State(auth): State<Auth>, body: Bytes) -> Response {
+    into_response(auth.refresh_endpoint(&body).await)
+}
+
+async fn login(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
+    let view = RequestView::new(&parts);
+    into_response(
+        auth.login_endpoint(&view, content_type(&parts), &body, client_addr(&parts))
+            .await,
+    )
+}
+
+async fn logout(State(auth): State<Auth>, parts: Parts) -> Response {
+    into_response(
+        auth.logout_endpoint(&RequestView::new(&parts), parts.method.as_str())
+            .await,
+    )
+}
+
+async fn logout_all(State(auth): State<Auth>, parts: Parts) -> Response {
+    into_response(auth.logout_all_endpoint(&RequestView::new(&parts)).await)
+}
+
+async fn list_sessions(State(auth): State<Auth>, parts: Parts) -> Response {
+    into_response(auth.sessions_endpoint(&RequestView::new(&parts)).await)
+}
+
+async fn delete_session(
+    State(auth): State<Auth>,
+    Path(id): Path<String>,
+    parts: Parts,
+) -> Response {
+    into_response(
+        auth.delete_session_endpoint(&RequestView::new(&parts), &id)
+            .await,
+    )
+}

@@ -1,0 +1,151 @@
+//! Starting a reference app for a scenario.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::parse_listening_line;
+
+/// The test secrets every scenario's app gets (at least 32 bytes, distinct).
+pub const ACCESS_SECRET: &str = "conformance-access-secret-0123456789abcdef";
+/// See [`ACCESS_SECRET`].
+pub const REFRESH_SECRET: &str = "conformance-refresh-secret-0123456789abcde";
+
+/// How to start the app under test: which binary, and which state store.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Path of the reference binary.
+    pub binary: String,
+    /// Run on Redis (`AUTH_TEST_REDIS_URL`) instead of memory.
+    pub redis: bool,
+}
+
+impl Target {
+    /// The in-memory store.
+    pub fn memory(binary: &str) -> Self {
+        Self {
+            binary: binary.into(),
+            redis: false,
+        }
+    }
+
+    /// Redis at `AUTH_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`).
+    pub fn redis(binary: &str) -> Self {
+        Self {
+            binary: binary.into(),
+            redis: true,
+        }
+    }
+
+    /// Starts one app with a fresh state namespace.
+    pub async fn start(&self) -> App {
+        self.start_with(&[]).await
+    }
+
+    /// Starts one app with extra environment.
+    pub async fn start_with(&self, env: &[(&str, &str)]) -> App {
+        let ns = unique_namespace();
+        App::start(&self.binary, self.redis.then_some(ns.as_str()), env).await
+    }
+}
+
+/// The Redis URL the suite uses.
+pub fn redis_url() -> String {
+    std::env::var("AUTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A Redis namespace no other scenario uses.
+pub fn unique_namespace() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "conformance:{}:{nanos}:{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A running reference app; killed when dropped.
+#[derive(Debug)]
+pub struct App {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client that keeps no cookies and follows no redirects.
+    pub client: reqwest::Client,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl App {
+    /// Starts `binary` on `127.0.0.1:0` with the test secrets, on Redis namespace
+    /// `redis_ns` when given, and waits for its `listening on` line.
+    pub async fn start(binary: &str, redis_ns: Option<&str>, env: &[(&str, &str)]) -> App {
+        let mut cmd = Command::new(binary);
+        cmd.env("AUTH_BIND", "127.0.0.1:0")
+            .env("AUTH_JWT_SECRET", ACCESS_SECRET)
+            .env("AUTH_REFRESH_SECRET", REFRESH_SECRET)
+            .env_remove("AUTH_REDIS_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(ns) = redis_ns {
+            cmd.env("AUTH_REDIS_URL", redis_url())
+                .env("AUTH_REDIS_NAMESPACE", ns);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let line = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(stdout).read_line(&mut line);
+                line
+            }),
+        )
+        .await;
+        let line = match line {
+            Ok(Ok(line)) => line,
+            _ => String::new(),
+        };
+        let Some(addr) = parse_listening_line(&line).map(String::from) else {
+            let _ = child.kill();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!(
+                "{binary} did not print `listening on http://HOST:PORT` (got {line:?}); stderr:\n{err}\n\
+                 (Redis scenarios need a server at {}; `.ci/run` starts one.)",
+                redis_url()
+            );
+        };
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        App {
+            child,
+            base: format!("http://{addr}"),
+            client,
+        }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}

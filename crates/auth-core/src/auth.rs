@@ -1,0 +1,441 @@
+//! [`Auth`]: everything an adapter needs, behind one cheap-to-clone handle, and the
+//! ready-made endpoints (token, refresh, login, logout, sessions) as framework-neutral
+//! functions returning a [`Reply`]. Adapters convert requests in and replies out, so all
+//! three frameworks answer byte for byte alike.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::credential::{ApiKeyRecord, ApiKeys, Authenticator, KeySource, User, UserStore};
+use crate::error::{AuthError, Scheme, TokenError};
+use crate::http::{ErrorResponse, JSON};
+use crate::manager::TokenManager;
+use crate::oauth::{TokenEndpoint, TokenResponse};
+use crate::policy::{Disclosure, Requirement, RolePermissions};
+use crate::request::{MAX_HEADER_BYTES, Request};
+use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
+use crate::store::StateStore;
+use crate::token::Claims;
+
+/// A response for the wire: status, headers (lower-case names) and body.
+pub type Reply = ErrorResponse;
+
+/// A JSON reply.
+pub fn json_reply<T: Serialize>(status: u16, body: &T) -> Reply {
+    ErrorResponse {
+        status,
+        headers: vec![("content-type", JSON.to_string())],
+        body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    /// A verified, unrevoked access token.
+    Bearer(Claims),
+    /// A live cookie session.
+    Session(Session),
+}
+
+impl Principal {
+    /// The user id.
+    pub fn user_id(&self) -> &str {
+        match self {
+            Principal::Bearer(c) => &c.sub,
+            Principal::Session(s) => &s.record.user_id,
+        }
+    }
+
+    /// The roles.
+    pub fn roles(&self) -> &[String] {
+        match self {
+            Principal::Bearer(c) => &c.roles,
+            Principal::Session(s) => &s.record.roles,
+        }
+    }
+
+    /// How the request authenticated.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Principal::Bearer(_) => CredentialKind::Bearer,
+            Principal::Session(_) => CredentialKind::Session,
+        }
+    }
+}
+
+/// The parts [`Auth`] is built from.
+#[derive(Debug, Clone)]
+pub struct AuthParts {
+    /// Tokens with their state.
+    pub tokens: TokenManager,
+    /// The token endpoint.
+    pub endpoint: TokenEndpoint,
+    /// Password logins (shared by `/token` and `/login`).
+    pub authenticator: Authenticator,
+    /// Cookie sessions.
+    pub sessions: SessionManager,
+    /// API keys.
+    pub api_keys: ApiKeys,
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// The state store (for health checks).
+    pub store: Arc<dyn StateStore>,
+    /// The role → permission table.
+    pub roles: RolePermissions,
+    /// Whether a 403 names what was required.
+    pub disclosure: Disclosure,
+}
+
+/// Everything an adapter needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    inner: Arc<AuthParts>,
+}
+
+/// The user as `/me` and `/dashboard` show it.
+pub fn user_json(user: &User) -> serde_json::Value {
+    let id = user
+        .id
+        .parse::<u64>()
+        .map_or_else(|_| json!(user.id), |n| json!(n));
+    json!({"id": id, "email": user.email, "roles": user.roles})
+}
+
+impl Auth {
+    /// Assembles the facade.
+    pub fn new(parts: AuthParts) -> Self {
+        Self {
+            inner: Arc::new(parts),
+        }
+    }
+
+    /// The parts.
+    pub fn parts(&self) -> &AuthParts {
+        &self.inner
+    }
+
+    /// The bearer token of a request: exactly one `Authorization` header, at most 8 KiB of
+    /// visible ASCII, scheme `Bearer`.
+    pub fn bearer_token<'r>(&self, request: &'r impl Request) -> Result<&'r str, AuthError> {
+        let mut values = request.header_values("authorization");
+        let Some(raw) = values.next() else {
+            return Err(AuthError::MissingCredentials(Scheme::Bearer));
+        };
+        if values.next().is_some() {
+            return Err(TokenError::Malformed.into());
+        }
+        if raw.len() > MAX_HEADER_BYTES {
+            return Err(AuthError::HeaderTooLarge);
+        }
+        if !raw.iter().all(|b| (0x20..0x7f).contains(b)) {
+            return Err(TokenError::Malformed.into());
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| TokenError::Malformed)?;
+        let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::MissingCredentials(Scheme::Bearer));
+        }
+        let token = token.trim();
+        if token.is_empty() || token.contains(' ') {
+            return Err(TokenError::Malformed.into());
+        }
+        Ok(token)
+    }
+
+    /// The caller's verified, unrevoked access-token claims.
+    pub async fn bearer(&self, request: &impl Request) -> Result<Claims, AuthError> {
+        let token = self.bearer_token(request)?;
+        self.inner.tokens.authenticate(token).await
+    }
+
+    /// As [`Auth::bearer`], with caller-defined claims `E`.
+    pub async fn bearer_as<E: serde::de::DeserializeOwned>(
+        &self,
+        request: &impl Request,
+    ) -> Result<Claims<E>, AuthError> {
+        let token = self.bearer_token(request)?;
+        self.inner.tokens.authenticate_as::<E>(token).await
+    }
+
+    /// The caller's API key record.
+    pub async fn api_key(
+        &self,
+        request: &impl Request,
+    ) -> Result<(ApiKeyRecord, KeySource), AuthError> {
+        self.inner.api_keys.authenticate(request).await
+    }
+
+    /// The caller's live session ([`AuthError::NotAuthenticated`] without one).
+    pub async fn session(&self, request: &impl Request) -> Result<Session, AuthError> {
+        self.inner.sessions.require(request).await
+    }
+
+    /// Bearer when an `Authorization` header is sent, else the session cookie. For a
+    /// cookie session and an unsafe `method`, the CSRF check runs too.
+    pub async fn principal(
+        &self,
+        request: &impl Request,
+        method: &str,
+    ) -> Result<Principal, AuthError> {
+        if request.header_values("authorization").next().is_some() {
+            return Ok(Principal::Bearer(self.bearer(request).await?));
+        }
+        match self.inner.sessions.load(request).await? {
+            Some(session) => {
+                if csrf_applies(CredentialKind::Session, method) {
+                    self.inner.sessions.check_csrf(method, request, &session)?;
+                }
+                Ok(Principal::Session(session))
+            }
+            None => Err(AuthError::MissingCredentials(Scheme::Bearer)),
+        }
+    }
+
+    /// Checks a role or permission requirement against the principal's roles.
+    pub fn require(
+        &self,
+        principal: &Principal,
+        requirement: &Requirement,
+    ) -> Result<(), AuthError> {
+        requirement.check(principal.roles(), &self.inner.roles, self.inner.disclosure)
+    }
+
+    /// `GET /health`: 200 when the state store answers, else 503.
+    pub async fn health(&self) -> Reply {
+        match self.inner.store.get("health:probe").await {
+            Ok(_) => json_reply(200, &json!({"status": "ok"})),
+            Err(e) => {
+                tracing::error!(error = %e, "health: state store unavailable");
+                AuthError::StoreUnavailable(e).to_response()
+            }
+        }
+    }
+
+    /// `POST /token`.
+    pub async fn token_endpoint(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        client: Option<IpAddr>,
+    ) -> Reply {
+        match self.inner.endpoint.handle(content_type, body, client).await {
+            Ok(ok) => token_reply(&ok),
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// `POST /refresh` with JSON `{"refresh_token": "..."}`: rotation; 401 on failure.
+    pub async fn refresh_endpoint(&self, body: &[u8]) -> Reply {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            refresh_token: String,
+        }
+        if body.len() > 16 * 1024 {
+            return AuthError::BadRequest {
+                detail: "The request body is too large".into(),
+            }
+            .to_response();
+        }
+        let Ok(parsed) = serde_json::from_slice::<Body>(body) else {
+            return AuthError::BadRequest {
+                detail: "Send a JSON body {\"refresh_token\": \"...\"}".into(),
+            }
+            .to_response();
+        };
+        match self.inner.tokens.refresh(&parsed.refresh_token, None).await {
+            Ok((pair, _)) => token_reply(&TokenResponse::new(pair, None)),
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// `POST /login` (form `username`, `password`): starts a cookie session.
+    pub async fn login_endpoint(
+        &self,
+        request: &impl Request,
+        content_type: Option<&str>,
+        body: &[u8],
+        client: Option<IpAddr>,
+    ) -> Reply {
+        let form = content_type
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|ct| {
+                ct.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form || body.len() > 16 * 1024 {
+            return AuthError::BadRequest {
+                detail: "Send `username` and `password` as application/x-www-form-urlencoded"
+                    .into(),
+            }
+            .to_response();
+        }
+        let mut username = None;
+        let mut password = None;
+        for (k, v) in form_urlencoded::parse(body) {
+            match k.as_ref() {
+                "username" if username.is_none() => username = Some(v.into_owned()),
+                "password" if password.is_none() => password = Some(v.into_owned()),
+                "username" | "password" => {
+                    return AuthError::BadRequest {
+                        detail: format!("The parameter `{k}` is repeated").into(),
+                    }
+                    .to_response();
+                }
+                _ => {}
+            }
+        }
+        let (Some(username), Some(password)) = (username, password) else {
+            return AuthError::BadRequest {
+                detail: "Send both `username` and `password`".into(),
+            }
+            .to_response();
+        };
+        let user = match self
+            .inner
+            .authenticator
+            .authenticate(&username, password, client)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => return e.to_response(),
+        };
+        match self
+            .inner
+            .sessions
+            .start(&user, serde_json::Value::Null, request)
+            .await
+        {
+            Ok(started) => {
+                let mut reply = json_reply(
+                    200,
+                    &json!({"message": "Logged in", "csrf_token": started.csrf_token}),
+                );
+                reply.headers.push(("set-cookie", started.set_cookie));
+                reply.headers.push(("cache-control", "no-store".into()));
+                reply
+            }
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// `POST /logout`: a bearer token logs out its login (its `jti` and family); a cookie
+    /// session (with CSRF) is deleted and its cookie cleared.
+    pub async fn logout_endpoint(&self, request: &impl Request, method: &str) -> Reply {
+        match self.principal(request, method).await {
+            Ok(Principal::Bearer(claims)) => match self.inner.tokens.logout(&claims).await {
+                Ok(()) => json_reply(200, &json!({"message": "Logged out successfully"})),
+                Err(e) => e.to_response(),
+            },
+            Ok(Principal::Session(session)) => match self.inner.sessions.end(&session).await {
+                Ok(clear) => {
+                    let mut reply = json_reply(200, &json!({"message": "Logged out"}));
+                    reply.headers.push(("set-cookie", clear));
+                    reply
+                }
+                Err(e) => e.to_response(),
+            },
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// `POST /logout/all` (bearer): every family and session of the caller.
+    pub async fn logout_all_endpoint(&self, request: &impl Request) -> Reply {
+        let claims = match self.bearer(request).await {
+            Ok(c) => c,
+            Err(e) => return e.to_response(),
+        };
+        match self.inner.tokens.logout_all(&claims.sub).await {
+            Ok(()) => json_reply(200, &json!({"message": "Logged out everywhere"})),
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// `GET /sessions` (bearer): the caller's live token families and cookie sessions,
+    /// without any token or session id value (ids are opaque handles for `DELETE`).
+    pub async fn sessions_endpoint(&self, request: &impl Request) -> Reply {
+        let claims = match self.bearer(request).await {
+            Ok(c) => c,
+            Err(e) => return e.to_response(),
+        };
+        let families = match self.inner.tokens.families(&claims.sub).await {
+            Ok(f) => f,
+            Err(e) => return e.to_response(),
+        };
+        let cookies = match self.inner.store.user_sessions(&claims.sub).await {
+            Ok(s) => s,
+            Err(e) => return AuthError::from(e).to_response(),
+        };
+        let mut list: Vec<serde_json::Value> = families
+            .iter()
+            .map(|f| json!({"id": format!("t.{}", f.sid), "kind": "token", "created": f.created, "last_seen": f.last_used}))
+            .collect();
+        list.extend(cookies.iter().map(|(key, r)| {
+            json!({"id": format!("s.{}", &key[..32.min(key.len())]), "kind": "session", "created": r.created, "last_seen": r.last_seen})
+        }));
+        json_reply(200, &json!({"sessions": list}))
+    }
+
+    /// `DELETE /sessions/{id}` (bearer): revokes one of the caller's families or sessions;
+    /// 404 for unknown ids and other users' alike.
+    pub async fn delete_session_endpoint(&self, request: &impl Request, id: &str) -> Reply {
+        let claims = match self.bearer(request).await {
+            Ok(c) => c,
+            Err(e) => return e.to_response(),
+        };
+        let not_found = || {
+            AuthError::NotFound {
+                detail: "Session not found".into(),
+            }
+            .to_response()
+        };
+        let done = if let Some(sid) = id.strip_prefix("t.") {
+            self.inner.tokens.revoke_family(&claims.sub, sid).await
+        } else if let Some(prefix) = id.strip_prefix("s.").filter(|p| p.len() == 32) {
+            match self.inner.store.user_sessions(&claims.sub).await {
+                Ok(all) => match all.iter().find(|(k, _)| k.starts_with(prefix)) {
+                    Some((key, _)) => self
+                        .inner
+                        .store
+                        .remove_session(key)
+                        .await
+                        .map_err(AuthError::from),
+                    None => Ok(false),
+                },
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            Ok(false)
+        };
+        match done {
+            Ok(true) => json_reply(200, &json!({"message": "Session revoked"})),
+            Ok(false) => not_found(),
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// The user record behind a principal (for `/me`, `/dashboard`).
+    pub async fn user_of(&self, principal: &Principal) -> Result<User, AuthError> {
+        match self.inner.users.find_by_id(principal.user_id()).await? {
+            Some(u) if !u.disabled => Ok(u),
+            _ => Err(match principal {
+                Principal::Bearer(_) => TokenError::Revoked.into(),
+                Principal::Session(_) => AuthError::NotAuthenticated,
+            }),
+        }
+    }
+}
+
+fn token_reply(ok: &TokenResponse) -> Reply {
+    ErrorResponse {
+        status: 200,
+        headers: TokenResponse::headers()
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect(),
+        body: ok.body(),
+    }
+}

@@ -1,0 +1,171 @@
+//! The axum reference app: serves `CONTRACT.md` (all routes but the OAuth
+//! authorization-code pair and `/docs`, which later issues add) using only `auth-axum`'s
+//! public API. `cargo run -p reference-axum`.
+
+use std::net::SocketAddr;
+
+use auth_axum::{
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, into_response, require_roles,
+};
+use auth_core::policy::Environment;
+use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
+use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
+use axum::extract::{FromRef, Path, State};
+use axum::response::Response;
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use reference_common::{Articles, print_listening};
+use serde_json::{Value, json};
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    auth: Auth,
+    articles: Articles,
+}
+
+fn app(state: AppState) -> Router {
+    let auth = &state.auth;
+    let editors = Router::new()
+        .route("/articles", post(create_article))
+        .route_layer(require_roles(auth, ["editor", "admin"]));
+    let admins = Router::new()
+        .route("/users/{user_id}", delete(delete_user))
+        .route_layer(require_roles(auth, ["admin"]));
+    Router::new()
+        .route("/me", get(me))
+        .route("/data", get(data))
+        .route("/dashboard", get(dashboard))
+        .route("/reports", get(reports))
+        .route("/articles/{id}", put(update_article).delete(delete_article))
+        .route("/health", get(health))
+        .merge(editors)
+        .merge(admins)
+        .merge(auth_axum::routes::auth_routes())
+        .with_state(state)
+}
+
+async fn me(
+    State(auth): State<Auth>,
+    Bearer(claims): Bearer,
+) -> Result<Json<Value>, AuthRejection> {
+    let user = auth.user_of(&Principal::Bearer(claims)).await?;
+    Ok(Json(user_json(&user)))
+}
+
+async fn data(ApiKey(record, _): ApiKey) -> Json<Value> {
+    Json(json!({"message": "Access granted", "key_used": record.display_prefix}))
+}
+
+async fn dashboard(
+    State(auth): State<Auth>,
+    SessionUser(session): SessionUser,
+) -> Result<Json<Value>, AuthRejection> {
+    let user = auth.user_of(&Principal::Session(session)).await?;
+    Ok(Json(json!({"user": user_json(&user)})))
+}
+
+async fn reports(Authenticated(_): Authenticated) -> Json<Value> {
+    Json(json!({"reports": []}))
+}
+
+async fn create_article(
+    State(auth): State<Auth>,
+    Authenticated(who): Authenticated,
+) -> Result<Json<Value>, AuthRejection> {
+    let user = auth.user_of(&who).await?;
+    Ok(Json(json!({"created_by": user.email})))
+}
+
+fn parse_id(raw: &str, what: &str) -> Result<u64, AuthRejection> {
+    raw.parse::<u64>().map_err(|_| {
+        AuthError::BadRequest {
+            detail: format!("{what} must be a non-negative integer").into(),
+        }
+        .into()
+    })
+}
+
+async fn delete_user(Path(raw): Path<String>) -> Result<Json<Value>, AuthRejection> {
+    let id = parse_id(&raw, "user_id")?;
+    Ok(Json(json!({"deleted": id})))
+}
+
+fn actor(who: &Principal) -> Actor {
+    Actor {
+        id: who.user_id().parse().unwrap_or(0),
+        roles: who.roles().to_vec(),
+    }
+}
+
+async fn update_article(
+    State(articles): State<Articles>,
+    Authenticated(who): Authenticated,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, AuthRejection> {
+    let id = parse_id(&raw, "article id")?;
+    let article = articles.get(id).ok_or(AuthError::NotFound {
+        detail: "Article not found".into(),
+    })?;
+    edit_policy()
+        .decide(&actor(&who), "edit", &article, &Environment::default())
+        .require("Cannot edit this article")?;
+    Ok(Json(json!({"message": "Article updated"})))
+}
+
+async fn delete_article(
+    State(articles): State<Articles>,
+    Authenticated(who): Authenticated,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, AuthRejection> {
+    let id = parse_id(&raw, "article id")?;
+    let article = articles.get(id).ok_or(AuthError::NotFound {
+        detail: "Article not found".into(),
+    })?;
+    delete_policy()
+        .decide(&actor(&who), "delete", &article, &Environment::default())
+        .require("Cannot delete this article")?;
+    articles.remove(id);
+    Ok(Json(json!({"message": "Article deleted"})))
+}
+
+async fn health(State(auth): State<Auth>) -> Response {
+    into_response(auth.health().await)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let reference = reference_common::from_env_or_exit().await;
+    let listener = match tokio::net::TcpListener::bind(reference.settings.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", reference.settings.bind);
+            std::process::exit(2);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let state = AppState {
+        auth: reference.auth,
+        articles: reference.articles,
+    };
+    print_listening(addr);
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await;
+    if let Err(e) = served {
+        eprintln!("error: server stopped: {e}");
+        std::process::exit(1);
+    }
+    let _ = json_reply(200, &());
+}

@@ -1,0 +1,305 @@
+//! What the three reference apps share, so they answer alike: configuration from the
+//! environment exactly as `CONTRACT.md` describes it, the demo users, keys and articles,
+//! and the choice of state store (memory, or Redis when `AUTH_REDIS_URL` is set).
+//!
+//! ```
+//! let env = |name: &str| match name {
+//!     "AUTH_JWT_SECRET" => Some("x".repeat(32)),
+//!     "AUTH_REFRESH_SECRET" => Some("y".repeat(32)),
+//!     _ => None,
+//! };
+//! let settings = reference_common::Settings::from_lookup(env).unwrap();
+//! assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
+//! assert!(reference_common::Settings::from_lookup(|n| (n == "AUTH_JWT_SECRET").then(|| "short".into())).is_err());
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth_core::clock::SystemClock;
+use auth_core::credential::{
+    ApiKeyConfig, ApiKeys, Authenticator, LoginThrottle, MemoryApiKeys, MemoryUsers,
+    PasswordParams, Passwords, ThrottleConfig,
+};
+use auth_core::oauth::{ScopePolicy, TokenEndpoint};
+use auth_core::policy::articles::Article;
+use auth_core::policy::{Disclosure, RolePermissions};
+use auth_core::session::{SessionConfig, SessionManager};
+use auth_core::store::{MemoryStore, StateStore};
+use auth_core::token::{Algorithm, Key, KeyRing, TokenConfig, TokenService};
+use auth_core::{Auth, AuthParts, TokenManager};
+
+/// The contract's settings, read from the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `AUTH_BIND` (default `127.0.0.1:8000`).
+    pub bind: SocketAddr,
+    /// `AUTH_JWT_SECRET`, or a random one.
+    pub access_secret: Vec<u8>,
+    /// `AUTH_REFRESH_SECRET`, or a random one.
+    pub refresh_secret: Vec<u8>,
+    /// `AUTH_REDIS_URL`.
+    pub redis_url: Option<String>,
+    /// `AUTH_REDIS_NAMESPACE` (default `auth-reference`): lets tests share one Redis.
+    pub redis_namespace: String,
+    /// `AUTH_ACCESS_TTL_SECS` (default 900).
+    pub access_ttl: u64,
+    /// `AUTH_REFRESH_TTL_SECS` (default 2592000).
+    pub refresh_ttl: u64,
+    /// `AUTH_SESSION_TTL_SECS` (default 3600).
+    pub session_ttl: u64,
+    /// `AUTH_COOKIE_SECURE` (default `true`).
+    pub cookie_secure: bool,
+    /// `AUTH_ISSUER` (default `auth-reference`).
+    pub issuer: String,
+    /// `AUTH_AUDIENCE` (default `auth-reference`).
+    pub audience: String,
+    /// Warnings to print at start-up (never containing a secret).
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `get` (tests pass a closure).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut warnings = Vec::new();
+        let bind = get("AUTH_BIND")
+            .unwrap_or_else(|| "127.0.0.1:8000".into())
+            .parse()
+            .map_err(|_| "AUTH_BIND must be HOST:PORT, e.g. 127.0.0.1:8000".to_string())?;
+        let secret = |name: &str| -> Result<Vec<u8>, String> {
+            match get(name) {
+                Some(s) if s.len() >= 32 => Ok(s.into_bytes()),
+                Some(s) => Err(format!(
+                    "{name} is {} bytes; use at least 32 random bytes (e.g. `openssl rand -base64 48`)",
+                    s.len()
+                )),
+                None => Ok(Vec::new()),
+            }
+        };
+        let mut access_secret = secret("AUTH_JWT_SECRET")?;
+        let mut refresh_secret = secret("AUTH_REFRESH_SECRET")?;
+        if access_secret.is_empty() {
+            access_secret = auth_core::token::random_secret();
+            warnings.push("AUTH_JWT_SECRET is not set: using a random secret; tokens will not survive a restart".into());
+        }
+        if refresh_secret.is_empty() {
+            refresh_secret = auth_core::token::random_secret();
+            warnings.push("AUTH_REFRESH_SECRET is not set: using a random secret; refresh tokens will not survive a restart".into());
+        }
+        if access_secret == refresh_secret {
+            return Err("AUTH_REFRESH_SECRET must differ from AUTH_JWT_SECRET".into());
+        }
+        let secs = |name: &str, default: u64| -> Result<u64, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("{name} must be a positive number of seconds, got `{v}`")
+                }),
+            }
+        };
+        let cookie_secure = match get("AUTH_COOKIE_SECURE").as_deref() {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(other) => {
+                return Err(format!(
+                    "AUTH_COOKIE_SECURE must be true or false, got `{other}`"
+                ));
+            }
+        };
+        if let Some(mode) = get("AUTH_REVOCATION")
+            && mode != "blocklist"
+        {
+            return Err(format!(
+                "AUTH_REVOCATION `{mode}` is not supported yet; use `blocklist`"
+            ));
+        }
+        Ok(Self {
+            bind,
+            access_secret,
+            refresh_secret,
+            redis_url: get("AUTH_REDIS_URL").filter(|u| !u.is_empty()),
+            redis_namespace: get("AUTH_REDIS_NAMESPACE").unwrap_or_else(|| "auth-reference".into()),
+            access_ttl: secs("AUTH_ACCESS_TTL_SECS", 900)?,
+            refresh_ttl: secs("AUTH_REFRESH_TTL_SECS", 2_592_000)?,
+            session_ttl: secs("AUTH_SESSION_TTL_SECS", 3600)?,
+            cookie_secure,
+            issuer: get("AUTH_ISSUER").unwrap_or_else(|| "auth-reference".into()),
+            audience: get("AUTH_AUDIENCE").unwrap_or_else(|| "auth-reference".into()),
+            warnings,
+        })
+    }
+}
+
+/// The demo articles (contract: "Hello World", "FastAPI Rocks", "Draft Notes").
+#[derive(Debug, Clone)]
+pub struct Articles {
+    inner: Arc<Mutex<BTreeMap<u64, Article>>>,
+}
+
+impl Default for Articles {
+    fn default() -> Self {
+        let mut map = BTreeMap::new();
+        for (id, title, author_id, published) in [
+            (1, "Hello World", 1, false),
+            (2, "FastAPI Rocks", 2, true),
+            (3, "Draft Notes", 3, false),
+        ] {
+            map.insert(
+                id,
+                Article {
+                    id,
+                    title: title.into(),
+                    author_id,
+                    published,
+                },
+            );
+        }
+        Self {
+            inner: Arc::new(Mutex::new(map)),
+        }
+    }
+}
+
+impl Articles {
+    /// The article with `id`.
+    pub fn get(&self, id: u64) -> Option<Article> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Removes the article with `id`.
+    pub fn remove(&self, id: u64) -> Option<Article> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+    }
+}
+
+/// A built reference app: the auth facade, the demo articles, and where to listen.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Everything auth.
+    pub auth: Auth,
+    /// The demo articles.
+    pub articles: Articles,
+    /// The settings.
+    pub settings: Settings,
+}
+
+/// The contract's demo API keys (stored only as digests).
+pub const DEMO_API_KEYS: [&str; 2] = ["secret-key-123", "another-key-456"];
+
+/// Builds the reference app from `settings`: memory store, or Redis at `AUTH_REDIS_URL`.
+pub async fn build(settings: Settings) -> Result<Reference, String> {
+    let clock = Arc::new(SystemClock);
+    let store: Arc<dyn StateStore> = match &settings.redis_url {
+        Some(url) => Arc::new(
+            auth_redis::RedisStore::connect(url, &settings.redis_namespace)
+                .await
+                .map_err(|e| format!("AUTH_REDIS_URL: cannot reach Redis ({e})"))?,
+        ),
+        None => Arc::new(MemoryStore::new()),
+    };
+    let users = Arc::new(MemoryUsers::demo());
+    let tokens = TokenService::new(
+        KeyRing::new(
+            Key::hmac("access-1", Algorithm::HS256, &settings.access_secret)
+                .map_err(|e| e.to_string())?,
+        ),
+        KeyRing::new(
+            Key::hmac("refresh-1", Algorithm::HS256, &settings.refresh_secret)
+                .map_err(|e| e.to_string())?,
+        ),
+        TokenConfig::default()
+            .issuer(settings.issuer.clone())
+            .audience(settings.audience.clone())
+            .access_ttl(Duration::from_secs(settings.access_ttl))
+            .refresh_ttl(Duration::from_secs(settings.refresh_ttl)),
+    )
+    .map_err(|e| e.to_string())?;
+    let passwords = Passwords::new(PasswordParams::default()).map_err(|e| e.to_string())?;
+    let throttle = LoginThrottle::new(ThrottleConfig::default(), store.clone(), clock.clone());
+    let authenticator = Authenticator::new(users.clone(), passwords, throttle);
+    let manager = TokenManager::new(tokens, users.clone(), store.clone());
+    let endpoint = TokenEndpoint::new(authenticator.clone(), manager.clone(), ScopePolicy::new());
+    let sessions = SessionManager::new(
+        SessionConfig {
+            secure: settings.cookie_secure,
+            absolute_timeout: Duration::from_secs(settings.session_ttl),
+            idle_timeout: Duration::from_secs(settings.session_ttl),
+            ..SessionConfig::default()
+        },
+        store.clone(),
+        clock.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let api_keys = ApiKeys::new(
+        ApiKeyConfig {
+            query_param: Some("api_key".into()),
+            allow_legacy: true,
+            ..ApiKeyConfig::default()
+        },
+        Arc::new(MemoryApiKeys::new()),
+        clock,
+    )
+    .map_err(|e| e.to_string())?;
+    for key in DEMO_API_KEYS {
+        api_keys
+            .register_legacy(key, "demo", "demo", Vec::new())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let auth = Auth::new(AuthParts {
+        tokens: manager,
+        endpoint,
+        authenticator,
+        sessions,
+        api_keys,
+        users,
+        store,
+        roles: RolePermissions::contract_default(),
+        disclosure: Disclosure::Name,
+    });
+    Ok(Reference {
+        auth,
+        articles: Articles::default(),
+        settings,
+    })
+}
+
+/// Reads the environment and builds; on any configuration error prints one line and
+/// exits non-zero (never a panic trace).
+pub async fn from_env_or_exit() -> Reference {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => exit_config(&e),
+    };
+    for w in &settings.warnings {
+        eprintln!("warning: {w}");
+    }
+    match build(settings).await {
+        Ok(r) => r,
+        Err(e) => exit_config(&e),
+    }
+}
+
+fn exit_config(reason: &str) -> ! {
+    eprintln!("error: {reason}");
+    std::process::exit(2)
+}
+
+/// The contract's start-up line, printed once the socket accepts connections.
+pub fn print_listening(addr: SocketAddr) {
+    println!("listening on http://{addr}");
+}
