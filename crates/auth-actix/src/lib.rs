@@ -1,18 +1,455 @@
 //! # auth-actix
 //!
-//! The actix-web 4 (extractors, guard middleware) adapter of the auth toolkit: glue only. It turns a request into
-//! `auth-core`'s framework-neutral view, calls the core, and renders the core's
-//! [`ErrorResponse`](auth_core::ErrorResponse) on failure. It never chooses a status code.
+//! The actix-web adapter of the auth toolkit: glue only. Requests become `auth-core`'s
+//! framework-neutral view, the core decides, and failures render the core's HTTP table
+//! through [`ResponseError`](actix_web::ResponseError). This crate never chooses a status.
 //!
-//! **Status:** not built yet (tracked by issue #8). Until then this crate re-exports
-//! `auth-core`, so code written against the core today keeps compiling:
+//! - **Extractors** (`FromRequest`): [`Bearer`] (typed claims), [`ApiKey`],
+//!   [`SessionUser`], [`Authenticated`] (bearer or session, CSRF-checked); `Option<…>`
+//!   of each is `None` when no credentials were sent.
+//! - **Guards**: [`require_roles`], [`require_permission`], [`require_scopes`] are
+//!   middleware (`.wrap(…)`) on a scope or resource that answer 401/403. They are not
+//!   routing [`Guard`](actix_web::guard::Guard)s: a routing guard that does not match makes
+//!   the route *vanish* (404, or another route answers), which is not an authorization
+//!   check, so this crate offers none. [`csrf`] protects cookie-authenticated unsafe
+//!   requests.
+//! - **Routes**: [`routes::configure`] registers `/token`, `/refresh`, `/login`, `/logout`,
+//!   `/logout/all`, `/sessions`.
+//!
+//! The [`Auth`] handle is registered as `web::Data<Auth>`; without it every extractor
+//! fails with a logged error saying what to add.
 //!
 //! ```
-//! use auth_actix::auth_core::{AuthError, Scheme};
+//! use actix_web::{App, HttpResponse, web};
+//! use auth_actix::{Authenticated, Bearer, require_roles};
 //!
-//! let answer = AuthError::MissingCredentials(Scheme::Bearer).to_response();
-//! assert_eq!(answer.status, 401);
-//! assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+//! async fn me(Bearer(claims): Bearer) -> HttpResponse {
+//!     HttpResponse::Ok().json(serde_json::json!({ "id": claims.sub, "roles": claims.roles }))
+//! }
+//!
+//! async fn publish(Authenticated(who): Authenticated) -> HttpResponse {
+//!     HttpResponse::Ok().json(serde_json::json!({ "published_by": who.user_id() }))
+//! }
+//!
+//! fn app(auth: auth_core::Auth) -> App<impl actix_web::dev::ServiceFactory<
+//!     actix_web::dev::ServiceRequest, Config = (), Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+//!     Error = actix_web::Error, InitError = ()>> {
+//!     App::new()
+//!         .app_data(web::Data::new(auth))
+//!         .route("/me", web::get().to(me))
+//!         .service(web::scope("/editors").wrap(require_roles(["editor", "admin"])).route("/publish", web::post().to(publish)))
+//!         .configure(auth_actix::routes::configure)
+//! }
+//! # let _ = app;
 //! ```
 
-pub use auth_core;
+pub mod routes;
+pub mod test_helpers;
+
+use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use auth_core::credential::{ApiKeyRecord, KeySource};
+use auth_core::policy::{Requirement, require_scopes as core_require_scopes};
+use auth_core::request::Request as CoreRequest;
+use auth_core::session::{CredentialKind, Session, csrf_applies};
+use auth_core::token::{Claims, NoExtra};
+use auth_core::{AuthError, Principal, Reply};
+use serde::de::DeserializeOwned;
+
+pub use auth_core::Auth;
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// `auth-core`'s view of an actix request: its headers and query string.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    headers: &'a HeaderMap,
+    query: &'a str,
+}
+
+impl<'a> RequestView<'a> {
+    /// A view of `req`.
+    pub fn new(req: &'a HttpRequest) -> Self {
+        Self {
+            headers: req.headers(),
+            query: req.query_string(),
+        }
+    }
+
+    /// A view of a service request (in middleware).
+    pub fn of_service(req: &'a ServiceRequest) -> Self {
+        Self {
+            headers: req.headers(),
+            query: req.query_string(),
+        }
+    }
+}
+
+impl CoreRequest for RequestView<'_> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.headers.get_all(name).map(HeaderValue::as_bytes)
+    }
+
+    fn query(&self) -> Option<&str> {
+        (!self.query.is_empty()).then_some(self.query)
+    }
+}
+
+/// Renders a core [`Reply`] (success or failure) as an actix response.
+pub fn into_response(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in reply.headers {
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                builder.append_header((HeaderName::from_static(name), v));
+            }
+            Err(_) => tracing::error!(
+                header = name,
+                "auth-core produced a header value actix cannot send"
+            ),
+        }
+    }
+    builder.body(reply.body)
+}
+
+/// An authentication or authorization failure: renders `auth-core`'s HTTP table.
+#[derive(Debug)]
+pub struct AuthRejection(pub AuthError);
+
+impl From<AuthError> for AuthRejection {
+    fn from(e: AuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for AuthRejection {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.to_response().status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        into_response(self.0.to_response())
+    }
+}
+
+/// The registered [`Auth`], or an error that says how to register it.
+pub fn auth_of(req: &HttpRequest) -> Result<Auth, AuthRejection> {
+    match req.app_data::<web::Data<Auth>>() {
+        Some(data) => Ok(data.get_ref().clone()),
+        None => {
+            tracing::error!(
+                "auth-actix: no Auth registered; add `.app_data(web::Data::new(auth))` to your App"
+            );
+            Err(AuthRejection(AuthError::Internal))
+        }
+    }
+}
+
+fn is_absent(e: &AuthError) -> bool {
+    matches!(
+        e,
+        AuthError::MissingCredentials(_) | AuthError::NotAuthenticated
+    )
+}
+
+/// The bearer caller: a verified, unrevoked access token's claims, with caller-defined
+/// extra claims `E`. As `Option<Bearer>`: `None` when no credentials were sent (actix's
+/// `Option` extractor swallows every error, so an invalid token is `None` too; use
+/// [`MaybeBearer`] to get a 401 for an invalid token).
+#[derive(Debug, Clone)]
+pub struct Bearer<E = NoExtra>(pub Claims<E>);
+
+impl<E: DeserializeOwned + 'static> FromRequest for Bearer<E> {
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = auth_of(&req)?;
+            Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(&req)).await?))
+        })
+    }
+}
+
+/// `Some` bearer caller, `None` when no credentials were sent, and a 401 when a token was
+/// sent but refused.
+#[derive(Debug, Clone)]
+pub struct MaybeBearer<E = NoExtra>(pub Option<Claims<E>>);
+
+impl<E: DeserializeOwned + 'static> FromRequest for MaybeBearer<E> {
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = auth_of(&req)?;
+            match auth.bearer_as::<E>(&RequestView::new(&req)).await {
+                Ok(c) => Ok(MaybeBearer(Some(c))),
+                Err(e) if is_absent(&e) => Ok(MaybeBearer(None)),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+/// The API-key caller: the key's record and where the key was found.
+#[derive(Debug, Clone)]
+pub struct ApiKey(pub ApiKeyRecord, pub KeySource);
+
+impl FromRequest for ApiKey {
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = auth_of(&req)?;
+            let (record, source) = auth.api_key(&RequestView::new(&req)).await?;
+            Ok(ApiKey(record, source))
+        })
+    }
+}
+
+/// The session caller. On unsafe methods the CSRF check runs as well.
+#[derive(Debug, Clone)]
+pub struct SessionUser(pub Session);
+
+impl FromRequest for SessionUser {
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = auth_of(&req)?;
+            let view = RequestView::new(&req);
+            let session = auth.session(&view).await?;
+            if csrf_applies(CredentialKind::Session, req.method().as_str()) {
+                auth.parts()
+                    .sessions
+                    .check_csrf(req.method().as_str(), &view, &session)?;
+            }
+            Ok(SessionUser(session))
+        })
+    }
+}
+
+/// Any authenticated principal: bearer if an `Authorization` header is sent, else the
+/// session cookie (CSRF-checked on unsafe methods). Reuses what a guard middleware already
+/// verified for this request.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if let Some(p) = req.extensions().get::<Principal>() {
+                return Ok(Authenticated(p.clone()));
+            }
+            let auth = auth_of(&req)?;
+            let principal = auth
+                .principal(&RequestView::new(&req), req.method().as_str())
+                .await?;
+            req.extensions_mut().insert(principal.clone());
+            Ok(Authenticated(principal))
+        })
+    }
+}
+
+/// A fixed set of roles for the [`RequireRoles`] extractor.
+pub trait RoleSet: 'static {
+    /// The roles; any one of them is enough.
+    const ROLES: &'static [&'static str];
+}
+
+/// Guards one handler: the principal must hold one of `R::ROLES`.
+#[derive(Debug)]
+pub struct RequireRoles<R: RoleSet> {
+    /// The authenticated principal that holds one of the roles.
+    pub principal: Principal,
+    roles: PhantomData<R>,
+}
+
+impl<R: RoleSet> FromRequest for RequireRoles<R> {
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authenticated = Authenticated::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let Authenticated(principal) = authenticated.await?;
+            auth_of(&req)?.require(&principal, &Requirement::any_role(R::ROLES.iter().copied()))?;
+            Ok(RequireRoles {
+                principal,
+                roles: PhantomData,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Rule {
+    Requirement(Requirement),
+    Scopes(Vec<String>),
+    Csrf,
+}
+
+/// Middleware (`.wrap(…)`) that authenticates every request of a scope or resource and
+/// applies one rule, answering 401/403 from the core's table.
+#[derive(Debug, Clone)]
+pub struct Require {
+    rule: Rule,
+}
+
+/// Requires any of `roles`: `web::scope("/admin").wrap(require_roles(["admin"]))`.
+pub fn require_roles<I, R>(roles: I) -> Require
+where
+    I: IntoIterator<Item = R>,
+    R: auth_core::policy::Role,
+{
+    Require {
+        rule: Rule::Requirement(Requirement::any_role(roles)),
+    }
+}
+
+/// Requires a permission (through the role table).
+pub fn require_permission(permission: &str) -> Require {
+    Require {
+        rule: Rule::Requirement(Requirement::permission(permission)),
+    }
+}
+
+/// Requires bearer tokens granted every one of `scopes`.
+pub fn require_scopes<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Require {
+    Require {
+        rule: Rule::Scopes(scopes.into_iter().map(String::from).collect()),
+    }
+}
+
+/// CSRF protection for cookie-authenticated unsafe requests (no `Authorization` header),
+/// for handlers that read the session themselves.
+pub fn csrf() -> Require {
+    Require { rule: Rule::Csrf }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Require
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireMiddleware {
+            service: Rc::new(service),
+            rule: self.rule.clone(),
+        }))
+    }
+}
+
+/// The service of [`Require`].
+#[derive(Debug)]
+pub struct RequireMiddleware<S> {
+    service: Rc<S>,
+    rule: Rule,
+}
+
+async fn apply(rule: &Rule, req: &ServiceRequest) -> Result<Option<Principal>, AuthError> {
+    let Some(auth) = req
+        .app_data::<web::Data<Auth>>()
+        .map(|d| d.get_ref().clone())
+    else {
+        tracing::error!(
+            "auth-actix: no Auth registered; add `.app_data(web::Data::new(auth))` to your App"
+        );
+        return Err(AuthError::Internal);
+    };
+    let view = RequestView::of_service(req);
+    let method = req.method().as_str();
+    match rule {
+        Rule::Csrf => {
+            if csrf_applies(CredentialKind::Session, method)
+                && view.header_values("authorization").next().is_none()
+                && let Some(session) = auth.parts().sessions.load(&view).await?
+            {
+                auth.parts().sessions.check_csrf(method, &view, &session)?;
+            }
+            Ok(None)
+        }
+        Rule::Requirement(r) => {
+            let principal = auth.principal(&view, method).await?;
+            auth.require(&principal, r)?;
+            Ok(Some(principal))
+        }
+        Rule::Scopes(scopes) => {
+            let principal = auth.principal(&view, method).await?;
+            let granted = match &principal {
+                Principal::Bearer(c) => c.scope.as_deref(),
+                Principal::Session(_) => None,
+            };
+            let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            core_require_scopes(granted, &need)?;
+            Ok(Some(principal))
+        }
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for RequireMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let rule = self.rule.clone();
+        Box::pin(async move {
+            match apply(&rule, &req).await {
+                Ok(principal) => {
+                    if let Some(p) = principal {
+                        req.extensions_mut().insert(p);
+                    }
+                    service
+                        .call(req)
+                        .await
+                        .map(ServiceResponse::map_into_left_body)
+                }
+                Err(e) => Ok(req
+                    .into_response(into_response(e.to_response()))
+                    .map_into_right_body()),
+            }
+        })
+    }
+}

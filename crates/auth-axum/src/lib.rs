@@ -315,6 +315,35 @@ where
     }
 }
 
+/// The ABAC helper: decides `action` on a loaded `resource` with `policy` and turns a
+/// denial into a 403 carrying `detail` (the decision's reason is logged, not sent).
+///
+/// ```
+/// use auth_axum::authorize;
+/// use auth_core::policy::articles::{Actor, Article, delete_policy};
+///
+/// let carol = Actor { id: 3, roles: vec!["viewer".into()] };
+/// let draft = Article { id: 3, title: "Draft Notes".into(), author_id: 3, published: false };
+/// assert!(authorize(&*delete_policy(), &carol, "delete", &draft, "Cannot delete this article").is_ok());
+/// ```
+pub fn authorize<S: ?Sized, R: ?Sized>(
+    policy: &dyn auth_core::policy::Policy<S, R>,
+    subject: &S,
+    action: &str,
+    resource: &R,
+    detail: &'static str,
+) -> Result<(), AuthRejection> {
+    let env = auth_core::policy::Environment {
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        client: None,
+    };
+    Ok(policy
+        .decide(subject, action, resource, &env)
+        .require(detail)?)
+}
+
 /// A fixed set of roles for the [`RequireRoles`] extractor.
 ///
 /// ```
@@ -328,9 +357,14 @@ pub trait RoleSet: Send + Sync + 'static {
     const ROLES: &'static [&'static str];
 }
 
-/// Guards one handler: the principal must hold one of `R::ROLES`.
+/// Guards one handler: the principal must hold one of `R::ROLES`. Destructure it with
+/// `RequireRoles { principal, .. }`.
 #[derive(Debug)]
-pub struct RequireRoles<R: RoleSet>(pub Principal, PhantomData<R>);
+pub struct RequireRoles<R: RoleSet> {
+    /// The authenticated principal that holds one of the roles.
+    pub principal: Principal,
+    roles: PhantomData<R>,
+}
 
 impl<S, R> FromRequestParts<S> for RequireRoles<R>
 where
@@ -345,7 +379,10 @@ where
             <Authenticated as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         Auth::from_ref(state)
             .require(&principal, &Requirement::any_role(R::ROLES.iter().copied()))?;
-        Ok(RequireRoles(principal, PhantomData))
+        Ok(RequireRoles {
+            principal,
+            roles: PhantomData,
+        })
     }
 }
 

@@ -75,7 +75,7 @@ pub struct App {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// A client that keeps no cookies and follows no redirects.
+    /// A client that keeps no cookies, follows no redirects and pools no connections.
     pub client: reqwest::Client,
 }
 
@@ -133,8 +133,12 @@ impl App {
                 redis_url()
             );
         };
+        // No pooled connections: scenarios send requests a server may answer by closing
+        // the connection (oversized headers), and a reused dead connection must not turn
+        // into a false failure of the next request.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .build()
             .expect("client");
         App {

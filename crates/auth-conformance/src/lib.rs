@@ -56,6 +56,10 @@ macro_rules! conformance_suite {
                 $crate::scenarios::shared::session_is_seen_by_the_other_instance($binary).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_store_outage_fails_closed() {
+                $crate::scenarios::shared::store_outage_fails_closed($binary).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_rotation_on_one_instance_is_seen_by_the_other() {
                 $crate::scenarios::shared::rotation_is_seen_by_the_other_instance($binary).await;
             }

@@ -284,7 +284,22 @@ pub async fn token_attacks_are_refused(t: &Target) {
         )
         .unwrap()
     };
+    let unknown_kid = {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = Some("rotated-out".into());
+        h.typ = header["typ"].as_str().map(String::from);
+        jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(crate::app::ACCESS_SECRET.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let mut jku = header.clone();
+    jku["jku"] = json!("http://127.0.0.1:9/jwks.json");
     let attacks = [
+        unknown_kid,
+        forge(jku, &claims, parts[2]),
         forge(none, &claims, ""),
         format!(
             "{}.{}.{}",
@@ -1024,6 +1039,49 @@ pub mod shared {
             .await
             .unwrap();
         problem(r, 401).await;
+    }
+
+    /// Scenario: rotation is seen by the other instance.
+    /// Scenario: the state store goes away (a redis-server this scenario started itself):
+    /// protected routes and `/health` answer 503, never 200; nothing is allowed unchecked.
+    pub async fn store_outage_fails_closed(binary: &str) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("this scenario starts its own redis-server; install Debian's `redis-server`");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let url = format!("redis://127.0.0.1:{port}");
+        let app = App::start(binary, None, &[("AUTH_REDIS_URL", url.as_str())]).await;
+        let tok = login_bearer(&app, "alice").await;
+        assert_eq!(get(&app, "/me", Some(&bearer(&tok))).await.status(), 200);
+        let _ = server.kill();
+        let _ = server.wait();
+        let r = get(&app, "/me", Some(&bearer(&tok))).await;
+        assert_eq!(header(&r, "retry-after"), Some("1"));
+        problem(r, 503).await;
+        problem(get(&app, "/health", None).await, 503).await;
+        let r = token_raw(&app, &[("username", "alice"), ("password", "password123")]).await;
+        oauth_error(r, 503, "temporarily_unavailable").await;
     }
 
     /// Scenario: rotation is seen by the other instance.

@@ -59,8 +59,3 @@ pub use auth::{Auth, AuthParts, Principal, Reply, json_reply, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
 pub use manager::{TokenManager, subject_of};
-
-/// The README's examples, compiled and run as doctests so they cannot drift.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 
 use auth_axum::{
-    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, into_response, require_roles,
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response,
+    require_roles,
 };
-use auth_core::policy::Environment;
 use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
-use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
+use auth_core::{Auth, AuthError, Principal, user_json};
 use axum::extract::{FromRef, Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
@@ -106,9 +106,13 @@ async fn update_article(
     let article = articles.get(id).ok_or(AuthError::NotFound {
         detail: "Article not found".into(),
     })?;
-    edit_policy()
-        .decide(&actor(&who), "edit", &article, &Environment::default())
-        .require("Cannot edit this article")?;
+    authorize(
+        &*edit_policy(),
+        &actor(&who),
+        "edit",
+        &article,
+        "Cannot edit this article",
+    )?;
     Ok(Json(json!({"message": "Article updated"})))
 }
 
@@ -121,9 +125,13 @@ async fn delete_article(
     let article = articles.get(id).ok_or(AuthError::NotFound {
         detail: "Article not found".into(),
     })?;
-    delete_policy()
-        .decide(&actor(&who), "delete", &article, &Environment::default())
-        .require("Cannot delete this article")?;
+    authorize(
+        &*delete_policy(),
+        &actor(&who),
+        "delete",
+        &article,
+        "Cannot delete this article",
+    )?;
     articles.remove(id);
     Ok(Json(json!({"message": "Article deleted"})))
 }
@@ -167,5 +175,4 @@ async fn main() {
         eprintln!("error: server stopped: {e}");
         std::process::exit(1);
     }
-    let _ = json_reply(200, &());
 }

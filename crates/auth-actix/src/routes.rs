@@ -1,0 +1,109 @@
+//! Ready-made routes: `App::new().configure(auth_actix::routes::configure)`. Each one is a
+//! thin call into `auth-core`'s framework-neutral endpoint, so it answers exactly as the
+//! other adapters.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::{RequestView, auth_of, into_response};
+
+/// Bodies larger than this are refused before any handler runs.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions` and
+/// `/sessions/{id}`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let limit = || web::PayloadConfig::new(BODY_LIMIT);
+    cfg.service(
+        web::resource("/token")
+            .app_data(limit())
+            .route(web::post().to(token)),
+    )
+    .service(
+        web::resource("/refresh")
+            .app_data(limit())
+            .route(web::post().to(refresh)),
+    )
+    .service(
+        web::resource("/login")
+            .app_data(limit())
+            .route(web::post().to(login)),
+    )
+    .service(web::resource("/logout").route(web::post().to(logout)))
+    .service(web::resource("/logout/all").route(web::post().to(logout_all)))
+    .service(web::resource("/sessions").route(web::get().to(list_sessions)))
+    .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)));
+}
+
+fn content_type(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+}
+
+fn client(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
+async fn token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(
+            auth.token_endpoint(content_type(&req), &body, client(&req))
+                .await,
+        ),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn refresh(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.refresh_endpoint(&body).await),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn login(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => {
+            let view = RequestView::new(&req);
+            into_response(
+                auth.login_endpoint(&view, content_type(&req), &body, client(&req))
+                    .await,
+            )
+        }
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn logout(req: HttpRequest) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(
+            auth.logout_endpoint(&RequestView::new(&req), req.method().as_str())
+                .await,
+        ),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn logout_all(req: HttpRequest) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.logout_all_endpoint(&RequestView::new(&req)).await),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn list_sessions(req: HttpRequest) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.sessions_endpoint(&RequestView::new(&req)).await),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn delete_session(req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(
+            auth.delete_session_endpoint(&RequestView::new(&req), &id)
+                .await,
+        ),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}

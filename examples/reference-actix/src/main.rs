@@ -1,0 +1,164 @@
+//! The actix-web reference app: serves `CONTRACT.md` (all routes but the OAuth
+//! authorization-code pair and `/docs`) using only `auth-actix`'s public API.
+//! `cargo run -p reference-actix`.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use auth_actix::{
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, into_response, require_roles,
+};
+use auth_core::policy::Environment;
+use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
+use auth_core::{Auth, AuthError, Principal, user_json};
+use reference_common::{Articles, print_listening};
+use serde_json::json;
+
+type Result<T> = std::result::Result<T, AuthRejection>;
+
+async fn me(auth: web::Data<Auth>, Bearer(claims): Bearer) -> Result<HttpResponse> {
+    let user = auth.user_of(&Principal::Bearer(claims)).await?;
+    Ok(HttpResponse::Ok().json(user_json(&user)))
+}
+
+async fn data(ApiKey(record, _): ApiKey) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"message": "Access granted", "key_used": record.display_prefix}))
+}
+
+async fn dashboard(
+    auth: web::Data<Auth>,
+    SessionUser(session): SessionUser,
+) -> Result<HttpResponse> {
+    let user = auth.user_of(&Principal::Session(session)).await?;
+    Ok(HttpResponse::Ok().json(json!({"user": user_json(&user)})))
+}
+
+async fn reports(Authenticated(_): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"reports": []}))
+}
+
+async fn create_article(
+    auth: web::Data<Auth>,
+    Authenticated(who): Authenticated,
+) -> Result<HttpResponse> {
+    let user = auth.user_of(&who).await?;
+    Ok(HttpResponse::Ok().json(json!({"created_by": user.email})))
+}
+
+fn parse_id(raw: &str, what: &str) -> Result<u64> {
+    raw.parse::<u64>().map_err(|_| {
+        AuthError::BadRequest {
+            detail: format!("{what} must be a non-negative integer").into(),
+        }
+        .into()
+    })
+}
+
+async fn delete_user(raw: web::Path<String>) -> Result<HttpResponse> {
+    let id = parse_id(&raw, "user_id")?;
+    Ok(HttpResponse::Ok().json(json!({"deleted": id})))
+}
+
+fn actor(who: &Principal) -> Actor {
+    Actor {
+        id: who.user_id().parse().unwrap_or(0),
+        roles: who.roles().to_vec(),
+    }
+}
+
+async fn update_article(
+    articles: web::Data<Articles>,
+    Authenticated(who): Authenticated,
+    raw: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&raw, "article id")?;
+    let article = articles.get(id).ok_or(AuthError::NotFound {
+        detail: "Article not found".into(),
+    })?;
+    edit_policy()
+        .decide(&actor(&who), "edit", &article, &Environment::default())
+        .require("Cannot edit this article")?;
+    Ok(HttpResponse::Ok().json(json!({"message": "Article updated"})))
+}
+
+async fn delete_article(
+    articles: web::Data<Articles>,
+    Authenticated(who): Authenticated,
+    raw: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&raw, "article id")?;
+    let article = articles.get(id).ok_or(AuthError::NotFound {
+        detail: "Article not found".into(),
+    })?;
+    delete_policy()
+        .decide(&actor(&who), "delete", &article, &Environment::default())
+        .require("Cannot delete this article")?;
+    articles.remove(id);
+    Ok(HttpResponse::Ok().json(json!({"message": "Article deleted"})))
+}
+
+async fn health(auth: web::Data<Auth>) -> HttpResponse {
+    into_response(auth.health().await)
+}
+
+#[actix_web::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let reference = reference_common::from_env_or_exit().await;
+    let listener = match std::net::TcpListener::bind(reference.settings.bind) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", reference.settings.bind);
+            std::process::exit(2);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let auth = web::Data::new(reference.auth);
+    let articles = web::Data::new(reference.articles);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(auth.clone())
+            .app_data(articles.clone())
+            .route("/me", web::get().to(me))
+            .route("/data", web::get().to(data))
+            .route("/dashboard", web::get().to(dashboard))
+            .route("/reports", web::get().to(reports))
+            .route("/health", web::get().to(health))
+            .service(
+                web::resource("/articles")
+                    .wrap(require_roles(["editor", "admin"]))
+                    .route(web::post().to(create_article)),
+            )
+            .service(
+                web::resource("/articles/{id}")
+                    .route(web::put().to(update_article))
+                    .route(web::delete().to(delete_article)),
+            )
+            .service(
+                web::resource("/users/{user_id}")
+                    .wrap(require_roles(["admin"]))
+                    .route(web::delete().to(delete_user)),
+            )
+            .configure(auth_actix::routes::configure)
+    })
+    .listen(listener);
+    let server = match server {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot serve on {addr}: {e}");
+            std::process::exit(2);
+        }
+    };
+    print_listening(addr);
+    if let Err(e) = server.run().await {
+        eprintln!("error: server stopped: {e}");
+        std::process::exit(1);
+    }
+}
