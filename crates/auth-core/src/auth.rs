@@ -439,3 +439,190 @@ fn token_reply(ok: &TokenResponse) -> Reply {
         body: ok.body(),
     }
 }
+
+/// Builds an [`Auth`] with secure defaults: only the two token secrets are required.
+///
+/// Defaults: the in-memory store, the contract's demo users (replace them with
+/// [`AuthBuilder::users`]), argon2id at OWASP's parameters, 15-minute access and 30-day
+/// refresh tokens, default throttling and cookie settings, API keys in the `X-API-Key`
+/// header, the contract's role table, and 403s that name what was required.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+///     .issuer("my-app")
+///     .build()?;
+/// let alice = auth.parts().users.find_by_username("alice").await?.unwrap();
+/// let pair = auth.parts().tokens.login(&alice, None).await?;
+/// assert_eq!(auth.parts().tokens.authenticate(&pair.access.token).await?.sub, "1");
+/// # Ok(()) }
+/// ```
+pub struct AuthBuilder {
+    access: Vec<u8>,
+    refresh: Vec<u8>,
+    tokens: crate::token::TokenConfig,
+    store: Option<Arc<dyn StateStore>>,
+    users: Option<Arc<dyn UserStore>>,
+    api_keys: Option<Arc<dyn crate::credential::ApiKeyStore>>,
+    api_key_config: crate::credential::ApiKeyConfig,
+    passwords: crate::credential::PasswordParams,
+    throttle: crate::credential::ThrottleConfig,
+    sessions: crate::session::SessionConfig,
+    scopes: crate::oauth::ScopePolicy,
+    roles: RolePermissions,
+    disclosure: Disclosure,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl std::fmt::Debug for AuthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthBuilder {
+    /// A builder with the HS256 secrets for access and refresh tokens (each ≥ 32 bytes,
+    /// and different: checked by [`AuthBuilder::build`]).
+    pub fn new(access_secret: &[u8], refresh_secret: &[u8]) -> Self {
+        Self {
+            access: access_secret.to_vec(),
+            refresh: refresh_secret.to_vec(),
+            tokens: crate::token::TokenConfig::default(),
+            store: None,
+            users: None,
+            api_keys: None,
+            api_key_config: crate::credential::ApiKeyConfig::default(),
+            passwords: crate::credential::PasswordParams::default(),
+            throttle: crate::credential::ThrottleConfig::default(),
+            sessions: crate::session::SessionConfig::default(),
+            scopes: crate::oauth::ScopePolicy::new(),
+            roles: RolePermissions::contract_default(),
+            disclosure: Disclosure::Name,
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
+
+    /// Sets `iss` (issued and required).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.tokens.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Sets `aud` (issued and required).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.tokens.audience = Some(audience.into());
+        self
+    }
+
+    /// Replaces the token settings (lifetimes, leeway, size limit; issuer and audience).
+    pub fn token_config(mut self, config: crate::token::TokenConfig) -> Self {
+        self.tokens = config;
+        self
+    }
+
+    /// The state store (default: in memory).
+    pub fn store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The user store (default: the contract's demo users).
+    pub fn users(mut self, users: Arc<dyn UserStore>) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// The API key store and settings (default: empty, in memory, header only).
+    pub fn api_keys(
+        mut self,
+        store: Arc<dyn crate::credential::ApiKeyStore>,
+        config: crate::credential::ApiKeyConfig,
+    ) -> Self {
+        self.api_keys = Some(store);
+        self.api_key_config = config;
+        self
+    }
+
+    /// argon2id parameters for new hashes.
+    pub fn password_params(mut self, params: crate::credential::PasswordParams) -> Self {
+        self.passwords = params;
+        self
+    }
+
+    /// Login throttling thresholds.
+    pub fn throttle(mut self, config: crate::credential::ThrottleConfig) -> Self {
+        self.throttle = config;
+        self
+    }
+
+    /// Session and cookie settings.
+    pub fn sessions(mut self, config: crate::session::SessionConfig) -> Self {
+        self.sessions = config;
+        self
+    }
+
+    /// Which OAuth scopes each role may be granted.
+    pub fn scopes(mut self, scopes: crate::oauth::ScopePolicy) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The role → permission table.
+    pub fn roles(mut self, roles: RolePermissions) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// Whether a 403 names what was required.
+    pub fn disclosure(mut self, disclosure: Disclosure) -> Self {
+        self.disclosure = disclosure;
+        self
+    }
+
+    /// The clock (tests pass a `ManualClock`).
+    pub fn clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds, refusing weak or shared secrets and insecure settings with a
+    /// [`ConfigError`](crate::ConfigError) that says the fix.
+    pub fn build(self) -> Result<Auth, crate::ConfigError> {
+        use crate::credential::{ApiKeys, LoginThrottle, MemoryApiKeys, MemoryUsers, Passwords};
+        use crate::token::{Algorithm, Key, KeyRing, TokenService};
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(crate::store::MemoryStore::with_clock(self.clock.clone())));
+        let users = self.users.unwrap_or_else(|| Arc::new(MemoryUsers::demo()));
+        let tokens = TokenService::with_clock(
+            KeyRing::new(Key::hmac("access-1", Algorithm::HS256, &self.access)?),
+            KeyRing::new(Key::hmac("refresh-1", Algorithm::HS256, &self.refresh)?),
+            self.tokens,
+            self.clock.clone(),
+        )?;
+        let throttle = LoginThrottle::new(self.throttle, store.clone(), self.clock.clone());
+        let authenticator =
+            Authenticator::new(users.clone(), Passwords::new(self.passwords)?, throttle);
+        let manager = TokenManager::new(tokens, users.clone(), store.clone());
+        let endpoint = TokenEndpoint::new(authenticator.clone(), manager.clone(), self.scopes);
+        let sessions = SessionManager::new(self.sessions, store.clone(), self.clock.clone())?;
+        let key_store = self
+            .api_keys
+            .unwrap_or_else(|| Arc::new(MemoryApiKeys::new()));
+        let api_keys = ApiKeys::new(self.api_key_config, key_store, self.clock)?;
+        Ok(Auth::new(AuthParts {
+            tokens: manager,
+            endpoint,
+            authenticator,
+            sessions,
+            api_keys,
+            users,
+            store,
+            roles: self.roles,
+            disclosure: self.disclosure,
+        }))
+    }
+}

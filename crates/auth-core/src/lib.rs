@@ -55,7 +55,7 @@ pub mod session;
 pub mod store;
 pub mod token;
 
-pub use auth::{Auth, AuthParts, Principal, Reply, json_reply, user_json};
+pub use auth::{Auth, AuthBuilder, AuthParts, Principal, Reply, json_reply, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
 pub use manager::{TokenManager, subject_of};

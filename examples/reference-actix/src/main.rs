@@ -4,9 +4,9 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::{
-    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, into_response, require_roles,
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response,
+    require_roles,
 };
-use auth_core::policy::Environment;
 use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
 use auth_core::{Auth, AuthError, Principal, user_json};
 use reference_common::{Articles, print_listening};
@@ -73,9 +73,13 @@ async fn update_article(
     let article = articles.get(id).ok_or(AuthError::NotFound {
         detail: "Article not found".into(),
     })?;
-    edit_policy()
-        .decide(&actor(&who), "edit", &article, &Environment::default())
-        .require("Cannot edit this article")?;
+    authorize(
+        &*edit_policy(),
+        &actor(&who),
+        "edit",
+        &article,
+        "Cannot edit this article",
+    )?;
     Ok(HttpResponse::Ok().json(json!({"message": "Article updated"})))
 }
 
@@ -88,9 +92,13 @@ async fn delete_article(
     let article = articles.get(id).ok_or(AuthError::NotFound {
         detail: "Article not found".into(),
     })?;
-    delete_policy()
-        .decide(&actor(&who), "delete", &article, &Environment::default())
-        .require("Cannot delete this article")?;
+    authorize(
+        &*delete_policy(),
+        &actor(&who),
+        "delete",
+        &article,
+        "Cannot delete this article",
+    )?;
     articles.remove(id);
     Ok(HttpResponse::Ok().json(json!({"message": "Article deleted"})))
 }

@@ -18,18 +18,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::clock::SystemClock;
-use auth_core::credential::{
-    ApiKeyConfig, ApiKeys, Authenticator, LoginThrottle, MemoryApiKeys, MemoryUsers,
-    PasswordParams, Passwords, ThrottleConfig,
-};
-use auth_core::oauth::{ScopePolicy, TokenEndpoint};
+use auth_core::credential::{ApiKeyConfig, MemoryApiKeys, MemoryUsers};
 use auth_core::policy::articles::Article;
-use auth_core::policy::{Disclosure, RolePermissions};
-use auth_core::session::{SessionConfig, SessionManager};
+use auth_core::session::SessionConfig;
 use auth_core::store::{MemoryStore, StateStore};
-use auth_core::token::{Algorithm, Key, KeyRing, TokenConfig, TokenService};
-use auth_core::{Auth, AuthParts, TokenManager};
+use auth_core::token::TokenConfig;
+use auth_core::{Auth, AuthBuilder};
 
 /// The contract's settings, read from the environment.
 #[derive(Debug, Clone)]
@@ -202,7 +196,6 @@ pub const DEMO_API_KEYS: [&str; 2] = ["secret-key-123", "another-key-456"];
 
 /// Builds the reference app from `settings`: memory store, or Redis at `AUTH_REDIS_URL`.
 pub async fn build(settings: Settings) -> Result<Reference, String> {
-    let clock = Arc::new(SystemClock);
     let store: Arc<dyn StateStore> = match &settings.redis_url {
         Some(url) => Arc::new(
             auth_redis::RedisStore::connect(url, &settings.redis_namespace)
@@ -211,66 +204,39 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         ),
         None => Arc::new(MemoryStore::new()),
     };
-    let users = Arc::new(MemoryUsers::demo());
-    let tokens = TokenService::new(
-        KeyRing::new(
-            Key::hmac("access-1", Algorithm::HS256, &settings.access_secret)
-                .map_err(|e| e.to_string())?,
-        ),
-        KeyRing::new(
-            Key::hmac("refresh-1", Algorithm::HS256, &settings.refresh_secret)
-                .map_err(|e| e.to_string())?,
-        ),
-        TokenConfig::default()
-            .issuer(settings.issuer.clone())
-            .audience(settings.audience.clone())
-            .access_ttl(Duration::from_secs(settings.access_ttl))
-            .refresh_ttl(Duration::from_secs(settings.refresh_ttl)),
-    )
-    .map_err(|e| e.to_string())?;
-    let passwords = Passwords::new(PasswordParams::default()).map_err(|e| e.to_string())?;
-    let throttle = LoginThrottle::new(ThrottleConfig::default(), store.clone(), clock.clone());
-    let authenticator = Authenticator::new(users.clone(), passwords, throttle);
-    let manager = TokenManager::new(tokens, users.clone(), store.clone());
-    let endpoint = TokenEndpoint::new(authenticator.clone(), manager.clone(), ScopePolicy::new());
-    let sessions = SessionManager::new(
-        SessionConfig {
+    let auth = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret)
+        .token_config(
+            TokenConfig::default()
+                .issuer(settings.issuer.clone())
+                .audience(settings.audience.clone())
+                .access_ttl(Duration::from_secs(settings.access_ttl))
+                .refresh_ttl(Duration::from_secs(settings.refresh_ttl)),
+        )
+        .store(store)
+        .users(Arc::new(MemoryUsers::demo()))
+        .api_keys(
+            Arc::new(MemoryApiKeys::new()),
+            ApiKeyConfig {
+                query_param: Some("api_key".into()),
+                allow_legacy: true,
+                ..ApiKeyConfig::default()
+            },
+        )
+        .sessions(SessionConfig {
             secure: settings.cookie_secure,
             absolute_timeout: Duration::from_secs(settings.session_ttl),
             idle_timeout: Duration::from_secs(settings.session_ttl),
             ..SessionConfig::default()
-        },
-        store.clone(),
-        clock.clone(),
-    )
-    .map_err(|e| e.to_string())?;
-    let api_keys = ApiKeys::new(
-        ApiKeyConfig {
-            query_param: Some("api_key".into()),
-            allow_legacy: true,
-            ..ApiKeyConfig::default()
-        },
-        Arc::new(MemoryApiKeys::new()),
-        clock,
-    )
-    .map_err(|e| e.to_string())?;
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
     for key in DEMO_API_KEYS {
-        api_keys
+        auth.parts()
+            .api_keys
             .register_legacy(key, "demo", "demo", Vec::new())
             .await
             .map_err(|e| e.to_string())?;
     }
-    let auth = Auth::new(AuthParts {
-        tokens: manager,
-        endpoint,
-        authenticator,
-        sessions,
-        api_keys,
-        users,
-        store,
-        roles: RolePermissions::contract_default(),
-        disclosure: Disclosure::Name,
-    });
     Ok(Reference {
         auth,
         articles: Articles::default(),
