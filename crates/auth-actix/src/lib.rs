@@ -44,7 +44,7 @@
 //! ```
 
 pub mod routes;
-pub mod test_helpers;
+pub use auth_core::testing as test_helpers;
 
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;

@@ -42,7 +42,7 @@
 //! ```
 
 pub mod routes;
-pub mod test_helpers;
+pub use auth_core::testing as test_helpers;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -53,6 +53,7 @@ pub mod policy;
 pub mod request;
 pub mod session;
 pub mod store;
+pub mod testing;
 pub mod token;
 
 pub use auth::{Auth, AuthBuilder, AuthParts, Principal, Reply, json_reply, user_json};

@@ -1,18 +1,413 @@
 //! # auth-warp
 //!
-//! The warp 0.4 (filters, rejection recovery) adapter of the auth toolkit: glue only. It turns a request into
-//! `auth-core`'s framework-neutral view, calls the core, and renders the core's
-//! [`ErrorResponse`](auth_core::ErrorResponse) on failure. It never chooses a status code.
+//! The warp adapter of the auth toolkit: glue only. Filters turn a request into
+//! `auth-core`'s framework-neutral view and call the core; failures are [`AuthReject`]
+//! rejections that [`recover`] renders through the core's HTTP table. This crate never
+//! chooses a status code.
 //!
-//! **Status:** not built yet (tracked by issue #9). Until then this crate re-exports
-//! `auth-core`, so code written against the core today keeps compiling:
+//! - **Filters**: [`bearer`] (and [`bearer_as`] for typed claims), [`api_key`],
+//!   [`session`], [`authenticated`] (bearer or session, CSRF-checked), and
+//!   [`optional_bearer`]; [`require_roles`], [`require_permission`], [`require_scopes`]
+//!   compose with `and`; [`csrf`] for handlers that read the session themselves.
+//! - **Recovery**: add `.recover(auth_warp::recover)`; it renders auth rejections and
+//!   passes every other rejection on to your own handler.
+//! - **Routes**: [`routes`] (`/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
+//!   `/sessions`).
+//!
+//! Put path and method filters *before* auth filters, so a request is only
+//! authenticated by the route it is for.
 //!
 //! ```
-//! use auth_warp::auth_core::{AuthError, Scheme};
+//! use auth_core::AuthBuilder;
+//! use warp::Filter;
 //!
-//! let answer = AuthError::MissingCredentials(Scheme::Bearer).to_response();
-//! assert_eq!(answer.status, 401);
-//! assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+//! let auth = AuthBuilder::new(&auth_core::token::random_secret(), &auth_core::token::random_secret())
+//!     .build()
+//!     .unwrap();
+//! let me = warp::path!("me")
+//!     .and(warp::get())
+//!     .and(auth_warp::bearer(auth.clone()))
+//!     .map(|claims: auth_core::token::Claims| warp::reply::json(&serde_json::json!({ "id": claims.sub })));
+//! let publish = warp::path!("publish")
+//!     .and(warp::post())
+//!     .and(auth_warp::require_roles(auth.clone(), ["editor", "admin"]))
+//!     .map(|who: auth_core::Principal| who.user_id().to_string());
+//! let app = me.or(publish).or(auth_warp::routes(auth)).recover(auth_warp::recover);
+//! # let _ = app;
 //! ```
 
-pub use auth_core;
+pub use auth_core::testing as test_helpers;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use auth_core::credential::{ApiKeyRecord, KeySource};
+use auth_core::policy::{Requirement, require_scopes as core_require_scopes};
+use auth_core::request::Request as CoreRequest;
+use auth_core::session::{CredentialKind, Session, csrf_applies};
+use auth_core::token::Claims;
+use auth_core::{AuthError, Principal, Reply};
+use warp::Filter;
+use warp::http::header::{HeaderMap, HeaderName, HeaderValue};
+use warp::http::{Method, StatusCode};
+use warp::reject::Rejection;
+
+pub use auth_core::Auth;
+
+/// `auth-core`'s view of a warp request: its headers and query string.
+#[derive(Debug, Clone)]
+pub struct RequestView {
+    headers: HeaderMap,
+    query: Option<String>,
+}
+
+impl RequestView {
+    /// A view from the parts warp hands out.
+    pub fn new(headers: HeaderMap, query: Option<String>) -> Self {
+        Self { headers, query }
+    }
+}
+
+impl CoreRequest for RequestView {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.headers.get_all(name).iter().map(HeaderValue::as_bytes)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+}
+
+/// An authentication or authorization failure as a warp rejection; [`recover`] renders it.
+#[derive(Debug)]
+pub struct AuthReject(pub AuthError);
+
+impl warp::reject::Reject for AuthReject {}
+
+fn reject(e: AuthError) -> Rejection {
+    warp::reject::custom(AuthReject(e))
+}
+
+/// Renders a core [`Reply`] (success or failure) as a warp response.
+pub fn into_response(reply: Reply) -> warp::reply::Response {
+    use warp::Reply as _;
+    let mut response = reply.body.into_response();
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.remove(warp::http::header::CONTENT_TYPE);
+    for (name, value) in reply.headers {
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                headers.append(HeaderName::from_static(name), v);
+            }
+            Err(_) => tracing::error!(
+                header = name,
+                "auth-core produced a header value warp cannot send"
+            ),
+        }
+    }
+    response
+}
+
+/// Renders [`AuthReject`] rejections through the core's table; every other rejection is
+/// returned unchanged for your own handler (or warp's default).
+pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Rejection> {
+    match err.find::<AuthReject>() {
+        Some(AuthReject(e)) => Ok(into_response(e.to_response())),
+        None => Err(err),
+    }
+}
+
+/// Extracts the [`Auth`] handle (for your own handlers).
+pub fn with_auth(auth: Auth) -> impl Filter<Extract = (Auth,), Error = Infallible> + Clone {
+    warp::any().map(move || auth.clone())
+}
+
+fn optional_query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+/// The request's headers and query string as `auth-core` reads them, and its method.
+pub fn view() -> impl Filter<Extract = (RequestView, Method), Error = Infallible> + Clone {
+    warp::header::headers_cloned()
+        .and(optional_query())
+        .and(warp::method())
+        .map(|headers, query, method| (RequestView::new(headers, query), method))
+        .untuple_one()
+}
+
+/// The bearer caller's verified, unrevoked claims.
+pub fn bearer(auth: Auth) -> impl Filter<Extract = (Claims,), Error = Rejection> + Clone {
+    bearer_as::<auth_core::token::NoExtra>(auth)
+}
+
+/// The bearer caller's claims with caller-defined extra claims `E`.
+pub fn bearer_as<E>(auth: Auth) -> impl Filter<Extract = (Claims<E>,), Error = Rejection> + Clone
+where
+    E: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    with_auth(auth)
+        .and(view())
+        .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
+            auth.bearer_as::<E>(&view).await.map_err(reject)
+        })
+}
+
+/// `Some` claims, `None` when no credentials were sent, a rejection when a token was sent
+/// but refused.
+pub fn optional_bearer(
+    auth: Auth,
+) -> impl Filter<Extract = (Option<Claims>,), Error = Rejection> + Clone {
+    with_auth(auth)
+        .and(view())
+        .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
+            match auth.bearer(&view).await {
+                Ok(c) => Ok(Some(c)),
+                Err(AuthError::MissingCredentials(_)) => Ok(None),
+                Err(e) => Err(reject(e)),
+            }
+        })
+}
+
+/// The API-key caller: the key's record and where it was found.
+pub fn api_key(
+    auth: Auth,
+) -> impl Filter<Extract = ((ApiKeyRecord, KeySource),), Error = Rejection> + Clone {
+    with_auth(auth)
+        .and(view())
+        .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
+            auth.api_key(&view).await.map_err(reject)
+        })
+}
+
+/// The session caller; on unsafe methods the CSRF check runs as well.
+pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
+    with_auth(auth).and(view()).and_then(
+        |auth: Auth, view: RequestView, method: Method| async move {
+            let session = auth.session(&view).await.map_err(reject)?;
+            if csrf_applies(CredentialKind::Session, method.as_str()) {
+                auth.parts()
+                    .sessions
+                    .check_csrf(method.as_str(), &view, &session)
+                    .map_err(reject)?;
+            }
+            Ok::<_, Rejection>(session)
+        },
+    )
+}
+
+/// Any authenticated principal: bearer when an `Authorization` header is sent, else the
+/// session cookie (CSRF-checked on unsafe methods).
+pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    with_auth(auth).and(view()).and_then(
+        |auth: Auth, view: RequestView, method: Method| async move {
+            auth.principal(&view, method.as_str()).await.map_err(reject)
+        },
+    )
+}
+
+fn requiring(
+    auth: Auth,
+    requirement: Requirement,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    authenticated(auth.clone()).and_then(move |principal: Principal| {
+        let (auth, requirement) = (auth.clone(), requirement.clone());
+        async move {
+            auth.require(&principal, &requirement).map_err(reject)?;
+            Ok::<_, Rejection>(principal)
+        }
+    })
+}
+
+/// An authenticated principal holding any of `roles` (401 or 403 otherwise).
+pub fn require_roles<I, R>(
+    auth: Auth,
+    roles: I,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone
+where
+    I: IntoIterator<Item = R>,
+    R: auth_core::policy::Role,
+{
+    requiring(auth, Requirement::any_role(roles))
+}
+
+/// An authenticated principal whose roles grant `permission`.
+pub fn require_permission(
+    auth: Auth,
+    permission: &str,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    requiring(auth, Requirement::permission(permission))
+}
+
+/// A bearer principal granted every one of `scopes` (RFC 6750 `insufficient_scope`).
+pub fn require_scopes(
+    auth: Auth,
+    scopes: &[&str],
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    authenticated(auth).and_then(move |principal: Principal| {
+        let scopes = scopes.clone();
+        async move {
+            let granted = match &principal {
+                Principal::Bearer(c) => c.scope.as_deref(),
+                Principal::Session(_) => None,
+            };
+            let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            core_require_scopes(granted, &need).map_err(reject)?;
+            Ok::<_, Rejection>(principal)
+        }
+    })
+}
+
+/// CSRF protection for cookie-authenticated unsafe requests (no `Authorization` header),
+/// for handlers that read the session cookie themselves. Extracts nothing.
+pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    with_auth(auth)
+        .and(view())
+        .and_then(|auth: Auth, view: RequestView, method: Method| async move {
+            if csrf_applies(CredentialKind::Session, method.as_str())
+                && view.header_values("authorization").next().is_none()
+                && let Some(session) = auth.parts().sessions.load(&view).await.map_err(reject)?
+            {
+                auth.parts()
+                    .sessions
+                    .check_csrf(method.as_str(), &view, &session)
+                    .map_err(reject)?;
+            }
+            Ok::<_, Rejection>(())
+        })
+        .untuple_one()
+}
+
+/// The ABAC helper: decides `action` on a loaded `resource` with `policy`; a denial is an
+/// [`AuthError::Forbidden`] carrying `detail`, ready to `reject` or render.
+pub fn authorize<S: ?Sized, R: ?Sized>(
+    policy: &dyn auth_core::policy::Policy<S, R>,
+    subject: &S,
+    action: &str,
+    resource: &R,
+    detail: &'static str,
+) -> Result<(), Rejection> {
+    let env = auth_core::policy::Environment {
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        client: None,
+    };
+    policy
+        .decide(subject, action, resource, &env)
+        .require(detail)
+        .map_err(reject)
+}
+
+/// Bodies larger than this are refused before any handler runs.
+const BODY_LIMIT: u64 = 64 * 1024;
+
+fn content_type() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::header::optional::<String>("content-type")
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+fn body() -> impl Filter<Extract = (warp::hyper::body::Bytes,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(BODY_LIMIT).and(warp::body::bytes())
+}
+
+/// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
+/// `/sessions`, `/sessions/{id}`. Each is a thin call into `auth-core`'s endpoint.
+pub fn routes(
+    auth: Auth,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let a = || with_auth(auth.clone());
+    let token = warp::path!("token")
+        .and(warp::post())
+        .and(a())
+        .and(content_type())
+        .and(warp::addr::remote())
+        .and(body())
+        .then(
+            |auth: Auth,
+             ct: Option<String>,
+             addr: Option<SocketAddr>,
+             body: warp::hyper::body::Bytes| async move {
+                into_response(
+                    auth.token_endpoint(ct.as_deref(), &body, addr.map(|a| a.ip()))
+                        .await,
+                )
+            },
+        );
+    let refresh = warp::path!("refresh")
+        .and(warp::post())
+        .and(a())
+        .and(body())
+        .then(|auth: Auth, body: warp::hyper::body::Bytes| async move {
+            into_response(auth.refresh_endpoint(&body).await)
+        });
+    let login = warp::path!("login")
+        .and(warp::post())
+        .and(a())
+        .and(view())
+        .and(content_type())
+        .and(warp::addr::remote())
+        .and(body())
+        .then(
+            |auth: Auth,
+             view: RequestView,
+             _m: Method,
+             ct: Option<String>,
+             addr: Option<SocketAddr>,
+             body: warp::hyper::body::Bytes| async move {
+                into_response(
+                    auth.login_endpoint(&view, ct.as_deref(), &body, addr.map(|a| a.ip()))
+                        .await,
+                )
+            },
+        );
+    let logout = warp::path!("logout")
+        .and(warp::post())
+        .and(a())
+        .and(view())
+        .then(|auth: Auth, view: RequestView, m: Method| async move {
+            into_response(auth.logout_endpoint(&view, m.as_str()).await)
+        });
+    let logout_all = warp::path!("logout" / "all")
+        .and(warp::post())
+        .and(a())
+        .and(view())
+        .then(|auth: Auth, view: RequestView, _m: Method| async move {
+            into_response(auth.logout_all_endpoint(&view).await)
+        });
+    let sessions = warp::path!("sessions")
+        .and(warp::get())
+        .and(a())
+        .and(view())
+        .then(|auth: Auth, view: RequestView, _m: Method| async move {
+            into_response(auth.sessions_endpoint(&view).await)
+        });
+    let delete_session = warp::path!("sessions" / String)
+        .and(warp::delete())
+        .and(a())
+        .and(view())
+        .then(
+            |id: String, auth: Auth, view: RequestView, _m: Method| async move {
+                into_response(auth.delete_session_endpoint(&view, &id).await)
+            },
+        );
+    token
+        .or(refresh)
+        .unify()
+        .or(login)
+        .unify()
+        .or(logout)
+        .unify()
+        .or(logout_all)
+        .unify()
+        .or(sessions)
+        .unify()
+        .or(delete_session)
+        .unify()
+}

@@ -1,9 +1,10 @@
-//! For your own tests: a bearer header or a session cookie for a given user, without a
-//! real login (no password, no throttling).
+//! For users' own tests, re-exported by every adapter as `test_helpers`: a bearer header
+//! or a session cookie for a given user, without a real login (no password, no
+//! throttling). The credentials are real: they pass every check the app makes.
 
-use auth_core::credential::User;
-use auth_core::request::SimpleRequest;
-use auth_core::{Auth, AuthError};
+use crate::credential::User;
+use crate::request::SimpleRequest;
+use crate::{Auth, AuthError};
 
 /// `Authorization` header value carrying a fresh access token for `user`.
 pub async fn bearer_header(auth: &Auth, user: &User) -> Result<String, AuthError> {

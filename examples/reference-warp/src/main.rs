@@ -1,0 +1,190 @@
+//! The warp reference app: serves `CONTRACT.md` (all routes but the OAuth
+//! authorization-code pair and `/docs`) using only `auth-warp`'s public API.
+//! `cargo run -p reference-warp`.
+
+use auth_core::credential::{ApiKeyRecord, KeySource};
+use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
+use auth_core::session::Session;
+use auth_core::token::Claims;
+use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
+use auth_warp::{AuthReject, authenticated, authorize, into_response, require_roles, with_auth};
+use reference_common::{Articles, print_listening};
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::reject::Rejection;
+use warp::reply::Response;
+
+type Handled = Result<Response, Rejection>;
+
+fn ok(body: &Value) -> Response {
+    into_response(json_reply(200, body))
+}
+
+fn fail(e: AuthError) -> Rejection {
+    warp::reject::custom(AuthReject(e))
+}
+
+async fn user_json_of(auth: &Auth, who: &Principal) -> Result<Value, Rejection> {
+    auth.user_of(who).await.map(|u| user_json(&u)).map_err(fail)
+}
+
+fn parse_id(raw: &str, what: &str) -> Result<u64, Rejection> {
+    raw.parse::<u64>().map_err(|_| {
+        fail(AuthError::BadRequest {
+            detail: format!("{what} must be a non-negative integer").into(),
+        })
+    })
+}
+
+fn actor(who: &Principal) -> Actor {
+    Actor {
+        id: who.user_id().parse().unwrap_or(0),
+        roles: who.roles().to_vec(),
+    }
+}
+
+fn app(
+    auth: Auth,
+    articles: Articles,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let with_articles = {
+        let articles = articles.clone();
+        warp::any().map(move || articles.clone())
+    };
+    let me = warp::path!("me")
+        .and(warp::get())
+        .and(with_auth(auth.clone()))
+        .and(auth_warp::bearer(auth.clone()))
+        .and_then(|auth: Auth, claims: Claims| async move {
+            Ok::<_, Rejection>(ok(&user_json_of(&auth, &Principal::Bearer(claims)).await?))
+        });
+    let data = warp::path!("data")
+        .and(warp::get())
+        .and(auth_warp::api_key(auth.clone()))
+        .map(|(record, _): (ApiKeyRecord, KeySource)| {
+            ok(&json!({"message": "Access granted", "key_used": record.display_prefix}))
+        });
+    let dashboard = warp::path!("dashboard")
+        .and(warp::get())
+        .and(with_auth(auth.clone()))
+        .and(auth_warp::session(auth.clone()))
+        .and_then(|auth: Auth, session: Session| async move {
+            Ok::<_, Rejection>(ok(
+                &json!({"user": user_json_of(&auth, &Principal::Session(session)).await?}),
+            ))
+        });
+    let reports = warp::path!("reports")
+        .and(warp::get())
+        .and(authenticated(auth.clone()))
+        .map(|_: Principal| ok(&json!({"reports": []})));
+    let create_article = warp::path!("articles")
+        .and(warp::post())
+        .and(with_auth(auth.clone()))
+        .and(require_roles(auth.clone(), ["editor", "admin"]))
+        .and_then(|auth: Auth, who: Principal| async move {
+            let user = auth.user_of(&who).await.map_err(fail)?;
+            Ok::<_, Rejection>(ok(&json!({"created_by": user.email})))
+        });
+    let delete_user = warp::path!("users" / String)
+        .and(warp::delete())
+        .and(require_roles(auth.clone(), ["admin"]))
+        .and_then(|raw: String, _: Principal| async move {
+            let id = parse_id(&raw, "user_id")?;
+            Ok::<_, Rejection>(ok(&json!({"deleted": id})))
+        });
+    let update_article = warp::path!("articles" / String)
+        .and(warp::put())
+        .and(authenticated(auth.clone()))
+        .and(with_articles.clone())
+        .and_then(
+            |raw: String, who: Principal, articles: Articles| async move {
+                let id = parse_id(&raw, "article id")?;
+                let article = articles.get(id).ok_or_else(|| {
+                    fail(AuthError::NotFound {
+                        detail: "Article not found".into(),
+                    })
+                })?;
+                authorize(
+                    &*edit_policy(),
+                    &actor(&who),
+                    "edit",
+                    &article,
+                    "Cannot edit this article",
+                )?;
+                Handled::Ok(ok(&json!({"message": "Article updated"})))
+            },
+        );
+    let delete_article = warp::path!("articles" / String)
+        .and(warp::delete())
+        .and(authenticated(auth.clone()))
+        .and(with_articles)
+        .and_then(
+            |raw: String, who: Principal, articles: Articles| async move {
+                let id = parse_id(&raw, "article id")?;
+                let article = articles.get(id).ok_or_else(|| {
+                    fail(AuthError::NotFound {
+                        detail: "Article not found".into(),
+                    })
+                })?;
+                authorize(
+                    &*delete_policy(),
+                    &actor(&who),
+                    "delete",
+                    &article,
+                    "Cannot delete this article",
+                )?;
+                articles.remove(id);
+                Handled::Ok(ok(&json!({"message": "Article deleted"})))
+            },
+        );
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with_auth(auth.clone()))
+        .then(|auth: Auth| async move { into_response(auth.health().await) });
+
+    me.or(data)
+        .unify()
+        .or(dashboard)
+        .unify()
+        .or(reports)
+        .unify()
+        .or(create_article)
+        .unify()
+        .or(delete_user)
+        .unify()
+        .or(update_article)
+        .unify()
+        .or(delete_article)
+        .unify()
+        .or(health)
+        .unify()
+        .or(auth_warp::routes(auth))
+        .unify()
+        .boxed()
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let reference = reference_common::from_env_or_exit().await;
+    let listener = match tokio::net::TcpListener::bind(reference.settings.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", reference.settings.bind);
+            std::process::exit(2);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let routes = app(reference.auth, reference.articles).recover(auth_warp::recover);
+    print_listening(addr);
+    warp::serve(routes).incoming(listener).run().await;
+}
