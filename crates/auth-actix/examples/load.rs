@@ -8,7 +8,6 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::Bearer;
-use auth_core::credential::User;
 use serde_json::json;
 
 async fn open() -> HttpResponse {
@@ -21,26 +20,7 @@ async fn protected(Bearer(_claims): Bearer) -> HttpResponse {
 
 #[actix_web::main]
 async fn main() {
-    let settings = reference_common::Settings::from_lookup(|name| match name {
-        "AUTH_JWT_SECRET" => Some("load-test-access-secret-0123456789abcdef".into()),
-        "AUTH_REFRESH_SECRET" => Some("load-test-refresh-secret-0123456789abcde".into()),
-        "AUTH_BIND" => std::env::var("AUTH_BIND").ok(),
-        _ => None,
-    })
-    .expect("settings");
-    let bind = settings.bind;
-    let auth = reference_common::build(settings).await.expect("build").auth;
-    let alice = User {
-        id: "1".into(),
-        username: "alice".into(),
-        email: Some("alice@example.com".into()),
-        roles: vec!["admin".into()],
-        password_hash: String::new(),
-        disabled: false,
-    };
-    let header = auth_actix::test_helpers::bearer_header(&auth, &alice)
-        .await
-        .expect("token");
+    let (auth, bind, header) = reference_common::load_test_setup().await.expect("setup");
     let auth = web::Data::new(auth);
     let listener = std::net::TcpListener::bind(bind).expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -9,7 +9,6 @@
 
 use auth_axum::Bearer;
 use auth_core::Auth;
-use auth_core::credential::User;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,26 +29,7 @@ async fn protected(Bearer(_claims): Bearer) -> Json<Value> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let settings = reference_common::Settings::from_lookup(|name| match name {
-        "AUTH_JWT_SECRET" => Some("load-test-access-secret-0123456789abcdef".into()),
-        "AUTH_REFRESH_SECRET" => Some("load-test-refresh-secret-0123456789abcde".into()),
-        "AUTH_BIND" => std::env::var("AUTH_BIND").ok(),
-        _ => None,
-    })
-    .expect("settings");
-    let bind = settings.bind;
-    let auth = reference_common::build(settings).await.expect("build").auth;
-    let alice = User {
-        id: "1".into(),
-        username: "alice".into(),
-        email: Some("alice@example.com".into()),
-        roles: vec!["admin".into()],
-        password_hash: String::new(),
-        disabled: false,
-    };
-    let header = auth_axum::test_helpers::bearer_header(&auth, &alice)
-        .await
-        .expect("token");
+    let (auth, bind, header) = reference_common::load_test_setup().await.expect("setup");
     let app = Router::new()
         .route("/open", get(open))
         .route("/protected", get(protected))

@@ -151,6 +151,31 @@ fn is_absent(e: &AuthError) -> bool {
     )
 }
 
+/// `Option<T>`: `None` when no credentials were sent, the rejection when some were sent
+/// and refused (axum's convention for optional extractors).
+macro_rules! optional_via_absence {
+    ($ty:ty) => {
+        impl<S> OptionalFromRequestParts<S> for $ty
+        where
+            Auth: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
+                match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+                    Ok(v) => Ok(Some(v)),
+                    Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    };
+}
+
 /// The bearer caller: a verified, unrevoked access token's claims, with caller-defined
 /// extra claims `E`.
 #[derive(Debug, Clone)]
@@ -208,24 +233,7 @@ where
     }
 }
 
-impl<S> OptionalFromRequestParts<S> for ApiKey
-where
-    Auth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(k) => Ok(Some(k)),
-            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
+optional_via_absence!(ApiKey);
 
 /// The session caller. On unsafe methods the CSRF check runs as well.
 #[derive(Debug, Clone)]
@@ -251,24 +259,7 @@ where
     }
 }
 
-impl<S> OptionalFromRequestParts<S> for SessionUser
-where
-    Auth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(s) => Ok(Some(s)),
-            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
+optional_via_absence!(SessionUser);
 
 /// Any authenticated principal: a bearer token if an `Authorization` header is sent,
 /// else the session cookie (CSRF-checked on unsafe methods). Reuses the principal a guard
@@ -296,24 +287,7 @@ where
     }
 }
 
-impl<S> OptionalFromRequestParts<S> for Authenticated
-where
-    Auth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(a) => Ok(Some(a)),
-            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
+optional_via_absence!(Authenticated);
 
 /// The ABAC helper: decides `action` on a loaded `resource` with `policy` and turns a
 /// denial into a 403 carrying `detail` (the decision's reason is logged, not sent).

@@ -38,6 +38,18 @@ pub async fn login_bearer(app: &App, user: &str) -> Value {
     r.json().await.expect("token JSON")
 }
 
+/// The claims of a token response's access token (decoded, not verified).
+fn claims_of(token: &Value) -> Value {
+    let access = token["access_token"].as_str().expect("access_token");
+    let payload = access.split('.').nth(1).expect("three segments");
+    serde_json::from_slice(&B64.decode(payload).expect("base64url")).expect("JSON claims")
+}
+
+/// The `/sessions` id of a token response's login (its family).
+fn family_id(token: &Value) -> String {
+    format!("t.{}", claims_of(token)["sid"].as_str().expect("sid"))
+}
+
 fn bearer(token: &Value) -> String {
     format!(
         "Bearer {}",
@@ -548,22 +560,8 @@ pub async fn sessions_are_listed_and_revocable(t: &Target) {
             assert!(s.get(k).is_some(), "{s}");
         }
     }
-    // Revoke b's family by id: which one is b's? Revoke each token family but a's own.
-    let b_sid = {
-        let c: Value = serde_json::from_slice(
-            &B64.decode(
-                b["access_token"]
-                    .as_str()
-                    .unwrap()
-                    .split('.')
-                    .nth(1)
-                    .unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        format!("t.{}", c["sid"].as_str().unwrap())
-    };
+    // Revoke b's login by its id.
+    let b_sid = family_id(&b);
     let r = app
         .client
         .delete(app.url(&format!("/sessions/{b_sid}")))
@@ -584,21 +582,7 @@ pub async fn sessions_are_listed_and_revocable(t: &Target) {
         .await
         .unwrap();
     problem(r, 404).await;
-    let a_sid = {
-        let c: Value = serde_json::from_slice(
-            &B64.decode(
-                a["access_token"]
-                    .as_str()
-                    .unwrap()
-                    .split('.')
-                    .nth(1)
-                    .unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        format!("t.{}", c["sid"].as_str().unwrap())
-    };
+    let a_sid = family_id(&a);
     let r = app
         .client
         .delete(app.url(&format!("/sessions/{a_sid}")))

@@ -114,20 +114,7 @@ async fn main() {
         .with_target(false)
         .init();
     let reference = reference_common::from_env_or_exit().await;
-    let listener = match std::net::TcpListener::bind(reference.settings.bind) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", reference.settings.bind);
-            std::process::exit(2);
-        }
-    };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
+    let (listener, addr) = reference_common::bind_or_exit(reference.settings.bind);
     let auth = web::Data::new(reference.auth);
     let articles = web::Data::new(reference.articles);
     let server = HttpServer::new(move || {

@@ -269,3 +269,40 @@ fn exit_config(reason: &str) -> ! {
 pub fn print_listening(addr: SocketAddr) {
     println!("listening on http://{addr}");
 }
+
+/// Binds `addr` (the contract's `AUTH_BIND`), or prints one line and exits non-zero.
+pub fn bind_or_exit(addr: SocketAddr) -> (std::net::TcpListener, SocketAddr) {
+    let bound = std::net::TcpListener::bind(addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        let local = l.local_addr()?;
+        Ok((l, local))
+    });
+    match bound {
+        Ok(b) => b,
+        Err(e) => exit_config(&format!("cannot listen on {addr}: {e}")),
+    }
+}
+
+/// What the adapters' load-test servers share: an `Auth` built like the reference app's,
+/// the address to bind (`AUTH_BIND`), and a ready `Authorization` header for alice.
+pub async fn load_test_setup() -> Result<(Auth, SocketAddr, String), String> {
+    let settings = Settings::from_lookup(|name| match name {
+        "AUTH_JWT_SECRET" => Some("load-test-access-secret-0123456789abcdef".into()),
+        "AUTH_REFRESH_SECRET" => Some("load-test-refresh-secret-0123456789abcde".into()),
+        "AUTH_BIND" => std::env::var("AUTH_BIND").ok(),
+        _ => None,
+    })?;
+    let bind = settings.bind;
+    let auth = build(settings).await?.auth;
+    let alice = auth
+        .parts()
+        .users
+        .find_by_username("alice")
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no demo user alice")?;
+    let header = auth_core::testing::bearer_header(&auth, &alice)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((auth, bind, header))
+}

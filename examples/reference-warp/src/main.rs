@@ -170,19 +170,10 @@ async fn main() {
         .with_target(false)
         .init();
     let reference = reference_common::from_env_or_exit().await;
-    let listener = match tokio::net::TcpListener::bind(reference.settings.bind).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", reference.settings.bind);
-            std::process::exit(2);
-        }
-    };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
+    let (listener, addr) = reference_common::bind_or_exit(reference.settings.bind);
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        eprintln!("error: cannot hand the socket on {addr} to the runtime");
+        std::process::exit(2);
     };
     let routes = app(reference.auth, reference.articles).recover(auth_warp::recover);
     print_listening(addr);
