@@ -71,6 +71,7 @@ macro_rules! conformance_suite {
             token_password_grant,
             token_errors_follow_rfc_6749,
             token_throttling_after_five_failures,
+            token_throttling_per_client_address,
             me_with_and_without_a_token,
             token_attacks_are_refused,
             header_limits,

@@ -240,6 +240,33 @@ pub async fn token_throttling_after_five_failures(t: &Target) {
     );
 }
 
+/// Scenario: one client address spraying 100 usernames is throttled: the 101st attempt
+/// gets 429 with `Retry-After`, even for a real user's right password (the adapter must
+/// hand the core the client's address).
+pub async fn token_throttling_per_client_address(t: &Target) {
+    let app = t.start().await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (client, url) = (app.client.clone(), app.url("/token"));
+        tasks.push(tokio::spawn(async move {
+            let user = format!("sprayed-{i}");
+            client
+                .post(url)
+                .form(&[("username", user.as_str()), ("password", "guess")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::BAD_REQUEST);
+    }
+    let r = token_raw(&app, &[("username", "alice"), ("password", "password123")]).await;
+    assert!(header(&r, "retry-after").is_some());
+    oauth_error(r, 429, "slow_down").await;
+}
+
 /// Scenario: me with and without a token.
 pub async fn me_with_and_without_a_token(t: &Target) {
     let app = t.start().await;

@@ -435,9 +435,14 @@ impl RefreshFamilies for RedisStore {
         let mut out = Vec::new();
         let mut stale = Vec::new();
         for (sid, pair) in sids.iter().zip(rows.chunks(2)) {
-            let fields: Vec<Option<u64>> =
-                redis::from_redis_value(pair[0].clone()).unwrap_or_default();
-            let expires_ms: i64 = redis::from_redis_value(pair[1].clone()).unwrap_or(-2);
+            let fields: Vec<Option<u64>> = pair
+                .first()
+                .and_then(|v| redis::from_redis_value(v.clone()).ok())
+                .unwrap_or_default();
+            let expires_ms: i64 = pair
+                .get(1)
+                .and_then(|v| redis::from_redis_value(v.clone()).ok())
+                .unwrap_or(-2);
             match (
                 fields.first().copied().flatten(),
                 fields.get(2).copied().flatten(),

@@ -185,7 +185,14 @@ impl Key {
             Family::Rsa => EncodingKey::from_rsa_pem(private_pem),
             Family::Ec => EncodingKey::from_ec_pem(private_pem),
             Family::Ed => EncodingKey::from_ed_pem(private_pem),
-            Family::Hmac => unreachable!("public_pem refused HMAC"),
+            // `public_pem` above already refused HMAC; answer with the same error anyway.
+            Family::Hmac => {
+                return Err(ConfigError::AlgorithmMismatch {
+                    kid: key.kid,
+                    alg: alg.as_str(),
+                    kind: "a PEM key (HMAC keys are raw secrets: use Key::hmac)",
+                });
+            }
         }
         .map_err(|e| invalid_key(&key.kid, alg, "private", &e))?;
 
@@ -328,7 +335,8 @@ impl KeyRing {
         Ok(self)
     }
 
-    /// The `kid` that new tokens carry.
+    /// The `kid` that new tokens carry. (`keys[0]` always exists: the only constructor
+    /// takes the signing key, and keys are only ever added.)
     pub fn signing_kid(&self) -> &str {
         &self.keys[0].kid
     }
