@@ -19,6 +19,8 @@ pub struct Target {
     pub binary: String,
     /// Run on Redis (`AUTH_TEST_REDIS_URL`) instead of memory.
     pub redis: bool,
+    /// Run with `AUTH_REVOCATION=allowlist`.
+    pub allowlist: bool,
 }
 
 impl Target {
@@ -27,6 +29,7 @@ impl Target {
         Self {
             binary: binary.into(),
             redis: false,
+            allowlist: false,
         }
     }
 
@@ -35,7 +38,14 @@ impl Target {
         Self {
             binary: binary.into(),
             redis: true,
+            allowlist: false,
         }
+    }
+
+    /// The same target in allowlist revocation mode.
+    pub fn allowlist(mut self) -> Self {
+        self.allowlist = true;
+        self
     }
 
     /// Starts one app with a fresh state namespace.
@@ -46,7 +56,11 @@ impl Target {
     /// Starts one app with extra environment.
     pub async fn start_with(&self, env: &[(&str, &str)]) -> App {
         let ns = unique_namespace();
-        App::start(&self.binary, self.redis.then_some(ns.as_str()), env).await
+        let mut all: Vec<(&str, &str)> = env.to_vec();
+        if self.allowlist {
+            all.push(("AUTH_REVOCATION", "allowlist"));
+        }
+        App::start(&self.binary, self.redis.then_some(ns.as_str()), &all).await
     }
 }
 

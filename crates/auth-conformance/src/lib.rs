@@ -12,7 +12,8 @@
 //! ```
 //!
 //! which runs every scenario against the in-memory store and against Redis
-//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), plus the two-instance
+//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), the revocation scenarios
+//! again in allowlist mode (`AUTH_REVOCATION=allowlist`) on both, plus the two-instance
 //! scenarios (two apps sharing one Redis).
 //!
 //! ```
@@ -46,6 +47,12 @@ macro_rules! conformance_suite {
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));
         }
+        mod allowlist_memory {
+            $crate::conformance_suite!(@revocation $crate::Target::memory($binary).allowlist());
+        }
+        mod allowlist_redis {
+            $crate::conformance_suite!(@revocation $crate::Target::redis($binary).allowlist());
+        }
         mod two_instances {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_logout_on_one_instance_is_refused_by_the_other() {
@@ -56,8 +63,16 @@ macro_rules! conformance_suite {
                 $crate::scenarios::shared::session_is_seen_by_the_other_instance($binary).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_allowlist_is_shared_between_instances() {
+                $crate::scenarios::shared::allowlist_is_shared_between_instances($binary).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_store_outage_fails_closed() {
                 $crate::scenarios::shared::store_outage_fails_closed($binary).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_store_outage_fails_closed_in_allowlist_mode() {
+                $crate::scenarios::shared::store_outage_fails_closed_in_allowlist_mode($binary).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_rotation_on_one_instance_is_seen_by_the_other() {
@@ -90,6 +105,20 @@ macro_rules! conformance_suite {
             abac_article_policies,
             reports_accept_bearer_or_session,
             bad_configuration_exits_with_one_line,
+            a_validly_signed_token_never_issued_depends_on_the_mode,
+        );
+    };
+    (@revocation $target:expr) => {
+        $crate::conformance_suite!(@each $target;
+            a_validly_signed_token_never_issued_depends_on_the_mode,
+            me_with_and_without_a_token,
+            token_attacks_are_refused,
+            refresh_rotates_and_reuse_revokes_the_family,
+            token_endpoint_refresh_grant,
+            concurrent_refresh_race_has_one_winner,
+            bearer_logout_revokes_the_login,
+            logout_all_revokes_every_login,
+            sessions_are_listed_and_revocable,
         );
     };
     (@each $target:expr; $($name:ident),* $(,)?) => {

@@ -267,6 +267,39 @@ pub async fn token_throttling_per_client_address(t: &Target) {
     oauth_error(r, 429, "slow_down").await;
 }
 
+/// Scenario: a token signed with the app's own key but never issued by it (a leaked key,
+/// a forged `jti`): blocklist mode accepts it (nothing revoked it); allowlist mode refuses
+/// it, because only issued, listed tokens are accepted.
+pub async fn a_validly_signed_token_never_issued_depends_on_the_mode(t: &Target) {
+    let app = t.start().await;
+    let tok = login_bearer(&app, "carol").await;
+    let access = tok["access_token"].as_str().unwrap();
+    let header: Value =
+        serde_json::from_slice(&B64.decode(access.split('.').next().unwrap()).unwrap()).unwrap();
+    let mut claims = claims_of(&tok);
+    claims["jti"] = json!("never-issued-jti-0000");
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = header["kid"].as_str().map(String::from);
+    h.typ = header["typ"].as_str().map(String::from);
+    let minted = jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(crate::app::ACCESS_SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let r = get(&app, "/me", Some(&format!("Bearer {minted}"))).await;
+    if t.allowlist {
+        expect_invalid_token(r).await;
+    } else {
+        assert_eq!(r.status(), 200, "blocklist mode: signed and unrevoked");
+    }
+    assert_eq!(
+        get(&app, "/me", Some(&bearer(&tok))).await.status(),
+        200,
+        "the issued token works in both modes"
+    );
+}
+
 /// Scenario: me with and without a token.
 pub async fn me_with_and_without_a_token(t: &Target) {
     let app = t.start().await;
@@ -998,11 +1031,32 @@ pub mod shared {
     use crate::app::unique_namespace;
 
     async fn pair(binary: &str) -> (App, App) {
+        pair_with(binary, &[]).await
+    }
+
+    async fn pair_with(binary: &str, env: &[(&str, &str)]) -> (App, App) {
         let ns = unique_namespace();
         (
-            App::start(binary, Some(&ns), &[]).await,
-            App::start(binary, Some(&ns), &[]).await,
+            App::start(binary, Some(&ns), env).await,
+            App::start(binary, Some(&ns), env).await,
         )
+    }
+
+    /// Scenario: in allowlist mode too, a logout on one instance is refused by the other,
+    /// and a login on one is accepted by the other (the listing is shared).
+    pub async fn allowlist_is_shared_between_instances(binary: &str) {
+        let (a, b) = pair_with(binary, &[("AUTH_REVOCATION", "allowlist")]).await;
+        let tok = login_bearer(&a, "alice").await;
+        assert_eq!(get(&b, "/me", Some(&bearer(&tok))).await.status(), 200);
+        let r = b
+            .client
+            .post(b.url("/logout"))
+            .header("authorization", bearer(&tok))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        expect_invalid_token(get(&a, "/me", Some(&bearer(&tok))).await).await;
     }
 
     /// Scenario: logout is seen by the other instance.
@@ -1056,6 +1110,16 @@ pub mod shared {
     /// Scenario: the state store goes away (a redis-server this scenario started itself):
     /// protected routes and `/health` answer 503, never 200; nothing is allowed unchecked.
     pub async fn store_outage_fails_closed(binary: &str) {
+        store_outage_fails_closed_with(binary, "blocklist").await;
+    }
+
+    /// Scenario: the same outage in allowlist mode: a listed token is refused (503), never
+    /// accepted, while the list cannot be read.
+    pub async fn store_outage_fails_closed_in_allowlist_mode(binary: &str) {
+        store_outage_fails_closed_with(binary, "allowlist").await;
+    }
+
+    async fn store_outage_fails_closed_with(binary: &str, mode: &str) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -1082,7 +1146,12 @@ pub mod shared {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let url = format!("redis://127.0.0.1:{port}");
-        let app = App::start(binary, None, &[("AUTH_REDIS_URL", url.as_str())]).await;
+        let app = App::start(
+            binary,
+            None,
+            &[("AUTH_REDIS_URL", url.as_str()), ("AUTH_REVOCATION", mode)],
+        )
+        .await;
         let tok = login_bearer(&app, "alice").await;
         assert_eq!(get(&app, "/me", Some(&bearer(&tok))).await.status(), 200);
         let _ = server.kill();

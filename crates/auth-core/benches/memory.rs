@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use auth_core::clock::ManualClock;
-use auth_core::store::{MemoryStore, Revocations, SessionRecord, Sessions, TokenRef};
+use auth_core::store::{MemoryStore, Revocations, SessionRecord, Sessions, TokenMeta, TokenRef};
 
 const N: u64 = 1_000_000;
 const NOW: u64 = 1_800_000_000;
@@ -75,6 +75,36 @@ fn main() {
     });
     let jtis = rss_bytes() - before;
 
+    let store = MemoryStore::with_clock(Arc::new(ManualClock::at_unix(NOW)));
+    let before = rss_bytes();
+    rt.block_on(async {
+        for i in 0..N {
+            // Allowlist mode: every issued token listed, two per login (access + refresh).
+            let jti = format!("{:022}", i);
+            let sid = format!("{:022}", i / 2);
+            let sub = (i % 10_000).to_string();
+            let t = TokenRef {
+                iss: "auth-reference",
+                jti: &jti,
+                sid: &sid,
+                sub: &sub,
+                iat: NOW,
+                exp: NOW + 900,
+            };
+            let meta = TokenMeta {
+                issued: NOW,
+                client: Some("192.0.2.7".into()),
+                user_agent: None,
+            };
+            store.list_token(&t, &meta).await.expect("list");
+        }
+    });
+    let listed = rss_bytes() - before;
+    println!(
+        "memory store, {N} listed tokens (allowlist, with client address): {} MiB, {} bytes per token",
+        listed >> 20,
+        listed / N
+    );
     println!(
         "memory store, {N} live sessions: {} MiB, {} bytes per session",
         sessions >> 20,

@@ -473,6 +473,7 @@ pub struct AuthBuilder {
     roles: RolePermissions,
     disclosure: Disclosure,
     clock: Arc<dyn crate::clock::Clock>,
+    mode: crate::manager::RevocationMode,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -502,6 +503,7 @@ impl AuthBuilder {
             roles: RolePermissions::contract_default(),
             disclosure: Disclosure::Name,
             clock: Arc::new(crate::clock::SystemClock),
+            mode: crate::manager::RevocationMode::Blocklist,
         }
     }
 
@@ -582,6 +584,12 @@ impl AuthBuilder {
         self
     }
 
+    /// Blocklist (default) or allowlist revocation.
+    pub fn revocation_mode(mut self, mode: crate::manager::RevocationMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// The clock (tests pass a `ManualClock`).
     pub fn clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
         self.clock = clock;
@@ -606,7 +614,7 @@ impl AuthBuilder {
         let throttle = LoginThrottle::new(self.throttle, store.clone(), self.clock.clone());
         let authenticator =
             Authenticator::new(users.clone(), Passwords::new(self.passwords)?, throttle);
-        let manager = TokenManager::new(tokens, users.clone(), store.clone());
+        let manager = TokenManager::new(tokens, users.clone(), store.clone()).with_mode(self.mode);
         let endpoint = TokenEndpoint::new(authenticator.clone(), manager.clone(), self.scopes);
         let sessions = SessionManager::new(self.sessions, store.clone(), self.clock.clone())?;
         let key_store = self

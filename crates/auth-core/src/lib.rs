@@ -59,4 +59,4 @@ pub mod token;
 pub use auth::{Auth, AuthBuilder, AuthParts, Principal, Reply, json_reply, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
-pub use manager::{TokenManager, subject_of};
+pub use manager::{RevocationMode, TokenManager, subject_of};

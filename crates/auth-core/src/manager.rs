@@ -5,8 +5,35 @@ use std::sync::Arc;
 
 use crate::credential::{User, UserStore};
 use crate::error::{AuthError, TokenError};
-use crate::store::{Family, Rotation, StateStore, TokenRef, TokenStatus};
+use crate::store::{Family, Rotation, StateStore, TokenMeta, TokenRef, TokenStatus};
 use crate::token::{Claims, NoExtra, Subject, TokenPair, TokenService};
+
+/// How revocation is enforced (the tutorial's two patterns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RevocationMode {
+    /// Store only revoked `jti`s (and revoked families and users): cheap; the default.
+    #[default]
+    Blocklist,
+    /// Store every issued `jti` until its `exp`; a token is accepted only while listed.
+    /// More storage, more control: revoking removes the entry, and nothing unlisted (a
+    /// token minted with a leaked key, say) is ever accepted.
+    Allowlist,
+}
+
+impl std::str::FromStr for RevocationMode {
+    type Err = crate::ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "blocklist" => Ok(Self::Blocklist),
+            "allowlist" => Ok(Self::Allowlist),
+            other => Err(crate::ConfigError::Invalid {
+                setting: "revocation mode",
+                reason: format!("`{other}` is not a mode; use `blocklist` or `allowlist`"),
+            }),
+        }
+    }
+}
 
 /// Issues, refreshes, checks and revokes tokens on top of the state stores. Cheap to clone.
 ///
@@ -17,6 +44,7 @@ pub struct TokenManager {
     tokens: TokenService,
     users: Arc<dyn UserStore>,
     store: Arc<dyn StateStore>,
+    mode: RevocationMode,
 }
 
 /// The subject a user's tokens are issued to.
@@ -40,7 +68,50 @@ impl TokenManager {
             tokens,
             users,
             store,
+            mode: RevocationMode::Blocklist,
         }
+    }
+
+    /// The same manager enforcing `mode`, on the issuing and the checking paths alike.
+    pub fn with_mode(mut self, mode: RevocationMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The revocation mode in force.
+    pub fn mode(&self) -> RevocationMode {
+        self.mode
+    }
+
+    /// Allowlist mode: lists both tokens of a freshly issued pair.
+    async fn list_pair(
+        &self,
+        sub: &str,
+        pair: &TokenPair,
+        meta: &TokenMeta,
+    ) -> Result<(), AuthError> {
+        if self.mode == RevocationMode::Allowlist {
+            let iss = self.iss();
+            for t in [&pair.access, &pair.refresh] {
+                let r = TokenRef {
+                    iss,
+                    jti: &t.jti,
+                    sid: &pair.sid,
+                    sub,
+                    iat: t.iat,
+                    exp: t.exp,
+                };
+                self.store.list_token(&r, meta).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn status(&self, r: &TokenRef<'_>) -> Result<TokenStatus, AuthError> {
+        Ok(match self.mode {
+            RevocationMode::Blocklist => self.store.check(r).await?,
+            RevocationMode::Allowlist => self.store.check_listed(r).await?,
+        })
     }
 
     /// The state store.
@@ -78,6 +149,21 @@ impl TokenManager {
 
     /// A new login: a fresh family and its first token pair.
     pub async fn login(&self, user: &User, scope: Option<String>) -> Result<TokenPair, AuthError> {
+        let meta = TokenMeta {
+            issued: self.tokens.clock().unix_seconds(),
+            ..TokenMeta::default()
+        };
+        self.login_with_meta(user, scope, &meta).await
+    }
+
+    /// As [`TokenManager::login`], recording what is known of the client (address, user
+    /// agent) with the allowlist entries.
+    pub async fn login_with_meta(
+        &self,
+        user: &User,
+        scope: Option<String>,
+        meta: &TokenMeta,
+    ) -> Result<TokenPair, AuthError> {
         let pair = self
             .tokens
             .issue_pair(&subject_of(user, scope))
@@ -85,6 +171,7 @@ impl TokenManager {
         self.store
             .start(&user.id, &pair.sid, &pair.refresh.jti, pair.refresh.exp)
             .await?;
+        self.list_pair(&user.id, &pair, meta).await?;
         Ok(pair)
     }
 
@@ -108,7 +195,7 @@ impl TokenManager {
 
     /// The revocation check alone, for claims verified elsewhere.
     pub async fn check<E>(&self, claims: &Claims<E>) -> Result<(), AuthError> {
-        match self.store.check(&self.token_ref(claims)).await? {
+        match self.status(&self.token_ref(claims)).await? {
             TokenStatus::Active => Ok(()),
             TokenStatus::Revoked => Err(TokenError::Revoked.into()),
         }
@@ -124,7 +211,7 @@ impl TokenManager {
         scope: Option<&str>,
     ) -> Result<(TokenPair, User), AuthError> {
         let claims = self.tokens.verify_refresh(refresh_token)?;
-        if self.store.check(&self.token_ref(&claims)).await? == TokenStatus::Revoked {
+        if self.status(&self.token_ref(&claims)).await? == TokenStatus::Revoked {
             return Err(TokenError::Revoked.into());
         }
         let user = match self.users.find_by_id(&claims.sub).await? {
@@ -163,7 +250,14 @@ impl TokenManager {
             )
             .await?
         {
-            Rotation::Rotated => Ok((pair, user)),
+            Rotation::Rotated => {
+                let meta = TokenMeta {
+                    issued: self.tokens.clock().unix_seconds(),
+                    ..TokenMeta::default()
+                };
+                self.list_pair(&claims.sub, &pair, &meta).await?;
+                Ok((pair, user))
+            }
             Rotation::Reused => {
                 tracing::warn!(user_id = %claims.sub, "refresh token reuse detected; the login's tokens are revoked");
                 Err(TokenError::Revoked.into())

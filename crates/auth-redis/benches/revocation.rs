@@ -1,14 +1,14 @@
 //! `cargo bench -p auth-redis --bench revocation`
 //!
-//! The per-request revocation check (blocked `jti`, revoked family, user cut-off) on the
-//! memory store and on Redis over loopback (`AUTH_TEST_REDIS_URL`, default
+//! The per-request revocation check (blocked `jti`, revoked family, user cut-off), in
+//! blocklist and allowlist mode, on the memory store and on Redis over loopback (`AUTH_TEST_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`), in one run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a benchmark aborts on a broken setup
 
 use std::hint::black_box;
 
-use auth_core::store::{MemoryStore, RefreshFamilies, Revocations, TokenRef};
+use auth_core::store::{MemoryStore, RefreshFamilies, Revocations, TokenMeta, TokenRef};
 use auth_redis::RedisStore;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -48,6 +48,14 @@ fn check(c: &mut Criterion) {
     rt.block_on(memory.start("1", "bench-sid", "r", now + 900))
         .expect("start");
 
+    let meta = TokenMeta {
+        issued: now,
+        client: Some("127.0.0.1".into()),
+        user_agent: None,
+    };
+    rt.block_on(redis.list_token(&t, &meta)).expect("list");
+    rt.block_on(memory.list_token(&t, &meta)).expect("list");
+
     let mut g = c.benchmark_group("revocation_check");
     g.bench_function("memory", |b| {
         b.iter(|| rt.block_on(memory.check(black_box(&t))))
@@ -60,6 +68,12 @@ fn check(c: &mut Criterion) {
     });
     g.bench_function("redis_loopback_revoked", |b| {
         b.iter(|| rt.block_on(redis.check(black_box(&revoked))))
+    });
+    g.bench_function("memory_allowlist", |b| {
+        b.iter(|| rt.block_on(memory.check_listed(black_box(&t))))
+    });
+    g.bench_function("redis_loopback_allowlist", |b| {
+        b.iter(|| rt.block_on(redis.check_listed(black_box(&t))))
     });
     g.finish();
 }

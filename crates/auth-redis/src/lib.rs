@@ -60,7 +60,7 @@ use auth_core::StoreError;
 use auth_core::clock::{Clock, SystemClock};
 use auth_core::store::{
     Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, SessionRecord, Sessions,
-    TokenRef, TokenStatus,
+    TokenMeta, TokenRef, TokenStatus,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
@@ -70,6 +70,31 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 if redis.call('HGET', KEYS[2], 'revoked') == '1' then return 1 end
 local cut = redis.call('GET', KEYS[3])
 if cut and tonumber(ARGV[1]) < tonumber(cut) then return 1 end
+return 0
+";
+
+/// KEYS: allow hash; ARGV: field, "exp|meta", exp_ms, now. Prunes expired entries.
+const LIST: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local exp = tonumber(string.match(all[i + 1], '^(%d+)|'))
+  if exp and exp <= tonumber(ARGV[4]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
+return 1
+";
+
+/// KEYS: allow hash, jti, fam, cut; ARGV: field, iat, now.
+const CHECK_LISTED: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 1 end
+local exp = tonumber(string.match(v, '^(%d+)|'))
+if not exp or exp <= tonumber(ARGV[3]) then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+if redis.call('HGET', KEYS[3], 'revoked') == '1' then return 1 end
+local cut = redis.call('GET', KEYS[4])
+if cut and tonumber(ARGV[2]) < tonumber(cut) then return 1 end
 return 0
 ";
 
@@ -87,6 +112,7 @@ local f = redis.call('HMGET', KEYS[1], 'current', 'revoked')
 if f[2] == '1' or f[1] ~= ARGV[2] then
   redis.call('HSET', KEYS[1], 'revoked', '1')
   redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
   return 2
 end
 redis.call('HSET', KEYS[1], 'current', ARGV[3], 'last_used', ARGV[5])
@@ -96,13 +122,15 @@ return 1
 ";
 
 const REVOKE_FAMILY: &str = r"
+redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[1], 'revoked', '1')
 if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 ";
 
-/// KEYS: cut, fams, fam_1..fam_n; ARGV: at, until_ms, n, sid_1..sid_n. Returns -1 when
+/// KEYS: cut, fams, then fam_i, allow_i per family; ARGV: at, until_ms, n, sid_1..sid_n.
+/// Returns -1 when
 /// the family set changed since it was read (the caller re-reads and retries).
 const REVOKE_USER: &str = r"
 local n = tonumber(ARGV[3])
@@ -114,9 +142,10 @@ for _, m in ipairs(members) do if not want[m] then return -1 end end
 local cut = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cut then cut = tonumber(ARGV[1]) end
 redis.call('SET', KEYS[1], cut, 'PXAT', ARGV[2])
-for i = 3, #KEYS do
+for i = 3, #KEYS, 2 do
   redis.call('HSET', KEYS[i], 'revoked', '1')
   if redis.call('PEXPIRETIME', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[i], ARGV[2]) end
+  redis.call('DEL', KEYS[i + 1])
 end
 redis.call('DEL', KEYS[2])
 return 1
@@ -144,6 +173,8 @@ return 1
 
 struct Scripts {
     check: Script,
+    check_listed: Script,
+    list: Script,
     start: Script,
     rotate: Script,
     revoke_family: Script,
@@ -236,6 +267,8 @@ impl RedisStore {
             ns: namespace.into(),
             scripts: Arc::new(Scripts {
                 check: Script::new(CHECK),
+                check_listed: Script::new(CHECK_LISTED),
+                list: Script::new(LIST),
                 start: Script::new(START),
                 rotate: Script::new(ROTATE),
                 revoke_family: Script::new(REVOKE_FAMILY),
@@ -268,6 +301,14 @@ impl RedisStore {
 
     fn fam_key(&self, sub: &str, sid: &str) -> String {
         self.user(sub, &format!("fam:{}", part(sid)))
+    }
+
+    fn allow_key(&self, sub: &str, sid: &str) -> String {
+        self.user(sub, &format!("allow:{}", part(sid)))
+    }
+
+    fn allow_field(t: &TokenRef<'_>) -> String {
+        format!("{}:{}", part(t.iss), part(t.jti))
     }
 
     fn session_key(&self, key: &str) -> String {
@@ -309,11 +350,19 @@ impl Revocations for RedisStore {
             return Ok(());
         }
         let mut c = self.conn.clone();
-        redis::cmd("SET")
+        // Both keys carry the user's hash tag: one atomic MULTI on one slot.
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
             .arg(self.jti_key(t))
             .arg(1)
             .arg("PXAT")
             .arg(ms(t.exp))
+            .ignore()
+            .cmd("HDEL")
+            .arg(self.allow_key(t.sub, t.sid))
+            .arg(Self::allow_field(t))
+            .ignore()
             .query_async::<()>(&mut c)
             .await
             .map_err(|e| err("revoke_token", e))
@@ -325,6 +374,7 @@ impl Revocations for RedisStore {
             .revoke_family
             .key(self.fam_key(sub, sid))
             .key(self.user(sub, "fams"))
+            .key(self.allow_key(sub, sid))
             .arg(sid)
             .arg(ms(until.max(self.now() + 1)))
             .invoke_async::<i64>(&mut c)
@@ -344,7 +394,8 @@ impl Revocations for RedisStore {
             let mut inv = self.scripts.revoke_user.prepare_invoke();
             inv.key(self.user(sub, "cut")).key(self.user(sub, "fams"));
             for sid in &sids {
-                inv.key(self.fam_key(sub, sid));
+                inv.key(self.fam_key(sub, sid))
+                    .key(self.allow_key(sub, sid));
             }
             inv.arg(at).arg(until).arg(sids.len());
             for sid in &sids {
@@ -361,6 +412,45 @@ impl Revocations for RedisStore {
         Err(StoreError::new(
             "redis revoke_user: the user's families kept changing; try again",
         ))
+    }
+
+    async fn list_token(&self, t: &TokenRef<'_>, meta: &TokenMeta) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let meta = serde_json::to_string(meta)
+            .map_err(|e| StoreError::new(format!("token meta encoding: {e}")))?;
+        self.scripts
+            .list
+            .key(self.allow_key(t.sub, t.sid))
+            .arg(Self::allow_field(t))
+            .arg(format!("{}|{meta}", t.exp))
+            .arg(ms(t.exp))
+            .arg(self.now())
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| err("list_token", e))
+    }
+
+    async fn check_listed(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        let mut c = self.conn.clone();
+        let revoked: i64 = self
+            .scripts
+            .check_listed
+            .key(self.allow_key(t.sub, t.sid))
+            .key(self.jti_key(t))
+            .key(self.fam_key(t.sub, t.sid))
+            .key(self.user(t.sub, "cut"))
+            .arg(Self::allow_field(t))
+            .arg(t.iat)
+            .arg(self.now())
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("check_listed", e))?;
+        Ok(if revoked == 1 {
+            TokenStatus::Revoked
+        } else {
+            TokenStatus::Active
+        })
     }
 }
 
@@ -396,6 +486,7 @@ impl RefreshFamilies for RedisStore {
             .rotate
             .key(self.fam_key(sub, sid))
             .key(self.user(sub, "fams"))
+            .key(self.allow_key(sub, sid))
             .arg(sid)
             .arg(jti)
             .arg(next_jti)

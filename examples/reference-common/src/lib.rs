@@ -23,7 +23,7 @@ use auth_core::policy::articles::Article;
 use auth_core::session::SessionConfig;
 use auth_core::store::{MemoryStore, StateStore};
 use auth_core::token::TokenConfig;
-use auth_core::{Auth, AuthBuilder};
+use auth_core::{Auth, AuthBuilder, RevocationMode};
 
 /// The contract's settings, read from the environment.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct Settings {
     pub issuer: String,
     /// `AUTH_AUDIENCE` (default `auth-reference`).
     pub audience: String,
+    /// `AUTH_REVOCATION` (default `blocklist`).
+    pub revocation: RevocationMode,
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -107,13 +109,12 @@ impl Settings {
                 ));
             }
         };
-        if let Some(mode) = get("AUTH_REVOCATION")
-            && mode != "blocklist"
-        {
-            return Err(format!(
-                "AUTH_REVOCATION `{mode}` is not supported yet; use `blocklist`"
-            ));
-        }
+        let revocation = match get("AUTH_REVOCATION") {
+            None => RevocationMode::Blocklist,
+            Some(mode) => mode.parse::<RevocationMode>().map_err(|_| {
+                format!("AUTH_REVOCATION must be `blocklist` or `allowlist`, got `{mode}`")
+            })?,
+        };
         Ok(Self {
             bind,
             access_secret,
@@ -126,6 +127,7 @@ impl Settings {
             cookie_secure,
             issuer: get("AUTH_ISSUER").unwrap_or_else(|| "auth-reference".into()),
             audience: get("AUTH_AUDIENCE").unwrap_or_else(|| "auth-reference".into()),
+            revocation,
             warnings,
         })
     }
@@ -213,6 +215,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
                 .refresh_ttl(Duration::from_secs(settings.refresh_ttl)),
         )
         .store(store)
+        .revocation_mode(settings.revocation)
         .users(Arc::new(MemoryUsers::demo()))
         .api_keys(
             Arc::new(MemoryApiKeys::new()),

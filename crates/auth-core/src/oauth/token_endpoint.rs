@@ -244,7 +244,16 @@ impl TokenEndpoint {
                 (Some(g.clone()), narrowed.then_some(g))
             }
         };
-        let pair = self.manager.login(&user, granted).await.map_err(to_oauth)?;
+        let meta = crate::store::TokenMeta {
+            issued: self.manager.tokens().clock().unix_seconds(),
+            client: client.map(|a| a.to_string()),
+            user_agent: None,
+        };
+        let pair = self
+            .manager
+            .login_with_meta(&user, granted, &meta)
+            .await
+            .map_err(to_oauth)?;
         Ok(TokenResponse::new(pair, echo))
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{
     Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, SessionRecord, Sessions,
-    TokenRef, TokenStatus,
+    TokenMeta, TokenRef, TokenStatus,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
@@ -57,6 +57,8 @@ struct TokenState {
     by_user: HashMap<String, HashSet<String>>,
     /// "Log out everywhere" cut-offs per user.
     user_cutoff: Expiring<u64>,
+    /// Allowlist mode: listed tokens per family, `iss \0 jti` -> (exp, meta).
+    listed: HashMap<String, HashMap<String, (u64, TokenMeta)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +118,10 @@ impl MemoryStore {
 
 impl TokenState {
     fn sweep(&mut self, now: u64) {
+        self.listed.retain(|_, tokens| {
+            tokens.retain(|_, (exp, _)| *exp > now);
+            !tokens.is_empty()
+        });
         self.blocked.sweep(now);
         self.user_cutoff.sweep(now);
         self.families.sweep(now);
@@ -240,6 +246,9 @@ impl Revocations for MemoryStore {
 
     async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
         let now = self.now();
+        if let Some(tokens) = lock(&self.state).listed.get_mut(t.sid) {
+            tokens.remove(&blocked_key(t.iss, t.jti));
+        }
         if t.exp <= now {
             return Ok(()); // already refused by its expiry
         }
@@ -274,9 +283,41 @@ impl Revocations for MemoryStore {
         s.note_write(now);
         Ok(())
     }
+
+    async fn list_token(&self, t: &TokenRef<'_>, meta: &TokenMeta) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut s = lock(&self.state);
+        let tokens = s.listed.entry(t.sid.to_string()).or_default();
+        tokens.retain(|_, (exp, _)| *exp > now);
+        tokens.insert(blocked_key(t.iss, t.jti), (t.exp, meta.clone()));
+        s.note_write(now);
+        Ok(())
+    }
+
+    async fn check_listed(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        let now = self.now();
+        let s = lock(&self.state);
+        let listed = s
+            .listed
+            .get(t.sid)
+            .and_then(|tokens| tokens.get(&blocked_key(t.iss, t.jti)))
+            .is_some_and(|(exp, _)| *exp > now);
+        let revoked = !listed
+            || s.blocked.get(&blocked_key(t.iss, t.jti), now).is_some()
+            || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
+            || s.user_cutoff
+                .get(t.sub, now)
+                .is_some_and(|cut| t.iat < *cut);
+        Ok(if revoked {
+            TokenStatus::Revoked
+        } else {
+            TokenStatus::Active
+        })
+    }
 }
 
 fn revoke_family_locked(s: &mut TokenState, sub: &str, sid: &str, until: u64, now: u64) {
+    s.listed.remove(sid);
     match s.families.get_mut(sid, now) {
         Some((f, exp)) => {
             f.revoked = true;

@@ -90,6 +90,27 @@ pub trait Revocations: Send + Sync + Debug {
     /// "Log out everywhere": every token of `sub` issued before `at` is refused, and every
     /// live family of the user is revoked. Remembered until `until`.
     async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError>;
+
+    /// Allowlist mode: records an issued token (with what the issuer knew about the
+    /// client) until its `exp`. Revoking the token, its family or its user removes it.
+    async fn list_token(&self, token: &TokenRef<'_>, meta: &TokenMeta) -> Result<(), StoreError>;
+
+    /// Allowlist mode: `Active` only while the token is listed (and neither its family nor
+    /// its user is revoked). One round trip.
+    async fn check_listed(&self, token: &TokenRef<'_>) -> Result<TokenStatus, StoreError>;
+}
+
+/// What an allowlist entry records about an issued token, beside its user and family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenMeta {
+    /// When it was issued (Unix seconds).
+    pub issued: u64,
+    /// The client's address, when the issuer knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The client's user agent, when the issuer knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// Refresh-token families for rotation with reuse detection (RFC 9700 §4.14).

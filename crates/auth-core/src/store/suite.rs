@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Rotation, SessionRecord, StateStore, TokenRef, TokenStatus};
+use super::{Rotation, SessionRecord, StateStore, TokenMeta, TokenRef, TokenStatus};
 
 /// What a backend gives the suite.
 #[async_trait]
@@ -48,6 +48,9 @@ macro_rules! store_suite {
             sessions_live_slide_and_end,
             families_and_sessions_expire,
             families_are_listed_until_revoked,
+            allowlist_accepts_only_listed_tokens,
+            allowlist_entries_go_with_logout_family_and_user,
+            allowlist_entries_expire_with_their_tokens,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -393,4 +396,104 @@ pub async fn families_are_listed_until_revoked<H: Harness>(h: &H) {
         .map(|f| f.sid)
         .collect();
     assert_eq!(left, ["f2"]);
+}
+
+fn meta() -> TokenMeta {
+    TokenMeta {
+        issued: 1,
+        client: Some("192.0.2.7".into()),
+        user_agent: Some("curl/8".into()),
+    }
+}
+
+pub async fn allowlist_accepts_only_listed_tokens<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    let t = token("j1", "fam", "u1", now, now + 60);
+    assert_eq!(
+        s.check_listed(&t).await.unwrap(),
+        TokenStatus::Revoked,
+        "never listed"
+    );
+    s.list_token(&t, &meta()).await.unwrap();
+    assert_eq!(s.check_listed(&t).await.unwrap(), TokenStatus::Active);
+    let other = token("j2", "fam", "u1", now, now + 60);
+    assert_eq!(
+        s.check_listed(&other).await.unwrap(),
+        TokenStatus::Revoked,
+        "only that jti"
+    );
+    let foreign = TokenRef {
+        iss: "other-issuer",
+        ..t
+    };
+    assert_eq!(
+        s.check_listed(&foreign).await.unwrap(),
+        TokenStatus::Revoked,
+        "keyed on iss + jti"
+    );
+    // A second client (another instance) sees the listing at once.
+    let b = h.second_client().await;
+    assert_eq!(b.check_listed(&t).await.unwrap(), TokenStatus::Active);
+}
+
+pub async fn allowlist_entries_go_with_logout_family_and_user<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    let a = token("a", "f1", "u1", now, now + 60);
+    let b = token("b", "f1", "u1", now, now + 60);
+    let c = token("c", "f2", "u1", now, now + 60);
+    let d = token("d", "f3", "u1", now, now + 60);
+    s.start("u1", "f2", "r2", now + 600).await.unwrap();
+    s.start("u1", "f3", "r3", now + 600).await.unwrap();
+    for t in [&a, &b, &c, &d] {
+        s.list_token(t, &meta()).await.unwrap();
+    }
+    s.revoke_token(&a).await.unwrap();
+    assert_eq!(
+        s.check_listed(&a).await.unwrap(),
+        TokenStatus::Revoked,
+        "logout removes its entry"
+    );
+    assert_eq!(s.check_listed(&b).await.unwrap(), TokenStatus::Active);
+    s.revoke_family("u1", "f1", now + 600).await.unwrap();
+    assert_eq!(
+        s.check_listed(&b).await.unwrap(),
+        TokenStatus::Revoked,
+        "family revocation"
+    );
+    // Re-listing a token of a revoked family does not revive it.
+    s.list_token(&b, &meta()).await.unwrap();
+    assert_eq!(s.check_listed(&b).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(s.check_listed(&c).await.unwrap(), TokenStatus::Active);
+    s.revoke_user("u1", now, now + 600).await.unwrap();
+    assert_eq!(
+        s.check_listed(&c).await.unwrap(),
+        TokenStatus::Revoked,
+        "log out everywhere"
+    );
+    assert_eq!(s.check_listed(&d).await.unwrap(), TokenStatus::Revoked);
+    let later = token("e", "f4", "u1", now + 1, now + 60);
+    s.list_token(&later, &meta()).await.unwrap();
+    assert_eq!(
+        s.check_listed(&later).await.unwrap(),
+        TokenStatus::Active,
+        "a later login works"
+    );
+}
+
+pub async fn allowlist_entries_expire_with_their_tokens<H: Harness>(h: &H) {
+    let s = h.store();
+    let now = h.now();
+    let short = token("s", "fam", "u1", now, now + 2);
+    let long = token("l", "fam", "u1", now, now + 60);
+    s.list_token(&short, &meta()).await.unwrap();
+    s.list_token(&long, &meta()).await.unwrap();
+    h.advance(3).await;
+    assert_eq!(
+        s.check_listed(&short).await.unwrap(),
+        TokenStatus::Revoked,
+        "expired with its token"
+    );
+    assert_eq!(s.check_listed(&long).await.unwrap(), TokenStatus::Active);
 }
