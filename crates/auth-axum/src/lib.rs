@@ -12,6 +12,11 @@
 //! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
 //!   `/logout/all`, `/sessions`) to `merge` into your router.
 //!
+//! Forgetting to put the [`Auth`] in your state is caught at compile time, naming what to
+//! add: ``the trait `FromRef<AppState>` is not implemented for `Auth` `` (derive
+//! `FromRef` on your state with an `auth: Auth` field). Guard layers take the `Auth` when
+//! they are built, so they cannot be left without one.
+//!
 //! ```
 //! use auth_axum::{Authenticated, Bearer, require_roles};
 //! use auth_core::Auth;
