@@ -57,11 +57,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use auth_core::credential::{ApiKeyRecord, KeySource};
-use auth_core::policy::{Requirement, require_scopes as core_require_scopes};
+use auth_core::policy::Requirement;
 use auth_core::request::Request as CoreRequest;
 use auth_core::session::{CredentialKind, Session, csrf_applies};
 use auth_core::token::{Claims, NoExtra};
-use auth_core::{AuthError, Principal, Reply};
+use auth_core::{AuthError, Guard, Principal, Reply};
 use serde::de::DeserializeOwned;
 
 pub use auth_core::Auth;
@@ -330,18 +330,11 @@ impl<R: RoleSet> FromRequest for RequireRoles<R> {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Rule {
-    Requirement(Requirement),
-    Scopes(Vec<String>),
-    Csrf,
-}
-
 /// Middleware (`.wrap(…)`) that authenticates every request of a scope or resource and
 /// applies one rule, answering 401/403 from the core's table.
 #[derive(Debug, Clone)]
 pub struct Require {
-    rule: Rule,
+    rule: Guard,
 }
 
 /// Requires any of `roles`: `web::scope("/admin").wrap(require_roles(["admin"]))`.
@@ -351,28 +344,28 @@ where
     R: auth_core::policy::Role,
 {
     Require {
-        rule: Rule::Requirement(Requirement::any_role(roles)),
+        rule: Guard::Require(Requirement::any_role(roles)),
     }
 }
 
 /// Requires a permission (through the role table).
 pub fn require_permission(permission: &str) -> Require {
     Require {
-        rule: Rule::Requirement(Requirement::permission(permission)),
+        rule: Guard::Require(Requirement::permission(permission)),
     }
 }
 
 /// Requires bearer tokens granted every one of `scopes`.
 pub fn require_scopes<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Require {
     Require {
-        rule: Rule::Scopes(scopes.into_iter().map(String::from).collect()),
+        rule: Guard::Scopes(scopes.into_iter().map(String::from).collect()),
     }
 }
 
 /// CSRF protection for cookie-authenticated unsafe requests (no `Authorization` header),
 /// for handlers that read the session themselves.
 pub fn csrf() -> Require {
-    Require { rule: Rule::Csrf }
+    Require { rule: Guard::Csrf }
 }
 
 impl<S, B> Transform<S, ServiceRequest> for Require
@@ -398,10 +391,10 @@ where
 #[derive(Debug)]
 pub struct RequireMiddleware<S> {
     service: Rc<S>,
-    rule: Rule,
+    rule: Guard,
 }
 
-async fn apply(rule: &Rule, req: &ServiceRequest) -> Result<Option<Principal>, AuthError> {
+async fn apply(rule: &Guard, req: &ServiceRequest) -> Result<Option<Principal>, AuthError> {
     let Some(auth) = req
         .app_data::<web::Data<Auth>>()
         .map(|d| d.get_ref().clone())
@@ -411,34 +404,8 @@ async fn apply(rule: &Rule, req: &ServiceRequest) -> Result<Option<Principal>, A
         );
         return Err(AuthError::Internal);
     };
-    let view = RequestView::of_service(req);
-    let method = req.method().as_str();
-    match rule {
-        Rule::Csrf => {
-            if csrf_applies(CredentialKind::Session, method)
-                && view.header_values("authorization").next().is_none()
-                && let Some(session) = auth.parts().sessions.load(&view).await?
-            {
-                auth.parts().sessions.check_csrf(method, &view, &session)?;
-            }
-            Ok(None)
-        }
-        Rule::Requirement(r) => {
-            let principal = auth.principal(&view, method).await?;
-            auth.require(&principal, r)?;
-            Ok(Some(principal))
-        }
-        Rule::Scopes(scopes) => {
-            let principal = auth.principal(&view, method).await?;
-            let granted = match &principal {
-                Principal::Bearer(c) => c.scope.as_deref(),
-                Principal::Session(_) => None,
-            };
-            let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            core_require_scopes(granted, &need)?;
-            Ok(Some(principal))
-        }
-    }
+    auth.guard(&RequestView::of_service(req), req.method().as_str(), rule)
+        .await
 }
 
 impl<S, B> Service<ServiceRequest> for RequireMiddleware<S>

@@ -56,11 +56,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use auth_core::credential::{ApiKeyRecord, KeySource};
-use auth_core::policy::{Requirement, require_scopes as core_require_scopes};
+use auth_core::policy::Requirement;
 use auth_core::request::Request as CoreRequest;
 use auth_core::session::{CredentialKind, Session, csrf_applies};
 use auth_core::token::{Claims, NoExtra};
-use auth_core::{AuthError, Principal, Reply};
+use auth_core::{AuthError, Guard, Principal, Reply};
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::http::request::Parts;
@@ -365,18 +365,12 @@ where
     }
 }
 
-#[derive(Debug, Clone)]
-enum Rule {
-    Requirement(Requirement),
-    Scopes(Vec<String>),
-}
-
-/// A tower layer that authenticates every request of a route group (bearer or session,
-/// CSRF-checked) and applies one rule; see [`require_roles`].
+/// A tower layer that checks one [`Guard`] (through `auth-core`, as every adapter does)
+/// on every request of a route group; see [`require_roles`] and [`csrf`].
 #[derive(Debug, Clone)]
 pub struct RequireLayer {
     auth: Auth,
-    rule: Rule,
+    rule: Guard,
 }
 
 /// Requires any of `roles` on a route group: `.route_layer(require_roles(&auth, ["editor", "admin"]))`.
@@ -387,7 +381,7 @@ where
 {
     RequireLayer {
         auth: auth.clone(),
-        rule: Rule::Requirement(Requirement::any_role(roles)),
+        rule: Guard::Require(Requirement::any_role(roles)),
     }
 }
 
@@ -395,7 +389,7 @@ where
 pub fn require_permission(auth: &Auth, permission: &str) -> RequireLayer {
     RequireLayer {
         auth: auth.clone(),
-        rule: Rule::Requirement(Requirement::permission(permission)),
+        rule: Guard::Require(Requirement::permission(permission)),
     }
 }
 
@@ -403,7 +397,7 @@ pub fn require_permission(auth: &Auth, permission: &str) -> RequireLayer {
 pub fn require_scopes<'a>(auth: &Auth, scopes: impl IntoIterator<Item = &'a str>) -> RequireLayer {
     RequireLayer {
         auth: auth.clone(),
-        rule: Rule::Scopes(scopes.into_iter().map(String::from).collect()),
+        rule: Guard::Scopes(scopes.into_iter().map(String::from).collect()),
     }
 }
 
@@ -424,7 +418,7 @@ impl<S> tower_layer::Layer<S> for RequireLayer {
 pub struct RequireService<S> {
     inner: S,
     auth: Auth,
-    rule: Rule,
+    rule: Guard,
 }
 
 impl<S> tower_service::Service<Request> for RequireService<S>
@@ -449,27 +443,14 @@ where
         let (auth, rule) = (self.auth.clone(), self.rule.clone());
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let checked = async {
-                let principal = auth
-                    .principal(&RequestView::new(&parts), parts.method.as_str())
-                    .await?;
-                match &rule {
-                    Rule::Requirement(r) => auth.require(&principal, r)?,
-                    Rule::Scopes(scopes) => {
-                        let granted = match &principal {
-                            Principal::Bearer(c) => c.scope.as_deref(),
-                            Principal::Session(_) => None,
-                        };
-                        let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
-                        core_require_scopes(granted, &need)?;
-                    }
-                }
-                Ok::<_, AuthError>(principal)
-            }
-            .await;
+            let checked = auth
+                .guard(&RequestView::new(&parts), parts.method.as_str(), &rule)
+                .await;
             match checked {
                 Ok(principal) => {
-                    parts.extensions.insert(principal);
+                    if let Some(p) = principal {
+                        parts.extensions.insert(p);
+                    }
                     inner.call(Request::from_parts(parts, body)).await
                 }
                 Err(e) => Ok(AuthRejection(e).into_response()),
@@ -478,73 +459,12 @@ where
     }
 }
 
-/// A CSRF layer for route groups whose handlers read the session cookie themselves:
+/// A CSRF guard for route groups whose handlers read the session cookie themselves:
 /// cookie-authenticated unsafe requests (no `Authorization` header) must carry the
 /// session's `X-CSRF-Token` and an allowed `Origin`.
-pub fn csrf(auth: &Auth) -> CsrfLayer {
-    CsrfLayer { auth: auth.clone() }
-}
-
-/// See [`csrf`].
-#[derive(Debug, Clone)]
-pub struct CsrfLayer {
-    auth: Auth,
-}
-
-impl<S> tower_layer::Layer<S> for CsrfLayer {
-    type Service = CsrfService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        CsrfService {
-            inner,
-            auth: self.auth.clone(),
-        }
-    }
-}
-
-/// The service of [`CsrfLayer`].
-#[derive(Debug, Clone)]
-pub struct CsrfService<S> {
-    inner: S,
-    auth: Auth,
-}
-
-impl<S> tower_service::Service<Request> for CsrfService<S>
-where
-    S: tower_service::Service<Request, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let auth = self.auth.clone();
-        Box::pin(async move {
-            let method = request.method().as_str().to_string();
-            let view = RequestView::of(&request);
-            if csrf_applies(CredentialKind::Session, &method)
-                && view.header_values("authorization").next().is_none()
-            {
-                let checked = match auth.parts().sessions.load(&view).await {
-                    Ok(Some(session)) => auth.parts().sessions.check_csrf(&method, &view, &session),
-                    Ok(None) => Ok(()), // not cookie-authenticated: the route's own auth decides
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = checked {
-                    return Ok(AuthRejection(e).into_response());
-                }
-            }
-            inner.call(request).await
-        })
+pub fn csrf(auth: &Auth) -> RequireLayer {
+    RequireLayer {
+        auth: auth.clone(),
+        rule: Guard::Csrf,
     }
 }

@@ -67,6 +67,21 @@ impl Principal {
     }
 }
 
+/// What a route guard requires. Every adapter's guard (axum layer, actix middleware,
+/// warp filter) checks it through [`Auth::guard`], so they decide alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Guard {
+    /// An authenticated principal (bearer, else session with CSRF) meeting a role or
+    /// permission requirement.
+    Require(Requirement),
+    /// A bearer principal granted every one of these scopes.
+    Scopes(Vec<String>),
+    /// Only the CSRF rule: cookie-authenticated unsafe requests without an
+    /// `Authorization` header need the session's token and an allowed `Origin`.
+    Csrf,
+}
+
 /// The parts [`Auth`] is built from.
 #[derive(Debug, Clone)]
 pub struct AuthParts {
@@ -202,6 +217,42 @@ impl Auth {
         requirement: &Requirement,
     ) -> Result<(), AuthError> {
         requirement.check(principal.roles(), &self.inner.roles, self.inner.disclosure)
+    }
+
+    /// Checks `guard` for a request; the principal it authenticated, if any (a CSRF-only
+    /// guard authenticates nobody).
+    pub async fn guard(
+        &self,
+        request: &impl Request,
+        method: &str,
+        guard: &Guard,
+    ) -> Result<Option<Principal>, AuthError> {
+        match guard {
+            Guard::Csrf => {
+                if csrf_applies(CredentialKind::Session, method)
+                    && request.header_values("authorization").next().is_none()
+                    && let Some(session) = self.inner.sessions.load(request).await?
+                {
+                    self.inner.sessions.check_csrf(method, request, &session)?;
+                }
+                Ok(None)
+            }
+            Guard::Require(requirement) => {
+                let principal = self.principal(request, method).await?;
+                self.require(&principal, requirement)?;
+                Ok(Some(principal))
+            }
+            Guard::Scopes(scopes) => {
+                let principal = self.principal(request, method).await?;
+                let granted = match &principal {
+                    Principal::Bearer(c) => c.scope.as_deref(),
+                    Principal::Session(_) => None,
+                };
+                let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                crate::policy::require_scopes(granted, &need)?;
+                Ok(Some(principal))
+            }
+        }
     }
 
     /// `GET /health`: 200 when the state store answers, else 503.

@@ -56,7 +56,7 @@ pub mod store;
 pub mod testing;
 pub mod token;
 
-pub use auth::{Auth, AuthBuilder, AuthParts, Principal, Reply, json_reply, user_json};
+pub use auth::{Auth, AuthBuilder, AuthParts, Guard, Principal, Reply, json_reply, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
 pub use manager::{RevocationMode, TokenManager, subject_of};

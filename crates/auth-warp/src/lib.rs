@@ -42,11 +42,11 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use auth_core::credential::{ApiKeyRecord, KeySource};
-use auth_core::policy::{Requirement, require_scopes as core_require_scopes};
+use auth_core::policy::Requirement;
 use auth_core::request::Request as CoreRequest;
 use auth_core::session::{CredentialKind, Session, csrf_applies};
 use auth_core::token::Claims;
-use auth_core::{AuthError, Principal, Reply};
+use auth_core::{AuthError, Guard, Principal, Reply};
 use warp::Filter;
 use warp::http::header::{HeaderMap, HeaderName, HeaderValue};
 use warp::http::{Method, StatusCode};
@@ -210,16 +210,29 @@ pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = 
     )
 }
 
+fn guarded(
+    auth: Auth,
+    guard: Guard,
+) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
+    with_auth(auth)
+        .and(view())
+        .and_then(move |auth: Auth, view: RequestView, method: Method| {
+            let guard = guard.clone();
+            async move {
+                auth.guard(&view, method.as_str(), &guard)
+                    .await
+                    .map_err(reject)
+            }
+        })
+}
+
 fn requiring(
     auth: Auth,
-    requirement: Requirement,
+    guard: Guard,
 ) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    authenticated(auth.clone()).and_then(move |principal: Principal| {
-        let (auth, requirement) = (auth.clone(), requirement.clone());
-        async move {
-            auth.require(&principal, &requirement).map_err(reject)?;
-            Ok::<_, Rejection>(principal)
-        }
+    guarded(auth, guard).and_then(|principal: Option<Principal>| async move {
+        // Require and Scopes guards always authenticate someone.
+        principal.ok_or_else(|| reject(AuthError::MissingCredentials(auth_core::Scheme::Bearer)))
     })
 }
 
@@ -232,7 +245,7 @@ where
     I: IntoIterator<Item = R>,
     R: auth_core::policy::Role,
 {
-    requiring(auth, Requirement::any_role(roles))
+    requiring(auth, Guard::Require(Requirement::any_role(roles)))
 }
 
 /// An authenticated principal whose roles grant `permission`.
@@ -240,7 +253,7 @@ pub fn require_permission(
     auth: Auth,
     permission: &str,
 ) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    requiring(auth, Requirement::permission(permission))
+    requiring(auth, Guard::Require(Requirement::permission(permission)))
 }
 
 /// A bearer principal granted every one of `scopes` (RFC 6750 `insufficient_scope`).
@@ -248,39 +261,16 @@ pub fn require_scopes(
     auth: Auth,
     scopes: &[&str],
 ) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    authenticated(auth).and_then(move |principal: Principal| {
-        let scopes = scopes.clone();
-        async move {
-            let granted = match &principal {
-                Principal::Bearer(c) => c.scope.as_deref(),
-                Principal::Session(_) => None,
-            };
-            let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            core_require_scopes(granted, &need).map_err(reject)?;
-            Ok::<_, Rejection>(principal)
-        }
-    })
+    requiring(
+        auth,
+        Guard::Scopes(scopes.iter().map(|s| s.to_string()).collect()),
+    )
 }
 
 /// CSRF protection for cookie-authenticated unsafe requests (no `Authorization` header),
 /// for handlers that read the session cookie themselves. Extracts nothing.
 pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    with_auth(auth)
-        .and(view())
-        .and_then(|auth: Auth, view: RequestView, method: Method| async move {
-            if csrf_applies(CredentialKind::Session, method.as_str())
-                && view.header_values("authorization").next().is_none()
-                && let Some(session) = auth.parts().sessions.load(&view).await.map_err(reject)?
-            {
-                auth.parts()
-                    .sessions
-                    .check_csrf(method.as_str(), &view, &session)
-                    .map_err(reject)?;
-            }
-            Ok::<_, Rejection>(())
-        })
-        .untuple_one()
+    guarded(auth, Guard::Csrf).map(|_| ()).untuple_one()
 }
 
 /// The ABAC helper: decides `action` on a loaded `resource` with `policy`; a denial is an
