@@ -54,30 +54,14 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@revocation $crate::Target::redis($binary).allowlist());
         }
         mod two_instances {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_logout_on_one_instance_is_refused_by_the_other() {
-                $crate::scenarios::shared::logout_is_seen_by_the_other_instance($binary).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_session_made_on_one_instance_works_on_the_other() {
-                $crate::scenarios::shared::session_is_seen_by_the_other_instance($binary).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn the_allowlist_is_shared_between_instances() {
-                $crate::scenarios::shared::allowlist_is_shared_between_instances($binary).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_store_outage_fails_closed() {
-                $crate::scenarios::shared::store_outage_fails_closed($binary).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_store_outage_fails_closed_in_allowlist_mode() {
-                $crate::scenarios::shared::store_outage_fails_closed_in_allowlist_mode($binary).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_rotation_on_one_instance_is_seen_by_the_other() {
-                $crate::scenarios::shared::rotation_is_seen_by_the_other_instance($binary).await;
-            }
+            $crate::conformance_suite!(@shared $binary;
+                logout_is_seen_by_the_other_instance,
+                session_is_seen_by_the_other_instance,
+                rotation_is_seen_by_the_other_instance,
+                allowlist_is_shared_between_instances,
+                store_outage_fails_closed,
+                store_outage_fails_closed_in_allowlist_mode,
+            );
         }
     };
     (@tests $target:expr) => {
@@ -120,6 +104,14 @@ macro_rules! conformance_suite {
             logout_all_revokes_every_login,
             sessions_are_listed_and_revocable,
         );
+    };
+    (@shared $binary:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::scenarios::shared::$name($binary).await;
+            }
+        )*
     };
     (@each $target:expr; $($name:ident),* $(,)?) => {
         $(

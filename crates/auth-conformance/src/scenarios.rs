@@ -1042,28 +1042,15 @@ pub mod shared {
         )
     }
 
-    /// Scenario: in allowlist mode too, a logout on one instance is refused by the other,
-    /// and a login on one is accepted by the other (the listing is shared).
-    pub async fn allowlist_is_shared_between_instances(binary: &str) {
-        let (a, b) = pair_with(binary, &[("AUTH_REVOCATION", "allowlist")]).await;
+    /// A logout on instance `a` is refused by instance `b` at once.
+    async fn logout_across(binary: &str, env: &[(&str, &str)]) {
+        let (a, b) = pair_with(binary, env).await;
         let tok = login_bearer(&a, "alice").await;
-        assert_eq!(get(&b, "/me", Some(&bearer(&tok))).await.status(), 200);
-        let r = b
-            .client
-            .post(b.url("/logout"))
-            .header("authorization", bearer(&tok))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        expect_invalid_token(get(&a, "/me", Some(&bearer(&tok))).await).await;
-    }
-
-    /// Scenario: logout is seen by the other instance.
-    pub async fn logout_is_seen_by_the_other_instance(binary: &str) {
-        let (a, b) = pair(binary).await;
-        let tok = login_bearer(&a, "alice").await;
-        assert_eq!(get(&b, "/me", Some(&bearer(&tok))).await.status(), 200);
+        assert_eq!(
+            get(&b, "/me", Some(&bearer(&tok))).await.status(),
+            200,
+            "a login on one is accepted by the other"
+        );
         let r = a
             .client
             .post(a.url("/logout"))
@@ -1073,6 +1060,17 @@ pub mod shared {
             .unwrap();
         assert_eq!(r.status(), 200);
         expect_invalid_token(get(&b, "/me", Some(&bearer(&tok))).await).await;
+    }
+
+    /// Scenario: in allowlist mode too, the listing is shared: a login on one instance
+    /// is accepted by the other and a logout on one is refused by the other.
+    pub async fn allowlist_is_shared_between_instances(binary: &str) {
+        logout_across(binary, &[("AUTH_REVOCATION", "allowlist")]).await;
+    }
+
+    /// Scenario: logout is seen by the other instance.
+    pub async fn logout_is_seen_by_the_other_instance(binary: &str) {
+        logout_across(binary, &[]).await;
     }
 
     /// Scenario: session is seen by the other instance.

@@ -7,9 +7,9 @@ use auth_actix::{
     ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response,
     require_roles,
 };
-use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
-use auth_core::{Auth, AuthError, Principal, user_json};
-use reference_common::{Articles, print_listening};
+use auth_core::policy::articles::{delete_policy, edit_policy};
+use auth_core::{Auth, Principal, user_json};
+use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::json;
 
 type Result<T> = std::result::Result<T, AuthRejection>;
@@ -43,25 +43,9 @@ async fn create_article(
     Ok(HttpResponse::Ok().json(json!({"created_by": user.email})))
 }
 
-fn parse_id(raw: &str, what: &str) -> Result<u64> {
-    raw.parse::<u64>().map_err(|_| {
-        AuthError::BadRequest {
-            detail: format!("{what} must be a non-negative integer").into(),
-        }
-        .into()
-    })
-}
-
 async fn delete_user(raw: web::Path<String>) -> Result<HttpResponse> {
     let id = parse_id(&raw, "user_id")?;
     Ok(HttpResponse::Ok().json(json!({"deleted": id})))
-}
-
-fn actor(who: &Principal) -> Actor {
-    Actor {
-        id: who.user_id().parse().unwrap_or(0),
-        roles: who.roles().to_vec(),
-    }
 }
 
 async fn update_article(
@@ -69,10 +53,7 @@ async fn update_article(
     Authenticated(who): Authenticated,
     raw: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = parse_id(&raw, "article id")?;
-    let article = articles.get(id).ok_or(AuthError::NotFound {
-        detail: "Article not found".into(),
-    })?;
+    let article = articles.load(&raw)?;
     authorize(
         &*edit_policy(),
         &actor(&who),
@@ -88,10 +69,7 @@ async fn delete_article(
     Authenticated(who): Authenticated,
     raw: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = parse_id(&raw, "article id")?;
-    let article = articles.get(id).ok_or(AuthError::NotFound {
-        detail: "Article not found".into(),
-    })?;
+    let article = articles.load(&raw)?;
     authorize(
         &*delete_policy(),
         &actor(&who),
@@ -99,7 +77,7 @@ async fn delete_article(
         &article,
         "Cannot delete this article",
     )?;
-    articles.remove(id);
+    articles.remove(article.id);
     Ok(HttpResponse::Ok().json(json!({"message": "Article deleted"})))
 }
 

@@ -8,13 +8,13 @@ use auth_axum::{
     ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response,
     require_roles,
 };
-use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
-use auth_core::{Auth, AuthError, Principal, user_json};
+use auth_core::policy::articles::{delete_policy, edit_policy};
+use auth_core::{Auth, Principal, user_json};
 use axum::extract::{FromRef, Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use reference_common::{Articles, print_listening};
+use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 
 #[derive(Clone, FromRef)]
@@ -76,25 +76,9 @@ async fn create_article(
     Ok(Json(json!({"created_by": user.email})))
 }
 
-fn parse_id(raw: &str, what: &str) -> Result<u64, AuthRejection> {
-    raw.parse::<u64>().map_err(|_| {
-        AuthError::BadRequest {
-            detail: format!("{what} must be a non-negative integer").into(),
-        }
-        .into()
-    })
-}
-
 async fn delete_user(Path(raw): Path<String>) -> Result<Json<Value>, AuthRejection> {
     let id = parse_id(&raw, "user_id")?;
     Ok(Json(json!({"deleted": id})))
-}
-
-fn actor(who: &Principal) -> Actor {
-    Actor {
-        id: who.user_id().parse().unwrap_or(0),
-        roles: who.roles().to_vec(),
-    }
 }
 
 async fn update_article(
@@ -102,10 +86,7 @@ async fn update_article(
     Authenticated(who): Authenticated,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AuthRejection> {
-    let id = parse_id(&raw, "article id")?;
-    let article = articles.get(id).ok_or(AuthError::NotFound {
-        detail: "Article not found".into(),
-    })?;
+    let article = articles.load(&raw)?;
     authorize(
         &*edit_policy(),
         &actor(&who),
@@ -121,10 +102,7 @@ async fn delete_article(
     Authenticated(who): Authenticated,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AuthRejection> {
-    let id = parse_id(&raw, "article id")?;
-    let article = articles.get(id).ok_or(AuthError::NotFound {
-        detail: "Article not found".into(),
-    })?;
+    let article = articles.load(&raw)?;
     authorize(
         &*delete_policy(),
         &actor(&who),
@@ -132,7 +110,7 @@ async fn delete_article(
         &article,
         "Cannot delete this article",
     )?;
-    articles.remove(id);
+    articles.remove(article.id);
     Ok(Json(json!({"message": "Article deleted"})))
 }
 

@@ -309,3 +309,29 @@ pub async fn load_test_setup() -> Result<(Auth, SocketAddr, String), String> {
         .map_err(|e| e.to_string())?;
     Ok((auth, bind, header))
 }
+
+/// A path id as an integer, or the contract's 400 problem.
+pub fn parse_id(raw: &str, what: &str) -> Result<u64, auth_core::AuthError> {
+    raw.parse::<u64>()
+        .map_err(|_| auth_core::AuthError::BadRequest {
+            detail: format!("{what} must be a non-negative integer").into(),
+        })
+}
+
+/// The ABAC subject for a principal.
+pub fn actor(who: &auth_core::Principal) -> auth_core::policy::articles::Actor {
+    auth_core::policy::articles::Actor {
+        id: who.user_id().parse().unwrap_or(0),
+        roles: who.roles().to_vec(),
+    }
+}
+
+impl Articles {
+    /// The article a path names, or the contract's 400 (not an integer) or 404.
+    pub fn load(&self, raw_id: &str) -> Result<Article, auth_core::AuthError> {
+        let id = parse_id(raw_id, "article id")?;
+        self.get(id).ok_or(auth_core::AuthError::NotFound {
+            detail: "Article not found".into(),
+        })
+    }
+}

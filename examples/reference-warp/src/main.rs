@@ -3,12 +3,12 @@
 //! `cargo run -p reference-warp`.
 
 use auth_core::credential::{ApiKeyRecord, KeySource};
-use auth_core::policy::articles::{Actor, delete_policy, edit_policy};
+use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::session::Session;
 use auth_core::token::Claims;
 use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
 use auth_warp::{AuthReject, authenticated, authorize, into_response, require_roles, with_auth};
-use reference_common::{Articles, print_listening};
+use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 use warp::Filter;
 use warp::reject::Rejection;
@@ -26,21 +26,6 @@ fn fail(e: AuthError) -> Rejection {
 
 async fn user_json_of(auth: &Auth, who: &Principal) -> Result<Value, Rejection> {
     auth.user_of(who).await.map(|u| user_json(&u)).map_err(fail)
-}
-
-fn parse_id(raw: &str, what: &str) -> Result<u64, Rejection> {
-    raw.parse::<u64>().map_err(|_| {
-        fail(AuthError::BadRequest {
-            detail: format!("{what} must be a non-negative integer").into(),
-        })
-    })
-}
-
-fn actor(who: &Principal) -> Actor {
-    Actor {
-        id: who.user_id().parse().unwrap_or(0),
-        roles: who.roles().to_vec(),
-    }
 }
 
 fn app(
@@ -89,7 +74,7 @@ fn app(
         .and(warp::delete())
         .and(require_roles(auth.clone(), ["admin"]))
         .and_then(|raw: String, _: Principal| async move {
-            let id = parse_id(&raw, "user_id")?;
+            let id = parse_id(&raw, "user_id").map_err(fail)?;
             Ok::<_, Rejection>(ok(&json!({"deleted": id})))
         });
     let update_article = warp::path!("articles" / String)
@@ -98,12 +83,7 @@ fn app(
         .and(with_articles.clone())
         .and_then(
             |raw: String, who: Principal, articles: Articles| async move {
-                let id = parse_id(&raw, "article id")?;
-                let article = articles.get(id).ok_or_else(|| {
-                    fail(AuthError::NotFound {
-                        detail: "Article not found".into(),
-                    })
-                })?;
+                let article = articles.load(&raw).map_err(fail)?;
                 authorize(
                     &*edit_policy(),
                     &actor(&who),
@@ -120,12 +100,7 @@ fn app(
         .and(with_articles)
         .and_then(
             |raw: String, who: Principal, articles: Articles| async move {
-                let id = parse_id(&raw, "article id")?;
-                let article = articles.get(id).ok_or_else(|| {
-                    fail(AuthError::NotFound {
-                        detail: "Article not found".into(),
-                    })
-                })?;
+                let article = articles.load(&raw).map_err(fail)?;
                 authorize(
                     &*delete_policy(),
                     &actor(&who),
@@ -133,7 +108,7 @@ fn app(
                     &article,
                     "Cannot delete this article",
                 )?;
-                articles.remove(id);
+                articles.remove(article.id);
                 Handled::Ok(ok(&json!({"message": "Article deleted"})))
             },
         );
