@@ -9,8 +9,9 @@ use crate::{RequestView, auth_of, into_response};
 /// Bodies larger than this are refused before any handler runs.
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions` and
-/// `/sessions/{id}`.
+/// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`,
+/// `/sessions/{id}`, and third-party login's `/auth/{provider}/login` and
+/// `/auth/{provider}/callback`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let limit = || web::PayloadConfig::new(BODY_LIMIT);
     cfg.service(
@@ -31,7 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/logout").route(web::post().to(logout)))
     .service(web::resource("/logout/all").route(web::post().to(logout_all)))
     .service(web::resource("/sessions").route(web::get().to(list_sessions)))
-    .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)));
+    .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)))
+    .service(web::resource("/auth/{provider}/login").route(web::get().to(external_login)))
+    .service(web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)));
 }
 
 fn content_type(req: &HttpRequest) -> Option<&str> {
@@ -94,6 +97,23 @@ async fn logout_all(req: HttpRequest) -> HttpResponse {
 async fn list_sessions(req: HttpRequest) -> HttpResponse {
     match auth_of(&req) {
         Ok(auth) => into_response(auth.sessions_endpoint(&RequestView::new(&req)).await),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn external_login(req: HttpRequest, provider: web::Path<String>) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.external_login_endpoint(&provider, &RequestView::new(&req))),
+        Err(e) => into_response(e.0.to_response()),
+    }
+}
+
+async fn external_callback(req: HttpRequest, provider: web::Path<String>) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(
+            auth.external_callback_endpoint(&provider, &RequestView::new(&req))
+                .await,
+        ),
         Err(e) => into_response(e.0.to_response()),
     }
 }

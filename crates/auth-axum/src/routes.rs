@@ -9,6 +9,7 @@
 //! | `POST /logout` | bearer: that login's tokens; cookie (+ CSRF): that session |
 //! | `POST /logout/all` | bearer: every login and session of the user |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
+//! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE) |
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -40,6 +41,8 @@ where
         .route("/logout/all", post(logout_all))
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", delete(delete_session))
+        .route("/auth/{provider}/login", get(external_login))
+        .route("/auth/{provider}/callback", get(external_callback))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
@@ -90,6 +93,25 @@ async fn logout_all(State(auth): State<Auth>, parts: Parts) -> Response {
 
 async fn list_sessions(State(auth): State<Auth>, parts: Parts) -> Response {
     into_response(auth.sessions_endpoint(&RequestView::new(&parts)).await)
+}
+
+async fn external_login(
+    State(auth): State<Auth>,
+    Path(provider): Path<String>,
+    parts: Parts,
+) -> Response {
+    into_response(auth.external_login_endpoint(&provider, &RequestView::new(&parts)))
+}
+
+async fn external_callback(
+    State(auth): State<Auth>,
+    Path(provider): Path<String>,
+    parts: Parts,
+) -> Response {
+    into_response(
+        auth.external_callback_endpoint(&provider, &RequestView::new(&parts))
+            .await,
+    )
 }
 
 async fn delete_session(

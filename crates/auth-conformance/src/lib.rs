@@ -26,6 +26,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a scenario fails by panicking
 
 pub mod app;
+pub mod provider;
 pub mod scenarios;
 
 pub use app::{App, Target};
@@ -61,6 +62,7 @@ macro_rules! conformance_suite {
                 allowlist_is_shared_between_instances,
                 store_outage_fails_closed,
                 store_outage_fails_closed_in_allowlist_mode,
+                external_login_across_instances,
             );
         }
     };
@@ -90,6 +92,12 @@ macro_rules! conformance_suite {
             reports_accept_bearer_or_session,
             bad_configuration_exits_with_one_line,
             a_validly_signed_token_never_issued_depends_on_the_mode,
+            external_login_happy_path,
+            external_login_wrong_state,
+            external_login_replayed_state,
+            external_login_pkce_mismatch_and_provider_error,
+            external_login_open_redirects,
+            external_login_bad_id_tokens,
         );
     };
     (@revocation $target:expr) => {

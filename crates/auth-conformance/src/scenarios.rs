@@ -8,6 +8,13 @@ use serde_json::{Value, json};
 
 use crate::app::{App, Target};
 
+pub mod external;
+pub use external::{
+    external_login_bad_id_tokens, external_login_happy_path, external_login_open_redirects,
+    external_login_pkce_mismatch_and_provider_error, external_login_replayed_state,
+    external_login_wrong_state,
+};
+
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),
     ("bob", "password456"),
@@ -1027,6 +1034,7 @@ pub async fn bad_configuration_exits_with_one_line(t: &Target) {
 
 /// Scenarios with two app instances sharing one Redis.
 pub mod shared {
+    pub use super::external::external_login_across_instances;
     use super::*;
     use crate::app::unique_namespace;
 

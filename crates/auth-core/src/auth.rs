@@ -103,6 +103,10 @@ pub struct AuthParts {
     pub roles: RolePermissions,
     /// Whether a 403 names what was required.
     pub disclosure: Disclosure,
+    /// Third-party login, when providers are configured.
+    pub external: Option<Arc<crate::external::ExternalLogin>>,
+    /// Maps a provider's identity to a local user.
+    pub identity: Arc<dyn crate::external::IdentityHook>,
 }
 
 /// Everything an adapter needs. Cheap to clone.
@@ -468,6 +472,93 @@ impl Auth {
         }
     }
 
+    /// `GET /auth/{provider}/login?next=…`: 302 to the provider with `state`, PKCE S256
+    /// `code_challenge` (and `nonce` for OpenID Connect), setting the short-lived
+    /// HttpOnly pre-login cookie. 404 for an unknown provider.
+    pub fn external_login_endpoint(&self, provider: &str, request: &impl Request) -> Reply {
+        let Some(external) = &self.inner.external else {
+            return unknown_provider();
+        };
+        let next = request.query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "next")
+                .map(|(_, v)| v.into_owned())
+        });
+        match external.begin(provider, next.as_deref()) {
+            Ok(redirect) => ErrorResponse {
+                status: 302,
+                headers: vec![
+                    ("location", redirect.location),
+                    ("set-cookie", redirect.set_cookie),
+                    ("cache-control", "no-store".into()),
+                ],
+                body: String::new(),
+            },
+            Err(e) => e.to_response(),
+        }
+    }
+
+    /// `GET /auth/{provider}/callback?code&state`: checks and consumes the state,
+    /// exchanges the code with the PKCE verifier, verifies the id token (OpenID
+    /// Connect), reads the user info, links the user through the [`IdentityHook`]
+    /// (crate::external::IdentityHook) and starts a cookie session exactly as `/login`
+    /// does (fresh id, the presented one destroyed, a CSRF token, here also in the
+    /// readable `csrf_token` cookie since a redirect has no body for it). 302 to the
+    /// sanitised `next`. Any failure: the error's answer (400 problem+json, or 502 when
+    /// the provider is unreachable), the pre-login cookie cleared, nothing started.
+    pub async fn external_callback_endpoint(
+        &self,
+        provider: &str,
+        request: &impl Request,
+    ) -> Reply {
+        let Some(external) = &self.inner.external else {
+            return unknown_provider();
+        };
+        if external.provider(provider).is_none() {
+            return unknown_provider();
+        }
+        let clear = external.clearing_cookie();
+        let outcome = async {
+            let done = external.finish(provider, request).await?;
+            let user = self.inner.identity.link(&done.identity).await?;
+            let data = json!({"provider": done.identity.provider});
+            let started = self.inner.sessions.start(&user, data, request).await?;
+            Ok::<_, AuthError>((done.next, started))
+        }
+        .await;
+        match outcome {
+            Ok((next, started)) => {
+                let csrf = cookie::Cookie::build(("csrf_token", started.csrf_token))
+                    .secure(self.inner.sessions.config().secure)
+                    .same_site(cookie::SameSite::Lax)
+                    .path("/")
+                    .max_age(cookie::time::Duration::seconds(
+                        i64::try_from(self.inner.sessions.config().absolute_timeout.as_secs())
+                            .unwrap_or(i64::MAX),
+                    ))
+                    .build()
+                    .to_string();
+                ErrorResponse {
+                    status: 302,
+                    headers: vec![
+                        ("location", next),
+                        ("set-cookie", started.set_cookie),
+                        ("set-cookie", csrf),
+                        ("set-cookie", clear),
+                        ("cache-control", "no-store".into()),
+                    ],
+                    body: String::new(),
+                }
+            }
+            Err(e) => {
+                let mut reply = e.to_response();
+                reply.headers.push(("set-cookie", clear));
+                reply.headers.push(("cache-control", "no-store".into()));
+                reply
+            }
+        }
+    }
+
     /// The user record behind a principal (for `/me`, `/dashboard`).
     pub async fn user_of(&self, principal: &Principal) -> Result<User, AuthError> {
         match self.inner.users.find_by_id(principal.user_id()).await? {
@@ -478,6 +569,13 @@ impl Auth {
             }),
         }
     }
+}
+
+fn unknown_provider() -> Reply {
+    AuthError::NotFound {
+        detail: "Unknown login provider".into(),
+    }
+    .to_response()
 }
 
 fn token_reply(ok: &TokenResponse) -> Reply {
@@ -525,6 +623,9 @@ pub struct AuthBuilder {
     disclosure: Disclosure,
     clock: Arc<dyn crate::clock::Clock>,
     mode: crate::manager::RevocationMode,
+    providers: crate::external::Providers,
+    http: Option<Arc<dyn crate::external::HttpClient>>,
+    identity: Option<Arc<dyn crate::external::IdentityHook>>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -555,7 +656,30 @@ impl AuthBuilder {
             disclosure: Disclosure::Name,
             clock: Arc::new(crate::clock::SystemClock),
             mode: crate::manager::RevocationMode::Blocklist,
+            providers: crate::external::Providers::new(),
+            http: None,
+            identity: None,
         }
+    }
+
+    /// Third-party login providers, and the HTTP client that talks to them (with the
+    /// `reqwest-client` feature, [`ReqwestClient`](crate::external::ReqwestClient)).
+    pub fn external_login(
+        mut self,
+        providers: crate::external::Providers,
+        http: Arc<dyn crate::external::HttpClient>,
+    ) -> Self {
+        self.providers = providers;
+        self.http = Some(http);
+        self
+    }
+
+    /// How a provider's identity becomes a local user (default:
+    /// [`LinkByEmail`](crate::external::LinkByEmail) over the user store, new users with
+    /// role `viewer`).
+    pub fn identity_hook(mut self, hook: Arc<dyn crate::external::IdentityHook>) -> Self {
+        self.identity = Some(hook);
+        self
     }
 
     /// Sets `iss` (issued and required).
@@ -671,6 +795,29 @@ impl AuthBuilder {
         let key_store = self
             .api_keys
             .unwrap_or_else(|| Arc::new(MemoryApiKeys::new()));
+        let external = match (&self.http, self.providers.is_empty()) {
+            (Some(http), false) => Some(Arc::new(crate::external::ExternalLogin::new(
+                &self.providers,
+                http.clone(),
+                store.clone(),
+                self.clock.clone(),
+                &self.access,
+                sessions.config().secure,
+            )?)),
+            (None, false) => {
+                return Err(crate::ConfigError::Invalid {
+                    setting: "external login",
+                    reason: "providers are configured without an HTTP client; pass one to AuthBuilder::external_login".into(),
+                });
+            }
+            _ => None,
+        };
+        let identity = self.identity.unwrap_or_else(|| {
+            Arc::new(crate::external::LinkByEmail::new(
+                users.clone(),
+                vec!["viewer".into()],
+            ))
+        });
         let api_keys = ApiKeys::new(self.api_key_config, key_store, self.clock)?;
         Ok(Auth::new(AuthParts {
             tokens: manager,
@@ -682,6 +829,8 @@ impl AuthBuilder {
             store,
             roles: self.roles,
             disclosure: self.disclosure,
+            external,
+            identity,
         }))
     }
 }

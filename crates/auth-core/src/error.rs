@@ -178,6 +178,19 @@ pub enum AuthError {
     /// where it happens; the client sees only a generic 500.
     #[error("internal error")]
     Internal,
+    /// Third-party login failed on the way back from the provider: the pre-login state
+    /// is missing, mismatched, expired or replayed; the provider refused the code (a PKCE
+    /// mismatch, say) or answered with an error; the id token did not verify; or no
+    /// verified email came back. Nothing was started.
+    #[error("third-party login failed: {detail}")]
+    ExternalLogin {
+        /// A sentence for the client; never a token, code or secret.
+        detail: Cow<'static, str>,
+    },
+    /// The login provider could not be reached, or answered something that is not
+    /// OAuth (a timeout, a 5xx, an unparseable body).
+    #[error("the login provider is unavailable")]
+    ProviderUnavailable,
     /// A token-endpoint failure, rendered in the RFC 6749 §5.2 shape.
     #[error("token endpoint error: {}", code.as_str())]
     OAuth {

@@ -134,6 +134,18 @@ impl AuthError {
                 row(503, "store-unavailable", "Service unavailable"),
                 "The authentication state store is unavailable; try again shortly".into(),
             ),
+            AuthError::ExternalLogin { detail } => (
+                row(
+                    400,
+                    "external-login-failed",
+                    "Login with the provider failed",
+                ),
+                detail.to_string(),
+            ),
+            AuthError::ProviderUnavailable => (
+                row(502, "provider-unavailable", "Bad gateway"),
+                "The login provider could not be reached; try again shortly".into(),
+            ),
             AuthError::Internal => (
                 row(500, "internal", "Internal server error"),
                 "The server could not complete the request".into(),
@@ -454,6 +466,25 @@ mod tests {
         assert_eq!(
             problem(&res).detail,
             "The server could not complete the request"
+        );
+    }
+
+    #[test]
+    fn external_login_failures_are_400_and_an_unreachable_provider_502() {
+        let res = AuthError::ExternalLogin {
+            detail: "The id token's nonce does not match".into(),
+        }
+        .to_response();
+        assert_eq!(res.status, 400);
+        assert_eq!(res.header("www-authenticate"), None);
+        let p = problem(&res);
+        assert_eq!(p.kind, "urn:auth-toolkit:problem:external-login-failed");
+        assert_eq!(p.detail, "The id token's nonce does not match");
+        let res = AuthError::ProviderUnavailable.to_response();
+        assert_eq!(res.status, 502);
+        assert_eq!(
+            problem(&res).kind,
+            "urn:auth-toolkit:problem:provider-unavailable"
         );
     }
 

@@ -45,6 +45,7 @@ pub mod auth;
 pub mod clock;
 pub mod credential;
 pub mod error;
+pub mod external;
 pub mod http;
 mod ids;
 mod manager;

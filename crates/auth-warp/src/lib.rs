@@ -308,7 +308,8 @@ fn body() -> impl Filter<Extract = (warp::hyper::body::Bytes,), Error = Rejectio
 }
 
 /// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
-/// `/sessions`, `/sessions/{id}`. Each is a thin call into `auth-core`'s endpoint.
+/// `/sessions`, `/sessions/{id}`, and third-party login's `/auth/{provider}/login` and
+/// `/auth/{provider}/callback`. Each is a thin call into `auth-core`'s endpoint.
 pub fn routes(
     auth: Auth,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
@@ -387,8 +388,30 @@ pub fn routes(
                 into_response(auth.delete_session_endpoint(&view, &id).await)
             },
         );
+    let external_login = warp::path!("auth" / String / "login")
+        .and(warp::get())
+        .and(a())
+        .and(view())
+        .map(
+            |provider: String, auth: Auth, view: RequestView, _m: Method| {
+                into_response(auth.external_login_endpoint(&provider, &view))
+            },
+        );
+    let external_callback = warp::path!("auth" / String / "callback")
+        .and(warp::get())
+        .and(a())
+        .and(view())
+        .then(
+            |provider: String, auth: Auth, view: RequestView, _m: Method| async move {
+                into_response(auth.external_callback_endpoint(&provider, &view).await)
+            },
+        );
     token
         .or(refresh)
+        .unify()
+        .or(external_login)
+        .unify()
+        .or(external_callback)
         .unify()
         .or(login)
         .unify()

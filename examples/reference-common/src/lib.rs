@@ -52,6 +52,8 @@ pub struct Settings {
     pub audience: String,
     /// `AUTH_REVOCATION` (default `blocklist`).
     pub revocation: RevocationMode,
+    /// `AUTH_OAUTH_PROVIDERS` and each provider's `AUTH_OAUTH_<NAME>_…` variables.
+    pub providers: auth_core::external::Providers,
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -115,6 +117,8 @@ impl Settings {
                 format!("AUTH_REVOCATION must be `blocklist` or `allowlist`, got `{mode}`")
             })?,
         };
+        let providers =
+            auth_core::external::Providers::from_vars(&get).map_err(|e| e.to_string())?;
         Ok(Self {
             bind,
             access_secret,
@@ -128,6 +132,7 @@ impl Settings {
             issuer: get("AUTH_ISSUER").unwrap_or_else(|| "auth-reference".into()),
             audience: get("AUTH_AUDIENCE").unwrap_or_else(|| "auth-reference".into()),
             revocation,
+            providers,
             warnings,
         })
     }
@@ -206,7 +211,12 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         ),
         None => Arc::new(MemoryStore::new()),
     };
-    let auth = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret)
+    let mut builder = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret);
+    if !settings.providers.is_empty() {
+        let http = auth_core::external::ReqwestClient::new().map_err(|e| e.to_string())?;
+        builder = builder.external_login(settings.providers.clone(), Arc::new(http));
+    }
+    let auth = builder
         .token_config(
             TokenConfig::default()
                 .issuer(settings.issuer.clone())

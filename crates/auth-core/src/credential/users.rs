@@ -34,6 +34,23 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     async fn find_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// Replaces the user's password hash (after a rehash or a password change).
     async fn update_password_hash(&self, id: &str, phc: &str) -> Result<(), StoreError>;
+    /// The user with this email, compared case-insensitively (third-party login links
+    /// accounts through it). The default refuses: a store that cannot look users up by
+    /// email must not have third-party logins silently create duplicates.
+    async fn find_by_email(&self, _email: &str) -> Result<Option<User>, StoreError> {
+        Err(StoreError::new(
+            "this user store cannot find users by email; implement UserStore::find_by_email",
+        ))
+    }
+    /// Stores a new user, assigning an id when `user.id` is empty, and returns the
+    /// stored record. When a user with the same email (case-insensitively) already
+    /// exists, returns that one instead (two concurrent first logins make one account).
+    /// The default refuses.
+    async fn create_user(&self, _user: User) -> Result<User, StoreError> {
+        Err(StoreError::new(
+            "this user store cannot create users; implement UserStore::create_user",
+        ))
+    }
 }
 
 /// Users in process memory.
@@ -106,5 +123,44 @@ impl UserStore for MemoryUsers {
             }
             None => Err(StoreError::new(format!("no user with id {id}"))),
         }
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
+        Ok(map
+            .values()
+            .find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .cloned())
+    }
+
+    async fn create_user(&self, mut user: User) -> Result<User, StoreError> {
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(email) = &user.email
+            && let Some(existing) = map.values().find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        {
+            return Ok(existing.clone());
+        }
+        if user.id.is_empty() {
+            let next = map
+                .keys()
+                .filter_map(|k| k.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            user.id = next.to_string();
+        }
+        if map.contains_key(&user.id) || map.values().any(|u| u.username == user.username) {
+            return Err(StoreError::new("a user with this id or username exists"));
+        }
+        map.insert(user.id.clone(), user.clone());
+        Ok(user)
     }
 }

@@ -1,0 +1,382 @@
+//! A login provider written for the tests: OAuth 2.0 authorization, token, userinfo and
+//! JWKS endpoints on `127.0.0.1:0`, checking what a real provider checks (client
+//! credentials, `redirect_uri`, PKCE S256, one-time codes) and able to misbehave on
+//! demand (an error answer, an id token with a bad signature, a wrong `aud` or `nonce`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The client id the provider knows.
+pub const CLIENT_ID: &str = "conformance-client";
+/// The client's secret.
+pub const CLIENT_SECRET: &str = "conformance-client-secret";
+/// The redirect URL the apps register. `app.test` stands for the app under test: the
+/// scenario plays the browser and sends the callback to the app's real address.
+pub const REDIRECT_URL: &str = "http://app.test/auth/test/callback";
+const KID: &str = "test-key-1";
+/// ES256 signing key whose public half the JWKS publishes.
+const SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg2s1QTS0NN8tYcoVI
+Z8AkMVv61D7piEukXmO9xEEY68yhRANCAARv19RGT8kRT7iXdR2cNFTDHuPYkNjV
+Zq+BnmsbSU/G9+G4CKHMN62NN4bKMbUJq9dvosDTLmAq/A1z++PISF8S
+-----END PRIVATE KEY-----
+";
+const SIGNING_X: &str = "b9fURk_JEU-4l3UdnDRUwx7j2JDY1WavgZ5rG0lPxvc";
+const SIGNING_Y: &str = "4bgIocw3rY03hsoxtQmr12-iwNMuYCr8DXP748hIXxI";
+/// Another P-256 key, published nowhere: signs the "bad signature" id tokens under the
+/// published `kid`.
+const ATTACKER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXKsJJ3GdWFI4Y6/i
+2Q4jz1cu41v6mugVLAWnmteDazChRANCAARvpWLYmQOSElphG0o7l02rG0/RZQlo
+f4nPuzUpRBLBhDrN7XVTh2RX7YPA5/vqA3i+Z3bR85f0jEx19cz9xsTk
+-----END PRIVATE KEY-----
+";
+
+/// How the provider behaves on the next logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Like a correct provider.
+    Normal,
+    /// The user declines: the authorization endpoint redirects with
+    /// `error=access_denied`.
+    Deny,
+    /// The id token is signed with a key that is not in the JWKS (same `kid`).
+    BadSignature,
+    /// The id token's `aud` names another client.
+    WrongAudience,
+    /// The id token's `nonce` is not the one sent.
+    WrongNonce,
+}
+
+#[derive(Debug)]
+struct Grant {
+    challenge: String,
+    redirect_uri: String,
+    nonce: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    base: String,
+    oidc: bool,
+    mode: Mode,
+    email: String,
+    email_verified: bool,
+    codes: HashMap<String, Grant>,
+    access_tokens: HashMap<String, ()>,
+    token_requests: usize,
+}
+
+/// The running provider; stops when dropped.
+#[derive(Debug)]
+pub struct TestProvider {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestProvider {
+    /// Starts a provider; `oidc` adds id tokens and a JWKS. Logs in `alice@example.com`.
+    pub async fn start(oidc: bool) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let inner = Arc::new(Mutex::new(Inner {
+            base: base.clone(),
+            oidc,
+            mode: Mode::Normal,
+            email: "alice@example.com".into(),
+            email_verified: true,
+            codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            token_requests: 0,
+        }));
+        let app = Router::new()
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .route("/jwks", get(jwks))
+            .with_state(inner.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, inner, task }
+    }
+
+    /// Changes how the next logins go.
+    pub fn set_mode(&self, mode: Mode) {
+        self.inner.lock().unwrap().mode = mode;
+    }
+
+    /// The email the provider reports, and whether it says it verified it.
+    pub fn set_user(&self, email: &str, verified: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.email = email.into();
+        inner.email_verified = verified;
+    }
+
+    /// How many token requests reached the provider.
+    pub fn token_requests(&self) -> usize {
+        self.inner.lock().unwrap().token_requests
+    }
+
+    /// The environment that registers this provider as `test` in a reference app.
+    pub fn app_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("AUTH_OAUTH_PROVIDERS".to_string(), "test".to_string()),
+            ("AUTH_OAUTH_TEST_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("AUTH_OAUTH_TEST_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+            (
+                "AUTH_OAUTH_TEST_AUTH_URL".into(),
+                format!("{}/authorize", self.base),
+            ),
+            (
+                "AUTH_OAUTH_TEST_TOKEN_URL".into(),
+                format!("{}/token", self.base),
+            ),
+            (
+                "AUTH_OAUTH_TEST_USERINFO_URL".into(),
+                format!("{}/userinfo", self.base),
+            ),
+            ("AUTH_OAUTH_TEST_REDIRECT_URL".into(), REDIRECT_URL.into()),
+        ];
+        if self.inner.lock().unwrap().oidc {
+            env.push(("AUTH_OAUTH_TEST_SCOPES".into(), "openid email".into()));
+            env.push(("AUTH_OAUTH_TEST_ISSUER".into(), self.base.clone()));
+            env.push((
+                "AUTH_OAUTH_TEST_JWKS_URL".into(),
+                format!("{}/jwks", self.base),
+            ));
+        }
+        env
+    }
+}
+
+fn random() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = format!(
+        "{nanos}:{}:{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(seed.as_bytes()))
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        ser.append_pair(k, v);
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{}", ser.finish())
+}
+
+async fn authorize(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let p = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    if p("client_id") != CLIENT_ID || p("redirect_uri") != REDIRECT_URL {
+        return (StatusCode::BAD_REQUEST, "unknown client or redirect_uri").into_response();
+    }
+    let state = p("state");
+    if p("response_type") != "code" {
+        return Redirect::to(&with_query(
+            REDIRECT_URL,
+            &[("error", "unsupported_response_type"), ("state", state)],
+        ))
+        .into_response();
+    }
+    if p("code_challenge_method") != "S256" || p("code_challenge").len() != 43 {
+        return Redirect::to(&with_query(
+            REDIRECT_URL,
+            &[
+                ("error", "invalid_request"),
+                ("error_description", "PKCE S256 is required"),
+                ("state", state),
+            ],
+        ))
+        .into_response();
+    }
+    let mut inner = inner.lock().unwrap();
+    if inner.mode == Mode::Deny {
+        return Redirect::to(&with_query(
+            REDIRECT_URL,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "The user <script>declined</script>"),
+                ("state", state),
+            ],
+        ))
+        .into_response();
+    }
+    let code = random();
+    inner.codes.insert(
+        code.clone(),
+        Grant {
+            challenge: p("code_challenge").into(),
+            redirect_uri: p("redirect_uri").into(),
+            nonce: q.get("nonce").cloned(),
+        },
+    );
+    Redirect::to(&with_query(
+        REDIRECT_URL,
+        &[("code", &code), ("state", state)],
+    ))
+    .into_response()
+}
+
+async fn token(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    inner.token_requests += 1;
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    let by_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(basic.as_str());
+    let by_body = form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+    if !by_header && !by_body {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        );
+    }
+    if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "");
+    }
+    let code = form.get("code").cloned().unwrap_or_default();
+    // One use per code (RFC 6749 §4.1.2), whatever the outcome.
+    let Some(grant) = inner.codes.remove(&code) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Unknown or used code",
+        );
+    };
+    if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri mismatch",
+        );
+    }
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    if verifier.len() < 43 || challenge != grant.challenge {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "PKCE verification failed",
+        );
+    }
+    let access = format!("at-{}", random());
+    inner.access_tokens.insert(access.clone(), ());
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    });
+    if inner.oidc {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mode = inner.mode;
+        let claims = json!({
+            "iss": inner.base,
+            "sub": "test-user-1",
+            "aud": if mode == Mode::WrongAudience { "another-client" } else { CLIENT_ID },
+            "exp": now + 300,
+            "iat": now,
+            "nonce": if mode == Mode::WrongNonce { Some("not-the-nonce-sent".to_string()) } else { grant.nonce.clone() },
+            "email": inner.email,
+            "email_verified": inner.email_verified,
+        });
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(KID.into());
+        let pem = if mode == Mode::BadSignature {
+            ATTACKER_KEY
+        } else {
+            SIGNING_KEY
+        };
+        let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        body["id_token"] = Value::String(jsonwebtoken::encode(&header, &claims, &key).unwrap());
+    }
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn userinfo(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    let inner = inner.lock().unwrap();
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !inner.access_tokens.contains_key(token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        )
+            .into_response();
+    }
+    axum::Json(json!({
+        "sub": "test-user-1",
+        "email": inner.email,
+        "email_verified": inner.email_verified,
+        "name": "Test User",
+    }))
+    .into_response()
+}
+
+async fn jwks() -> Response {
+    axum::Json(json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "x": SIGNING_X, "y": SIGNING_Y,
+        "kid": KID, "alg": "ES256", "use": "sig",
+    }]}))
+    .into_response()
+}

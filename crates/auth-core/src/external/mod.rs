@@ -1,0 +1,44 @@
+//! Third-party login ("Login with Google / GitHub"): the OAuth 2.0 authorization-code
+//! flow with PKCE (RFC 7636, S256) and, for OpenID Connect providers, id-token
+//! verification against the provider's JWKS.
+//!
+//! Built on the `oauth2` crate for the protocol (authorization URL, PKCE, the token
+//! exchange and its error answers) and on `jsonwebtoken` (already the toolkit's JWT
+//! verifier) for id tokens, with the same rules as our own tokens: asymmetric
+//! algorithms only, `alg` bound to the key, `iss`, `aud`, `exp`, `nonce` required.
+//!
+//! - [`ProviderConfig`] / [`Providers`]: the registry, with Google and GitHub presets
+//!   and [`Providers::from_vars`] for `AUTH_OAUTH_<NAME>_…` variables.
+//! - [`ExternalLogin`]: both legs; [`crate::Auth::external_login_endpoint`] and
+//!   [`crate::Auth::external_callback_endpoint`] wrap them as HTTP answers, so every
+//!   adapter serves `GET /auth/{provider}/login` and `/callback` alike.
+//! - [`IdentityHook`]: maps the provider's identity to a local user; [`LinkByEmail`] is
+//!   the default.
+//! - [`HttpClient`]: the outbound client (feature `reqwest-client` gives
+//!   [`ReqwestClient`]).
+//!
+//! Security notes: the `state` is compared in constant time and accepted once (counted
+//! in the state store, so a replay fails on every instance); `next` must be a
+//! same-origin relative path ([`safe_next`]); every failure clears the pre-login cookie
+//! and starts nothing; provider error texts are never echoed, only the error code.
+
+mod client;
+mod flow;
+mod identity;
+mod oidc;
+mod provider;
+
+#[cfg(feature = "reqwest-client")]
+pub use client::ReqwestClient;
+pub use client::{
+    HttpClient, HttpClientError, MAX_RESPONSE_BYTES, OutboundRequest, OutboundResponse,
+};
+pub use flow::{
+    Completed, ExternalIdentity, ExternalLogin, LOGIN_STATE_TTL_SECS, LoginRedirect,
+    MAX_NEXT_BYTES, safe_next,
+};
+pub use identity::{IdentityHook, LinkByEmail, NO_PASSWORD};
+pub use provider::{ClientAuth, OidcConfig, ProviderConfig, Providers};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,328 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::credential::{MemoryUsers, UserStore};
+use crate::store::MemoryStore;
+
+#[test]
+fn next_is_kept_only_when_same_origin_relative() {
+    for ok in [
+        "/",
+        "/dashboard",
+        "/a/b?c=d&e=f#frag",
+        "/%2F%2Fevil.example",
+    ] {
+        assert_eq!(safe_next(Some(ok)), ok, "{ok:?}");
+    }
+    for bad in [
+        "//evil.example",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https://evil.example",
+        "http:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+        "/\t/evil.example",
+        "/\r\nSet-Cookie: a=b",
+        "/ space",
+        "/caf\u{e9}",
+        "/a\\b",
+    ] {
+        assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+    }
+    assert_eq!(safe_next(None), "/");
+    assert_eq!(
+        safe_next(Some(&format!("/{}", "a".repeat(MAX_NEXT_BYTES)))),
+        "/"
+    );
+}
+
+fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn providers_from_variables_with_presets() {
+    let get = vars(&[
+        ("AUTH_OAUTH_PROVIDERS", "google, github"),
+        ("AUTH_OAUTH_GOOGLE_CLIENT_ID", "gid"),
+        ("AUTH_OAUTH_GOOGLE_CLIENT_SECRET", "gsecret"),
+        (
+            "AUTH_OAUTH_GOOGLE_REDIRECT_URL",
+            "https://app.example/auth/google/callback",
+        ),
+        ("AUTH_OAUTH_GITHUB_CLIENT_ID", "hid"),
+        ("AUTH_OAUTH_GITHUB_CLIENT_SECRET", "hsecret"),
+        (
+            "AUTH_OAUTH_GITHUB_REDIRECT_URL",
+            "https://app.example/auth/github/callback",
+        ),
+        ("AUTH_OAUTH_GITHUB_SCOPES", "read:user"),
+    ]);
+    let providers = Providers::from_vars(&get).unwrap();
+    assert_eq!(providers.names().collect::<Vec<_>>(), ["github", "google"]);
+    let google = providers.get("google").unwrap();
+    assert_eq!(google.token_url, "https://oauth2.googleapis.com/token");
+    assert_eq!(
+        google.oidc.as_ref().unwrap().issuer,
+        "https://accounts.google.com"
+    );
+    assert_eq!(google.scopes, ["openid", "email", "profile"]);
+    let github = providers.get("github").unwrap();
+    assert!(github.oidc.is_none());
+    assert_eq!(github.scopes, ["read:user"]);
+    assert_eq!(github.client_auth, ClientAuth::Body);
+    let debug = format!("{github:?}");
+    assert!(
+        !debug.contains("hsecret") && debug.contains("<redacted>"),
+        "{debug}"
+    );
+    assert!(Providers::from_vars(&vars(&[])).unwrap().is_empty());
+}
+
+#[test]
+fn provider_variables_are_checked() {
+    let base = [
+        ("AUTH_OAUTH_PROVIDERS", "corp"),
+        ("AUTH_OAUTH_CORP_CLIENT_ID", "id"),
+        ("AUTH_OAUTH_CORP_CLIENT_SECRET", "secret"),
+        ("AUTH_OAUTH_CORP_REDIRECT_URL", "https://app.example/cb"),
+        ("AUTH_OAUTH_CORP_AUTH_URL", "https://idp.example/authorize"),
+        ("AUTH_OAUTH_CORP_TOKEN_URL", "https://idp.example/token"),
+        (
+            "AUTH_OAUTH_CORP_USERINFO_URL",
+            "https://idp.example/userinfo",
+        ),
+    ];
+    assert!(Providers::from_vars(&vars(&base)).is_ok());
+    let with = |extra: &[(&'static str, &'static str)], drop: &str| {
+        let mut all: Vec<(&str, &str)> = base.iter().copied().filter(|(k, _)| *k != drop).collect();
+        all.extend_from_slice(extra);
+        Providers::from_vars(&vars(&all)).unwrap_err().to_string()
+    };
+    assert!(with(&[], "AUTH_OAUTH_CORP_TOKEN_URL").contains("AUTH_OAUTH_CORP_TOKEN_URL"));
+    assert!(with(&[], "AUTH_OAUTH_CORP_CLIENT_SECRET").contains("CLIENT_SECRET"));
+    assert!(with(&[("AUTH_OAUTH_CORP_ISSUER", "https://idp.example")], "").contains("JWKS_URL"));
+    assert!(
+        with(
+            &[("AUTH_OAUTH_CORP_AUTH_URL", "http://idp.example/authorize")],
+            "AUTH_OAUTH_CORP_AUTH_URL"
+        )
+        .contains("https")
+    );
+    assert!(
+        with(
+            &[("AUTH_OAUTH_CORP_AUTH_URL", "not a url")],
+            "AUTH_OAUTH_CORP_AUTH_URL"
+        )
+        .contains("not a URL")
+    );
+    assert!(with(&[("AUTH_OAUTH_CORP_CLIENT_AUTH", "jwt")], "").contains("basic"));
+    let bad_name = Providers::from_vars(&vars(&[("AUTH_OAUTH_PROVIDERS", "Evil/Name")]));
+    assert!(bad_name.unwrap_err().to_string().contains("provider name"));
+}
+
+#[derive(Debug)]
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl HttpClient for Unreachable {
+    async fn send(&self, _: OutboundRequest) -> Result<OutboundResponse, HttpClientError> {
+        Err(HttpClientError("no network in this test".into()))
+    }
+}
+
+fn flow() -> ExternalLogin {
+    let providers = Providers::new()
+        .with(ProviderConfig::github(
+            "id",
+            "secret",
+            "https://app.example/auth/github/callback",
+        ))
+        .unwrap();
+    ExternalLogin::new(
+        &providers,
+        Arc::new(Unreachable),
+        Arc::new(MemoryStore::new()),
+        Arc::new(ManualClock::at_unix(1_000_000)),
+        b"state-secret-of-at-least-32-bytes-long",
+        true,
+    )
+    .unwrap()
+}
+
+#[test]
+fn begin_sends_state_and_pkce_s256_and_sets_a_scoped_cookie() {
+    let flow = flow();
+    let a = flow.begin("github", Some("//evil.example")).unwrap();
+    let b = flow.begin("github", None).unwrap();
+    assert!(
+        a.location
+            .starts_with("https://github.com/login/oauth/authorize?")
+    );
+    let params: HashMap<String, String> =
+        form_urlencoded::parse(a.location.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["code_challenge"].len(), 43);
+    assert_eq!(params["client_id"], "id");
+    assert_eq!(params["scope"], "read:user user:email");
+    assert!(params["state"].len() >= 22);
+    assert!(
+        !params.contains_key("nonce"),
+        "GitHub is not OpenID Connect"
+    );
+    assert!(!a.location.contains("secret"));
+    assert_ne!(
+        a.location, b.location,
+        "fresh state and challenge per login"
+    );
+    for attr in [
+        "__Host-oauth_state=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(a.set_cookie.contains(attr), "{attr} in {}", a.set_cookie);
+    }
+    assert!(matches!(
+        flow.begin("gitlab", None),
+        Err(crate::AuthError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn callback_failures_start_nothing_and_never_call_out_before_the_state_checks() {
+    let flow = flow();
+    let started = flow.begin("github", None).unwrap();
+    let cookie = started.set_cookie.split(';').next().unwrap().to_string();
+    let state: String =
+        form_urlencoded::parse(started.location.split_once('?').unwrap().1.as_bytes())
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+    let request = |query: String, cookie: Option<&str>| {
+        let mut r = crate::request::SimpleRequest::new().query(&query);
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r
+    };
+    let err = |e: crate::AuthError| e.to_response();
+    // Missing cookie, wrong state: 400 before any outbound call (Unreachable would 502).
+    let r = err(flow
+        .finish("github", &request(format!("code=c&state={state}"), None))
+        .await
+        .unwrap_err());
+    assert_eq!(r.status, 400);
+    let r = err(flow
+        .finish(
+            "github",
+            &request("code=c&state=wrong".into(), Some(&cookie)),
+        )
+        .await
+        .unwrap_err());
+    assert_eq!(r.status, 400);
+    let r = err(flow
+        .finish(
+            "github",
+            &request(format!("code=c&code=d&state={state}"), Some(&cookie)),
+        )
+        .await
+        .unwrap_err());
+    assert_eq!(r.status, 400);
+    // The right state reaches the provider, which is unreachable: 502, and the state is
+    // spent, so a retry is a replay.
+    let r = err(flow
+        .finish(
+            "github",
+            &request(format!("code=c&state={state}"), Some(&cookie)),
+        )
+        .await
+        .unwrap_err());
+    assert_eq!(r.status, 502);
+    let again = flow
+        .finish(
+            "github",
+            &request(format!("code=c&state={state}"), Some(&cookie)),
+        )
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("already been used"), "{again}");
+}
+
+#[tokio::test]
+async fn expired_login_state_is_refused() {
+    let clock = Arc::new(ManualClock::at_unix(1_000_000));
+    let providers = Providers::new()
+        .with(ProviderConfig::github(
+            "id",
+            "secret",
+            "https://app.example/cb",
+        ))
+        .unwrap();
+    let flow = ExternalLogin::new(
+        &providers,
+        Arc::new(Unreachable),
+        Arc::new(MemoryStore::new()),
+        clock.clone(),
+        b"state-secret-of-at-least-32-bytes-long",
+        false,
+    )
+    .unwrap();
+    let started = flow.begin("github", None).unwrap();
+    assert!(started.set_cookie.starts_with("oauth_state="));
+    let cookie = started.set_cookie.split(';').next().unwrap().to_string();
+    clock.advance(std::time::Duration::from_secs(LOGIN_STATE_TTL_SECS + 1));
+    let r = crate::request::SimpleRequest::new()
+        .query("code=c&state=s")
+        .header("cookie", cookie);
+    let e = flow.finish("github", &r).await.unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+}
+
+#[tokio::test]
+async fn link_by_email_links_creates_and_refuses_disabled_users() {
+    let users = Arc::new(MemoryUsers::demo());
+    let hook = LinkByEmail::new(users.clone(), vec!["viewer".into()]);
+    let identity = |email: &str| ExternalIdentity {
+        provider: "test".into(),
+        subject: "s".into(),
+        email: email.into(),
+        name: None,
+    };
+    assert_eq!(
+        hook.link(&identity("ALICE@example.com")).await.unwrap().id,
+        "1"
+    );
+    let dave = hook.link(&identity("dave@example.com")).await.unwrap();
+    assert_eq!(
+        (dave.id.as_str(), dave.roles.as_slice()),
+        ("4", ["viewer".to_string()].as_slice())
+    );
+    assert_eq!(
+        hook.link(&identity("Dave@Example.com")).await.unwrap().id,
+        "4"
+    );
+    // A linked-only user has no password that verifies.
+    assert_eq!(
+        users.find_by_id("4").await.unwrap().unwrap().password_hash,
+        NO_PASSWORD
+    );
+    let mut carol = users.find_by_id("3").await.unwrap().unwrap();
+    carol.disabled = true;
+    users.insert(carol);
+    assert!(hook.link(&identity("carol@example.com")).await.is_err());
+}
