@@ -43,6 +43,8 @@
 //! # let _ = app;
 //! ```
 
+#[cfg(feature = "openapi")]
+pub mod docs;
 pub mod routes;
 pub use auth_core::testing as test_helpers;
 
@@ -335,6 +337,19 @@ impl<R: RoleSet> FromRequest for RequireRoles<R> {
 #[derive(Debug, Clone)]
 pub struct Require {
     rule: Guard,
+}
+
+/// Requires `guard`: the general form of [`require_roles`] and friends, for guards
+/// defined once and also published (e.g. in OpenAPI with `auth-openapi`).
+pub fn require(guard: Guard) -> Require {
+    Require { rule: guard }
+}
+
+impl Require {
+    /// The guard this middleware checks.
+    pub fn guard(&self) -> &Guard {
+        &self.rule
+    }
 }
 
 /// Requires any of `roles`: `web::scope("/admin").wrap(require_roles(["admin"]))`.

@@ -46,6 +46,8 @@
 //! # let _ = app;
 //! ```
 
+#[cfg(feature = "openapi")]
+pub mod docs;
 pub mod routes;
 pub use auth_core::testing as test_helpers;
 
@@ -371,6 +373,22 @@ where
 pub struct RequireLayer {
     auth: Auth,
     rule: Guard,
+}
+
+/// Requires `guard` on a route group: the general form of [`require_roles`] and friends,
+/// for guards defined once and also published (e.g. in OpenAPI with `auth-openapi`).
+pub fn require(auth: &Auth, guard: Guard) -> RequireLayer {
+    RequireLayer {
+        auth: auth.clone(),
+        rule: guard,
+    }
+}
+
+impl RequireLayer {
+    /// The guard this layer checks.
+    pub fn guard(&self) -> &Guard {
+        &self.rule
+    }
 }
 
 /// Requires any of `roles` on a route group: `.route_layer(require_roles(&auth, ["editor", "admin"]))`.

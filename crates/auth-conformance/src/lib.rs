@@ -28,6 +28,7 @@
 pub mod app;
 pub mod provider;
 pub mod scenarios;
+pub mod webdriver;
 
 pub use app::{App, Target};
 
@@ -98,6 +99,7 @@ macro_rules! conformance_suite {
             external_login_pkce_mismatch_and_provider_error,
             external_login_open_redirects,
             external_login_bad_id_tokens,
+            openapi_spec_follows_the_guards,
         );
     };
     (@revocation $target:expr) => {

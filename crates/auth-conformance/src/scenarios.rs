@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 use crate::app::{App, Target};
 
 pub mod external;
+pub mod openapi;
 pub use external::{
     external_login_bad_id_tokens, external_login_happy_path, external_login_open_redirects,
     external_login_pkce_mismatch_and_provider_error, external_login_replayed_state,
     external_login_wrong_state,
 };
+pub use openapi::openapi_spec_follows_the_guards;
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),

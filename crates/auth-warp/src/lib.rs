@@ -38,6 +38,9 @@
 
 pub use auth_core::testing as test_helpers;
 
+#[cfg(feature = "openapi")]
+pub mod docs;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -226,7 +229,10 @@ fn guarded(
         })
 }
 
-fn requiring(
+/// An authenticated principal satisfying `guard`: the general form of
+/// [`require_roles`] and friends, for guards defined once and also published (e.g. in
+/// OpenAPI with `auth-openapi`).
+pub fn require(
     auth: Auth,
     guard: Guard,
 ) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
@@ -245,7 +251,7 @@ where
     I: IntoIterator<Item = R>,
     R: auth_core::policy::Role,
 {
-    requiring(auth, Guard::Require(Requirement::any_role(roles)))
+    require(auth, Guard::Require(Requirement::any_role(roles)))
 }
 
 /// An authenticated principal whose roles grant `permission`.
@@ -253,7 +259,7 @@ pub fn require_permission(
     auth: Auth,
     permission: &str,
 ) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    requiring(auth, Guard::Require(Requirement::permission(permission)))
+    require(auth, Guard::Require(Requirement::permission(permission)))
 }
 
 /// A bearer principal granted every one of `scopes` (RFC 6750 `insufficient_scope`).
@@ -261,7 +267,7 @@ pub fn require_scopes(
     auth: Auth,
     scopes: &[&str],
 ) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    requiring(
+    require(
         auth,
         Guard::Scopes(scopes.iter().map(|s| s.to_string()).collect()),
     )

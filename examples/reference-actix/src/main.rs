@@ -1,11 +1,10 @@
-//! The actix-web reference app: serves `CONTRACT.md` (all routes but the OAuth
-//! authorization-code pair and `/docs`) using only `auth-actix`'s public API.
+//! The actix-web reference app: serves `CONTRACT.md` using only `auth-actix`'s public
+//! API, with `/openapi.json` and `/docs` from the same guards it enforces.
 //! `cargo run -p reference-actix`.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::{
-    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response,
-    require_roles,
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response, require,
 };
 use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::{Auth, Principal, user_json};
@@ -95,6 +94,7 @@ async fn main() {
     let (listener, addr) = reference_common::bind_or_exit(reference.settings.bind);
     let auth = web::Data::new(reference.auth);
     let articles = web::Data::new(reference.articles);
+    let docs = auth_actix::docs::configure(&reference_common::api_doc(&auth));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(auth.clone())
@@ -106,7 +106,7 @@ async fn main() {
             .route("/health", web::get().to(health))
             .service(
                 web::resource("/articles")
-                    .wrap(require_roles(["editor", "admin"]))
+                    .wrap(require(reference_common::editors()))
                     .route(web::post().to(create_article)),
             )
             .service(
@@ -116,10 +116,11 @@ async fn main() {
             )
             .service(
                 web::resource("/users/{user_id}")
-                    .wrap(require_roles(["admin"]))
+                    .wrap(require(reference_common::admins()))
                     .route(web::delete().to(delete_user)),
             )
             .configure(auth_actix::routes::configure)
+            .configure(docs.clone())
     })
     .listen(listener);
     let server = match server {

@@ -1,12 +1,11 @@
-//! The axum reference app: serves `CONTRACT.md` (all routes but the OAuth
-//! authorization-code pair and `/docs`, which later issues add) using only `auth-axum`'s
-//! public API. `cargo run -p reference-axum`.
+//! The axum reference app: serves `CONTRACT.md` using only `auth-axum`'s public API,
+//! with `/openapi.json` and `/docs` from the same guards it enforces.
+//! `cargo run -p reference-axum`.
 
 use std::net::SocketAddr;
 
 use auth_axum::{
-    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response,
-    require_roles,
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response, require,
 };
 use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::{Auth, Principal, user_json};
@@ -27,10 +26,10 @@ fn app(state: AppState) -> Router {
     let auth = &state.auth;
     let editors = Router::new()
         .route("/articles", post(create_article))
-        .route_layer(require_roles(auth, ["editor", "admin"]));
+        .route_layer(require(auth, reference_common::editors()));
     let admins = Router::new()
         .route("/users/{user_id}", delete(delete_user))
-        .route_layer(require_roles(auth, ["admin"]));
+        .route_layer(require(auth, reference_common::admins()));
     Router::new()
         .route("/me", get(me))
         .route("/data", get(data))
@@ -41,6 +40,9 @@ fn app(state: AppState) -> Router {
         .merge(editors)
         .merge(admins)
         .merge(auth_axum::routes::auth_routes())
+        .merge(auth_axum::docs::docs_routes(&reference_common::api_doc(
+            auth,
+        )))
         .with_state(state)
 }
 

@@ -345,3 +345,116 @@ impl Articles {
         })
     }
 }
+
+/// The guard of `POST /articles` (editors and admins). Each app wraps the route in it
+/// through its adapter, and [`api_doc`] publishes the same value.
+pub fn editors() -> auth_core::Guard {
+    auth_core::Guard::Require(auth_core::policy::Requirement::any_role([
+        "editor", "admin",
+    ]))
+}
+
+/// The guard of `DELETE /users/{user_id}` (admins).
+pub fn admins() -> auth_core::Guard {
+    auth_core::Guard::Require(auth_core::policy::Requirement::any_role(["admin"]))
+}
+
+/// The contract's routes as OpenAPI: every scheme `auth` is configured with, and each
+/// route's accepted credentials and guard.
+pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
+    use auth_openapi::Protection as P;
+    let principal = P::bearer_or_session;
+    auth_openapi::ApiDoc::new(
+        auth,
+        "auth-toolkit reference app",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .route(
+        "POST",
+        "/token",
+        "OAuth2 token endpoint (password and refresh_token grants)",
+        P::none(),
+    )
+    .route("POST", "/refresh", "Rotate a refresh token", P::none())
+    .route("GET", "/me", "The caller's profile", P::bearer())
+    .route(
+        "POST",
+        "/logout",
+        "Log out this login (bearer) or session (cookie + CSRF)",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/logout/all",
+        "Log out every login and session",
+        P::bearer(),
+    )
+    .route(
+        "GET",
+        "/sessions",
+        "The caller's logins and sessions",
+        P::bearer(),
+    )
+    .route(
+        "DELETE",
+        "/sessions/{id}",
+        "Revoke one login or session",
+        P::bearer(),
+    )
+    .route("GET", "/data", "API-key protected data", P::api_key())
+    .route(
+        "POST",
+        "/login",
+        "Form login: starts a cookie session",
+        P::none(),
+    )
+    .route("GET", "/dashboard", "The session's user", P::session())
+    .route(
+        "GET",
+        "/reports",
+        "Reports (bearer or session)",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/articles",
+        "Create an article",
+        principal().guard(&editors()),
+    )
+    .route(
+        "DELETE",
+        "/users/{user_id}",
+        "Delete a user",
+        principal().guard(&admins()),
+    )
+    .route(
+        "PUT",
+        "/articles/{id}",
+        "Edit an article (ABAC: the author or an admin)",
+        principal(),
+    )
+    .route(
+        "DELETE",
+        "/articles/{id}",
+        "Delete an article (ABAC: an admin, or the author of an unpublished article)",
+        principal(),
+    )
+    .route(
+        "GET",
+        "/auth/{provider}/login",
+        "Start a third-party login",
+        P::none(),
+    )
+    .route(
+        "GET",
+        "/auth/{provider}/callback",
+        "Finish a third-party login",
+        P::none(),
+    )
+    .route(
+        "GET",
+        "/health",
+        "Liveness and state-store reachability",
+        P::none(),
+    )
+}

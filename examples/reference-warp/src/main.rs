@@ -1,5 +1,5 @@
-//! The warp reference app: serves `CONTRACT.md` (all routes but the OAuth
-//! authorization-code pair and `/docs`) using only `auth-warp`'s public API.
+//! The warp reference app: serves `CONTRACT.md` using only `auth-warp`'s public API,
+//! with `/openapi.json` and `/docs` from the same guards it enforces.
 //! `cargo run -p reference-warp`.
 
 use auth_core::credential::{ApiKeyRecord, KeySource};
@@ -7,7 +7,7 @@ use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::session::Session;
 use auth_core::token::Claims;
 use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
-use auth_warp::{AuthReject, authenticated, authorize, into_response, require_roles, with_auth};
+use auth_warp::{AuthReject, authenticated, authorize, into_response, require, with_auth};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 use warp::Filter;
@@ -65,14 +65,14 @@ fn app(
     let create_article = warp::path!("articles")
         .and(warp::post())
         .and(with_auth(auth.clone()))
-        .and(require_roles(auth.clone(), ["editor", "admin"]))
+        .and(require(auth.clone(), reference_common::editors()))
         .and_then(|auth: Auth, who: Principal| async move {
             let user = auth.user_of(&who).await.map_err(fail)?;
             Ok::<_, Rejection>(ok(&json!({"created_by": user.email})))
         });
     let delete_user = warp::path!("users" / String)
         .and(warp::delete())
-        .and(require_roles(auth.clone(), ["admin"]))
+        .and(require(auth.clone(), reference_common::admins()))
         .and_then(|raw: String, _: Principal| async move {
             let id = parse_id(&raw, "user_id").map_err(fail)?;
             Ok::<_, Rejection>(ok(&json!({"deleted": id})))
@@ -117,6 +117,7 @@ fn app(
         .and(with_auth(auth.clone()))
         .then(|auth: Auth| async move { into_response(auth.health().await) });
 
+    let docs = auth_warp::docs::docs(&reference_common::api_doc(&auth));
     me.or(data)
         .unify()
         .or(dashboard)
@@ -132,6 +133,8 @@ fn app(
         .or(delete_article)
         .unify()
         .or(health)
+        .unify()
+        .or(docs)
         .unify()
         .or(auth_warp::routes(auth))
         .unify()
