@@ -2,12 +2,27 @@
 //!
 //! - `cargo xtask ci`: exactly what CI runs (`.ci/run`: fmt check, clippy, the tests).
 //! - `cargo xtask bench`: the criterion benchmarks of `auth-core` (release build).
+//! - `cargo xtask fuzz [SECONDS] [TARGET...]`: every libFuzzer target (or the ones named)
+//!   for SECONDS each (default 600), on its committed corpus under `fuzz/corpus/`,
+//!   installing `cargo-fuzz` if missing. The toolchain is stable; `RUSTC_BOOTSTRAP=1`
+//!   unlocks the sanitizer flags cargo-fuzz passes. A crash stops with the reproducer's
+//!   path (`fuzz/artifacts/TARGET/`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+/// The targets in `fuzz/fuzz_targets/`.
+const FUZZ_TARGETS: [&str; 5] = [
+    "bearer_header",
+    "token_verify",
+    "cookie_header",
+    "token_form",
+    "api_key",
+];
+
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(PathBuf::from)
@@ -21,20 +36,84 @@ fn main() -> ExitCode {
             .args(["bench", "--package", "auth-core"])
             .current_dir(&root)
             .status(),
+        Some("fuzz") => return fuzz(&root, args.collect()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench>");
+            eprintln!("usage: cargo xtask <ci|bench|fuzz [SECONDS] [TARGET...]>");
             return ExitCode::from(2);
         }
     };
+    report(task.as_deref().unwrap_or_default(), status)
+}
+
+fn report(task: &str, status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
     match status {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         Ok(s) => {
-            eprintln!("xtask: {} failed ({s})", task.unwrap_or_default());
+            eprintln!("xtask: {task} failed ({s})");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("xtask: could not start the task: {e}");
+            eprintln!("xtask: could not start {task}: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn fuzz(root: &Path, args: Vec<String>) -> ExitCode {
+    let (seconds, named): (u64, Vec<String>) = match args.first().map(|a| a.parse::<u64>()) {
+        Some(Ok(s)) => (s, args[1..].to_vec()),
+        Some(Err(_)) => (600, args),
+        None => (600, Vec::new()),
+    };
+    let targets: Vec<&str> = if named.is_empty() {
+        FUZZ_TARGETS.to_vec()
+    } else {
+        match named
+            .iter()
+            .map(|n| FUZZ_TARGETS.iter().find(|t| *t == n).copied().ok_or(n))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(t) => t,
+            Err(n) => {
+                eprintln!(
+                    "xtask: no fuzz target `{n}`; targets: {}",
+                    FUZZ_TARGETS.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let has_fuzz = Command::new(env!("CARGO"))
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        eprintln!("xtask: installing cargo-fuzz from crates.io");
+        let installed = Command::new(env!("CARGO"))
+            .args(["install", "cargo-fuzz", "--locked"])
+            .status();
+        if !installed.is_ok_and(|s| s.success()) {
+            eprintln!("xtask: cannot install cargo-fuzz");
+            return ExitCode::FAILURE;
+        }
+    }
+    for target in targets {
+        println!("xtask: fuzzing {target} for {seconds} s");
+        let status = Command::new(env!("CARGO"))
+            .args(["fuzz", "run", "--fuzz-dir", "fuzz", "-O", target, "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .args([
+                "-rss_limit_mb=2048",
+                "-max_len=70000",
+                "-print_final_stats=1",
+            ])
+            .env("RUSTC_BOOTSTRAP", "1")
+            .current_dir(root)
+            .status();
+        if report(&format!("fuzz {target}"), status) != ExitCode::SUCCESS {
+            eprintln!("xtask: see fuzz/artifacts/{target}/ for the input that failed");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -455,3 +455,28 @@ where
         })
     }
 }
+
+/// Middleware keeping answers to credentialed requests private
+/// ([`Auth::private_headers`]): `Cache-Control: no-store`, `Vary: Authorization, Cookie`.
+///
+/// `App::new().wrap(actix_web::middleware::from_fn(auth_actix::private_responses))`
+pub async fn private_responses(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let headers = match req.app_data::<web::Data<Auth>>() {
+        Some(auth) => auth.private_headers(&RequestView::new(req.request())),
+        None => &[],
+    };
+    let mut response = next.call(req).await?;
+    for (name, value) in headers {
+        let name = HeaderName::from_static(name);
+        let value = HeaderValue::from_static(value);
+        if name == actix_web::http::header::VARY {
+            response.headers_mut().append(name, value);
+        } else {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}

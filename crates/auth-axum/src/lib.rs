@@ -486,3 +486,29 @@ pub fn csrf(auth: &Auth) -> RequireLayer {
         rule: Guard::Csrf,
     }
 }
+
+/// Middleware keeping answers to credentialed requests private
+/// ([`Auth::private_headers`]): `Cache-Control: no-store`, `Vary: Authorization, Cookie`.
+///
+/// `router.layer(axum::middleware::from_fn_with_state(auth.clone(), auth_axum::private_responses))`
+pub async fn private_responses(
+    axum::extract::State(auth): axum::extract::State<Auth>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = auth.private_headers(&RequestView::new(&parts));
+    let mut response = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    for (name, value) in headers {
+        let name = HeaderName::from_static(name);
+        let value = HeaderValue::from_static(value);
+        if name == axum::http::header::VARY {
+            response.headers_mut().append(name, value);
+        } else {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}

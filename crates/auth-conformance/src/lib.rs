@@ -100,6 +100,8 @@ macro_rules! conformance_suite {
             external_login_open_redirects,
             external_login_bad_id_tokens,
             openapi_spec_follows_the_guards,
+            jwt_attack_corpus,
+            authenticated_responses_are_private,
         );
     };
     (@revocation $target:expr) => {

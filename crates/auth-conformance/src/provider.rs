@@ -43,6 +43,12 @@ f4nPuzUpRBLBhDrN7XVTh2RX7YPA5/vqA3i+Z3bR85f0jEx19cz9xsTk
 -----END PRIVATE KEY-----
 ";
 
+/// The provider's ES256 signing key (PKCS#8 PEM): tests use it to forge "another
+/// issuer's" tokens.
+pub fn signing_key_pem() -> &'static str {
+    SIGNING_KEY
+}
+
 /// How the provider behaves on the next logins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

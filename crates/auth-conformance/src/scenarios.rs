@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use crate::app::{App, Target};
 
+pub mod attacks;
+pub use attacks::{authenticated_responses_are_private, jwt_attack_corpus};
 pub mod external;
 pub mod openapi;
 pub use external::{

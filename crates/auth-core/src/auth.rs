@@ -140,7 +140,19 @@ impl Auth {
     /// The bearer token of a request: exactly one `Authorization` header, at most 8 KiB of
     /// visible ASCII, scheme `Bearer`.
     pub fn bearer_token<'r>(&self, request: &'r impl Request) -> Result<&'r str, AuthError> {
+        let in_query = request.query().is_some_and(|q| {
+            form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+        });
         let mut values = request.header_values("authorization");
+        if in_query {
+            return Err(AuthError::InvalidBearerRequest {
+                detail: if values.next().is_some() {
+                    "Send the access token once, in the Authorization header only".into()
+                } else {
+                    "Send the access token in the Authorization header, not in the URL".into()
+                },
+            });
+        }
         let Some(raw) = values.next() else {
             return Err(AuthError::MissingCredentials(Scheme::Bearer));
         };
@@ -163,6 +175,26 @@ impl Auth {
             return Err(TokenError::Malformed.into());
         }
         Ok(token)
+    }
+
+    /// Headers for the response to `request`: when it carries credentials (an
+    /// `Authorization` header, the session cookie, or an API key header),
+    /// `Cache-Control: no-store` and `Vary: Authorization, Cookie`, so no shared cache
+    /// stores or serves one user's answer to another (RFC 9111 §5.2.2.5, OWASP ASVS
+    /// 5 V14.3). Adapters apply them to every response (`private_responses`).
+    pub fn private_headers(
+        &self,
+        request: &impl Request,
+    ) -> &'static [(&'static str, &'static str)] {
+        const PRIVATE: &[(&str, &str)] = &[
+            ("cache-control", "no-store"),
+            ("vary", "Authorization, Cookie"),
+        ];
+        let header = self.inner.api_keys.config().header.as_str();
+        let credentials = request.header_values("authorization").next().is_some()
+            || request.header_values(header).next().is_some()
+            || self.inner.sessions.presented_id(request).is_some();
+        if credentials { PRIVATE } else { &[] }
     }
 
     /// The caller's verified, unrevoked access-token claims.

@@ -178,6 +178,15 @@ pub enum AuthError {
     /// where it happens; the client sees only a generic 500.
     #[error("internal error")]
     Internal,
+    /// A malformed bearer request (RFC 6750 §3.1 `invalid_request`): an access token in
+    /// the URL (`access_token` query parameter), which this service never accepts, since
+    /// URLs end up in logs, histories and `Referer` headers; or in the URL *and* the
+    /// header (RFC 6750 §2: one method per request).
+    #[error("invalid bearer request: {detail}")]
+    InvalidBearerRequest {
+        /// A sentence for the client.
+        detail: Cow<'static, str>,
+    },
     /// Third-party login failed on the way back from the provider: the pre-login state
     /// is missing, mismatched, expired or replayed; the provider refused the code (a PKCE
     /// mismatch, say) or answered with an error; the id token did not verify; or no

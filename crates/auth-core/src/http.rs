@@ -134,6 +134,10 @@ impl AuthError {
                 row(503, "store-unavailable", "Service unavailable"),
                 "The authentication state store is unavailable; try again shortly".into(),
             ),
+            AuthError::InvalidBearerRequest { detail } => (
+                row(400, "invalid-request", "Invalid request"),
+                detail.to_string(),
+            ),
             AuthError::ExternalLogin { detail } => (
                 row(
                     400,
@@ -180,6 +184,13 @@ impl AuthError {
                 format!(
                     "Bearer error=\"insufficient_scope\", error_description=\"The token lacks a required scope\", scope=\"{}\"",
                     quoted_string_safe(scope)
+                ),
+            )),
+            AuthError::InvalidBearerRequest { detail } => headers.push((
+                "www-authenticate",
+                format!(
+                    "Bearer error=\"invalid_request\", error_description=\"{}\"",
+                    quoted_string_safe(detail)
                 ),
             )),
             AuthError::Throttled { retry_after_secs } => {

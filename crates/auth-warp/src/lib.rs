@@ -430,3 +430,32 @@ pub fn routes(
         .or(delete_session)
         .unify()
 }
+
+/// Wraps `routes` so answers to credentialed requests stay private
+/// ([`Auth::private_headers`]): `Cache-Control: no-store`, `Vary: Authorization, Cookie`.
+pub fn private_responses<F>(
+    auth: Auth,
+    routes: F,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
+where
+    F: Filter<Extract = (warp::reply::Response,), Error = Rejection>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    view().and(routes).map(
+        move |view: RequestView, _method: Method, mut response: warp::reply::Response| {
+            for (name, value) in auth.private_headers(&view) {
+                let name = HeaderName::from_static(name);
+                let value = HeaderValue::from_static(value);
+                if name == warp::http::header::VARY {
+                    response.headers_mut().append(name, value);
+                } else {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        },
+    )
+}

@@ -121,6 +121,9 @@ async fn main() {
             )
             .configure(auth_actix::routes::configure)
             .configure(docs.clone())
+            .wrap(actix_web::middleware::from_fn(
+                auth_actix::private_responses,
+            ))
     })
     .listen(listener);
     let server = match server {

@@ -43,6 +43,10 @@ fn app(state: AppState) -> Router {
         .merge(auth_axum::docs::docs_routes(&reference_common::api_doc(
             auth,
         )))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth_axum::private_responses,
+        ))
         .with_state(state)
 }
 

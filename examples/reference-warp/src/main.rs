@@ -153,7 +153,14 @@ async fn main() {
         eprintln!("error: cannot hand the socket on {addr} to the runtime");
         std::process::exit(2);
     };
-    let routes = app(reference.auth, reference.articles).recover(auth_warp::recover);
+    let auth = reference.auth.clone();
+    // Private-response headers go on refusals too, so they wrap the recovered filter.
+    let routes = auth_warp::private_responses(
+        auth,
+        app(reference.auth, reference.articles)
+            .recover(auth_warp::recover)
+            .unify(),
+    );
     print_listening(addr);
     warp::serve(routes).incoming(listener).run().await;
 }

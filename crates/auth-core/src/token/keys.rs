@@ -18,8 +18,16 @@ pub enum Algorithm {
     HS512,
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
     /// RSASSA-PSS with SHA-256.
     PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
     /// ECDSA on P-256 with SHA-256.
     ES256,
     /// ECDSA on P-384 with SHA-384.
@@ -44,7 +52,11 @@ impl Algorithm {
             Self::HS384 => "HS384",
             Self::HS512 => "HS512",
             Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
             Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
             Self::ES256 => "ES256",
             Self::ES384 => "ES384",
             Self::EdDSA => "EdDSA",
@@ -58,7 +70,11 @@ impl Algorithm {
             Self::HS384 => J::HS384,
             Self::HS512 => J::HS512,
             Self::RS256 => J::RS256,
+            Self::RS384 => J::RS384,
+            Self::RS512 => J::RS512,
             Self::PS256 => J::PS256,
+            Self::PS384 => J::PS384,
+            Self::PS512 => J::PS512,
             Self::ES256 => J::ES256,
             Self::ES384 => J::ES384,
             Self::EdDSA => J::EdDSA,
@@ -68,7 +84,9 @@ impl Algorithm {
     fn family(self) -> Family {
         match self {
             Self::HS256 | Self::HS384 | Self::HS512 => Family::Hmac,
-            Self::RS256 | Self::PS256 => Family::Rsa,
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
+                Family::Rsa
+            }
             Self::ES256 | Self::ES384 => Family::Ec,
             Self::EdDSA => Family::Ed,
         }
@@ -93,7 +111,11 @@ impl std::str::FromStr for Algorithm {
             "HS384" => Self::HS384,
             "HS512" => Self::HS512,
             "RS256" => Self::RS256,
+            "RS384" => Self::RS384,
+            "RS512" => Self::RS512,
             "PS256" => Self::PS256,
+            "PS384" => Self::PS384,
+            "PS512" => Self::PS512,
             "ES256" => Self::ES256,
             "ES384" => Self::ES384,
             "EdDSA" => Self::EdDSA,
@@ -101,7 +123,7 @@ impl std::str::FromStr for Algorithm {
                 return Err(ConfigError::Invalid {
                     setting: "algorithm",
                     reason: format!(
-                        "`{other}` is not supported; use one of HS256, HS384, HS512, RS256, PS256, ES256, ES384, EdDSA"
+                        "`{other}` is not supported; use one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
                     ),
                 });
             }
@@ -236,17 +258,80 @@ impl Key {
             }
         }
         .map_err(|e| invalid_key(&kid, alg, "public", &e))?;
+        Ok(Self::verify_only(kid, alg, decoding))
+    }
+
+    fn verify_only(kid: String, alg: Algorithm, decoding: DecodingKey) -> Self {
         let material = decoding
             .try_get_as_bytes()
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        Ok(Self {
+        Self {
             kid,
             alg,
             encoding: None,
             decoding,
             material,
-        })
+        }
+    }
+
+    /// A verify-only key from a public JWK (RFC 7517): RSA (`n`, `e`), EC (`crv`, `x`,
+    /// `y`) or OKP Ed25519 (`x`), for `alg`. A JWK whose own `alg` differs is refused,
+    /// as is a symmetric (`oct`) JWK: HMAC secrets go through [`Key::hmac`].
+    pub fn public_jwk(
+        kid: impl Into<String>,
+        alg: Algorithm,
+        jwk_json: &str,
+    ) -> Result<Self, ConfigError> {
+        let kid = checked_kid(kid.into())?;
+        let bad = |reason: String| ConfigError::InvalidKey {
+            kid: kid.clone(),
+            expected: "public JWK",
+            reason,
+        };
+        let jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_str(jwk_json).map_err(|e| bad(format!("not a JWK ({e})")))?;
+        if let Some(use_) = &jwk.common.public_key_use
+            && *use_ != jsonwebtoken::jwk::PublicKeyUse::Signature
+        {
+            return Err(bad(format!("the JWK's `use` is {use_:?}, not `sig`")));
+        }
+        if let Some(own) = jwk.common.key_algorithm
+            && format!("{own:?}") != alg.as_str()
+        {
+            return Err(bad(format!("the JWK is for {own:?}, not {}", alg.as_str())));
+        }
+        use jsonwebtoken::jwk::AlgorithmParameters as P;
+        let fits = matches!(
+            (&jwk.algorithm, alg.family()),
+            (P::RSA(_), Family::Rsa)
+                | (P::EllipticCurve(_), Family::Ec)
+                | (P::OctetKeyPair(_), Family::Ed)
+        );
+        if !fits {
+            return Err(ConfigError::AlgorithmMismatch {
+                kid,
+                alg: alg.as_str(),
+                kind: "this kind of JWK (HMAC secrets go through Key::hmac)",
+            });
+        }
+        if let (P::EllipticCurve(ec), Some(want)) = (
+            &jwk.algorithm,
+            match alg {
+                Algorithm::ES256 => Some(jsonwebtoken::jwk::EllipticCurve::P256),
+                Algorithm::ES384 => Some(jsonwebtoken::jwk::EllipticCurve::P384),
+                _ => None,
+            },
+        ) && ec.curve != want
+        {
+            return Err(bad(format!(
+                "the curve {:?} does not fit {}",
+                ec.curve,
+                alg.as_str()
+            )));
+        }
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
+        Ok(Self::verify_only(kid, alg, decoding))
     }
 
     /// The key id.

@@ -388,52 +388,11 @@ impl TokenService {
         if token.len() > inner.config.max_token_bytes {
             return Err(TokenError::TooLong);
         }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(claims_b64), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
         let ring = match kind {
             TokenType::Access => &inner.access,
             TokenType::Refresh => &inner.refresh,
         };
-
-        // 1. The header, parsed once, unauthenticated: only used to pick the key.
-        let header_json = B64.decode(header_b64).map_err(|_| TokenError::Malformed)?;
-        let header: RawHeader<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-        if header.has_refused_parameter() {
-            return Err(TokenError::UnsupportedHeader);
-        }
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| ring.find(kid))
-            .ok_or(TokenError::UnknownKey)?;
-        if header.alg != key.key.alg.as_str() {
-            return Err(TokenError::AlgorithmNotAllowed);
-        }
-        if !header
-            .typ
-            .as_deref()
-            .is_some_and(|t| typ_matches(t, ring.typ))
-        {
-            return Err(TokenError::WrongHeaderType);
-        }
-
-        // 2. The signature, by jsonwebtoken's crypto backend, before any claim is read.
-        let message = &token[..header_b64.len() + 1 + claims_b64.len()];
-        let valid = jsonwebtoken::crypto::verify(
-            signature,
-            message.as_bytes(),
-            &key.key.decoding,
-            key.key.alg.to_jwt(),
-        )
-        .map_err(|_| TokenError::BadSignature)?;
-        if !valid {
-            return Err(TokenError::BadSignature);
-        }
+        let claims_b64 = check_jws(token, |kid| ring.find(kid).map(|k| &k.key), Some(ring.typ))?;
 
         // 3. The claims, parsed once; required claims are non-optional fields.
         let claims_json = B64.decode(claims_b64).map_err(|_| TokenError::Malformed)?;
@@ -473,6 +432,67 @@ impl TokenService {
             return Err(TokenError::WrongTokenType);
         }
         Ok(claims)
+    }
+}
+
+/// Steps 1 and 2 of verification, shared by [`TokenService`] and
+/// [`KeyRing::verify_jws`]: three segments; the header parsed once (unknown parameters
+/// malformed, key-carrying ones and `crit` refused); `kid` in the ring; exactly that
+/// key's `alg`; `typ` when one is required; the signature by jsonwebtoken's crypto
+/// backend. Returns the claims segment, not yet decoded.
+fn check_jws<'t, 'k>(
+    token: &'t str,
+    find: impl Fn(&str) -> Option<&'k Key>,
+    typ: Option<&str>,
+) -> Result<&'t str, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    // The header, parsed once, unauthenticated: only used to pick the key.
+    let header_json = B64.decode(header_b64).map_err(|_| TokenError::Malformed)?;
+    let header: RawHeader<'_> =
+        serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+    if header.has_refused_parameter() {
+        return Err(TokenError::UnsupportedHeader);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(&find)
+        .ok_or(TokenError::UnknownKey)?;
+    if header.alg != key.alg.as_str() {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
+    if let Some(want) = typ
+        && !header.typ.as_deref().is_some_and(|t| typ_matches(t, want))
+    {
+        return Err(TokenError::WrongHeaderType);
+    }
+    // The signature, by jsonwebtoken's crypto backend, before any claim is read.
+    let message = &token[..header_b64.len() + 1 + claims_b64.len()];
+    let valid = jsonwebtoken::crypto::verify(
+        signature,
+        message.as_bytes(),
+        &key.decoding,
+        key.alg.to_jwt(),
+    )
+    .map_err(|_| TokenError::BadSignature)?;
+    if !valid {
+        return Err(TokenError::BadSignature);
+    }
+    Ok(claims_b64)
+}
+
+impl KeyRing {
+    /// Verifies a compact JWS against this ring with the same header and key rules as
+    /// token verification (no `typ` required, payload not interpreted) and returns the
+    /// payload bytes. For JWS that are not our tokens, and for external test vectors.
+    pub fn verify_jws(&self, jws: &str) -> Result<Vec<u8>, TokenError> {
+        let payload = check_jws(jws, |kid| self.keys.iter().find(|k| k.kid == kid), None)?;
+        B64.decode(payload).map_err(|_| TokenError::Malformed)
     }
 }
 

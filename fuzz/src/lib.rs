@@ -1,0 +1,165 @@
+//! The fuzz targets' bodies, shared by the libFuzzer binaries (`fuzz_targets/`) and by
+//! the corpus replay test (`tests/corpus.rs`, part of `cargo test`). Each feeds
+//! attacker-controlled bytes to one parser a request reaches and checks what must hold
+//! whatever the input: no panic, bounded output, and answers from the core's table.
+//!
+//! ```
+//! auth_fuzz::bearer_header(b"Bearer abc.def.ghi");
+//! auth_fuzz::token_form(b"\x00grant_type=password&username=a&password=b");
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an invariant that fails must crash
+
+use std::sync::OnceLock;
+
+use auth_core::credential::{MemoryUsers, PasswordParams};
+use auth_core::request::SimpleRequest;
+use auth_core::{Auth, AuthBuilder};
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    auth: Auth,
+    /// A valid access token, so mutations start from a real one.
+    pub token: String,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let auth = AuthBuilder::new(
+            b"fuzz-access-secret-of-at-least-32-bytes!",
+            b"fuzz-refresh-secret-of-at-least-32-byte!",
+        )
+        .issuer("fuzz")
+        .audience("fuzz")
+        // Cheap hashing: the dummy verify of unknown users runs on every login attempt.
+        .password_params(PasswordParams {
+            m_cost: 8,
+            t_cost: 1,
+            p_cost: 1,
+        })
+        .users(std::sync::Arc::new(MemoryUsers::new()))
+        .build()
+        .unwrap();
+        let user = auth_core::credential::User {
+            id: "1".into(),
+            username: "fuzz".into(),
+            email: None,
+            roles: vec!["admin".into()],
+            password_hash: String::new(),
+            disabled: false,
+        };
+        let token = runtime
+            .block_on(auth.parts().tokens.login(&user, None))
+            .unwrap()
+            .access
+            .token;
+        Fixture {
+            runtime,
+            auth,
+            token,
+        }
+    })
+}
+
+/// A valid access token of the fuzz fixture (for seeding corpora).
+pub fn valid_token() -> String {
+    fixture().token.clone()
+}
+
+/// `Authorization` header parsing (`Auth::bearer_token`).
+pub fn bearer_header(data: &[u8]) {
+    let f = fixture();
+    let request = SimpleRequest::new().header("authorization", data.to_vec());
+    match f.auth.bearer_token(&request) {
+        Ok(token) => {
+            assert!(!token.is_empty() && !token.contains(' '));
+            assert!(token.len() <= 8 * 1024);
+            assert!(token.bytes().all(|b| (0x21..0x7f).contains(&b)));
+        }
+        Err(e) => assert_table(&e),
+    }
+}
+
+/// Token verification (`TokenService::verify_access` and `verify_refresh`).
+pub fn token_verify(data: &[u8]) {
+    let f = fixture();
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let tokens = f.auth.parts().tokens.tokens();
+    match tokens.verify_access(text) {
+        // Only the fixture's own token (or one equal to it) verifies.
+        Ok(claims) => assert_eq!(text, f.token, "{claims:?}"),
+        Err(e) => assert_table(&e.into()),
+    }
+    assert!(
+        tokens.verify_refresh(text).is_err(),
+        "an access token is never a refresh token"
+    );
+}
+
+/// `Cookie` header parsing (`SessionManager::presented_id`, then a store lookup).
+pub fn cookie_header(data: &[u8]) {
+    let f = fixture();
+    let request = SimpleRequest::new().header("cookie", data.to_vec());
+    let sessions = &f.auth.parts().sessions;
+    if let Some(id) = sessions.presented_id(&request) {
+        assert_eq!(id.len(), 43);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+    }
+    match f.runtime.block_on(sessions.load(&request)) {
+        Ok(session) => assert!(session.is_none(), "no session was ever started"),
+        Err(e) => assert_table(&e),
+    }
+}
+
+/// The token endpoint: the first byte picks the `Content-Type`, the rest is the body.
+pub fn token_form(data: &[u8]) {
+    let f = fixture();
+    let (selector, body) = data.split_first().unwrap_or((&0, &[]));
+    let content_type = match selector % 4 {
+        0 => Some("application/x-www-form-urlencoded"),
+        1 => Some("application/x-www-form-urlencoded; charset=utf-8"),
+        2 => Some("application/json"),
+        _ => None,
+    };
+    let result = f
+        .runtime
+        .block_on(f.auth.parts().endpoint.handle(content_type, body, None));
+    // No user exists: nothing can be issued, whatever the form says.
+    let err = result.expect_err("no token from an empty user store");
+    let reply = err.to_response();
+    assert!(matches!(reply.status, 400 | 401 | 429), "{reply:?}");
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert!(body["error"].is_string());
+}
+
+/// API keys: the format check, then the digest lookup.
+pub fn api_key(data: &[u8]) {
+    let f = fixture();
+    let Ok(key) = std::str::from_utf8(data) else {
+        return;
+    };
+    let keys = &f.auth.parts().api_keys;
+    let _ = keys.well_formed(key);
+    let err = f
+        .runtime
+        .block_on(keys.verify(key))
+        .expect_err("no key is registered");
+    assert_eq!(err.to_response().status, 401);
+}
+
+/// Every refusal renders through the core's table as a 4xx problem with a JSON body.
+fn assert_table(e: &auth_core::AuthError) {
+    let reply = e.to_response();
+    assert!((400..500).contains(&reply.status), "{reply:?}");
+    serde_json::from_str::<serde_json::Value>(&reply.body).unwrap();
+}
