@@ -64,6 +64,7 @@ macro_rules! conformance_suite {
                 store_outage_fails_closed,
                 store_outage_fails_closed_in_allowlist_mode,
                 external_login_across_instances,
+                logout_is_seen_by_a_replicated_instance,
             );
         }
     };

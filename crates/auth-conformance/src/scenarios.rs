@@ -1080,6 +1080,32 @@ pub mod shared {
         logout_across(binary, &[("AUTH_REVOCATION", "allowlist")]).await;
     }
 
+    /// Scenario: with revocations replicated into each instance (`AUTH_REDIS_REPLICA`),
+    /// a logout on one instance is refused by the other (within the propagation bound;
+    /// the benchmark measures it in microseconds), and the other's own checks stay local.
+    pub async fn logout_is_seen_by_a_replicated_instance(binary: &str) {
+        let (a, b) = pair_with(binary, &[("AUTH_REDIS_REPLICA", "true")]).await;
+        let tok = login_bearer(&a, "alice").await;
+        assert_eq!(get(&b, "/me", Some(&bearer(&tok))).await.status(), 200);
+        let r = a
+            .client
+            .post(a.url("/logout"))
+            .header("authorization", bearer(&tok))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let r = get(&b, "/me", Some(&bearer(&tok))).await;
+            if r.status() == 401 || std::time::Instant::now() >= deadline {
+                expect_invalid_token(r).await;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Scenario: logout is seen by the other instance.
     pub async fn logout_is_seen_by_the_other_instance(binary: &str) {
         logout_across(binary, &[]).await;

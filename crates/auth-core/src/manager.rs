@@ -353,6 +353,11 @@ mod tests {
         let one = m.login(&alice(), None).await.unwrap();
         let two = m.login(&alice(), None).await.unwrap();
         let claims = m.authenticate(&one.access.token).await.unwrap();
+        assert_eq!(
+            m.tokens().cached_tokens(),
+            1,
+            "verified and cached: revocation must still win"
+        );
         m.logout(&claims).await.unwrap();
         assert!(matches!(
             m.authenticate(&one.access.token).await,

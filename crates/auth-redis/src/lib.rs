@@ -35,6 +35,20 @@
 //! | `NS:{u:USER}:sess` | set | the user's session keys |
 //! | `NS:{s:DIGEST}:sess` | hash | a session (`record`, `last_seen`, `expires_at`) |
 //! | `NS:{c:KEY}:ctr` | hash | a throttle counter (`count`, `last`) |
+//! | `NS:revocations` | stream | every revocation, appended by the script that records it (trimmed to about 1 000 000 entries) |
+//!
+//! ## Replicated revocations
+//!
+//! [`RedisStore::with_replica`] keeps a copy of the revocations in the instance, fed by
+//! `XREAD BLOCK` on the stream (resuming from its last id after a reconnect), so the
+//! per-request check costs no round trip (0.43 µs against 94 µs for the direct script on
+//! loopback; a revocation on one instance is refused by another 0.27 ms p50 / 0.82 ms p99
+//! later: `cargo bench -p auth-redis --bench replication`). It answers only while fresh
+//! (heard from Redis within [`ReplicaConfig::max_lag`], nothing trimmed past its
+//! position); otherwise the check goes direct and fails closed when Redis is down.
+//! Rotation, sessions, counters and the allowlist always go direct. On Redis Cluster the
+//! stream is one more slot, so the appends would have to leave the scripts (a cluster
+//! connection is future work, see below).
 //!
 //! ## Redis Cluster
 //!
@@ -64,6 +78,9 @@ use auth_core::store::{
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
+
+mod replica;
+pub use replica::ReplicaConfig;
 
 const CHECK: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
@@ -106,10 +123,14 @@ if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPI
 return 1
 ";
 
+/// KEYS: fam, fams, allow, stream; ARGV: sid, jti, next_jti, next_exp_ms, now, sub.
 const ROTATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local f = redis.call('HMGET', KEYS[1], 'current', 'revoked')
 if f[2] == '1' or f[1] ~= ARGV[2] then
+  if f[2] ~= '1' then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'k', 'f', 's', ARGV[6], 'i', ARGV[1], 'e', redis.call('PEXPIRETIME', KEYS[1]))
+  end
   redis.call('HSET', KEYS[1], 'revoked', '1')
   redis.call('SREM', KEYS[2], ARGV[1])
   redis.call('DEL', KEYS[3])
@@ -121,7 +142,9 @@ if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPI
 return 1
 ";
 
+/// KEYS: fam, fams, allow, stream; ARGV: sid, until_ms, sub, maxlen.
 const REVOKE_FAMILY: &str = r"
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'k', 'f', 's', ARGV[3], 'i', ARGV[1], 'e', ARGV[2])
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[1], 'revoked', '1')
 if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
@@ -129,20 +152,24 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 ";
 
-/// KEYS: cut, fams, then fam_i, allow_i per family; ARGV: at, until_ms, n, sid_1..sid_n.
-/// Returns -1 when
-/// the family set changed since it was read (the caller re-reads and retries).
+/// KEYS: cut, fams, stream, then fam_i, allow_i per family; ARGV: at, until_ms, n, sub,
+/// maxlen, sid_1..sid_n. Returns -1 when the family set changed since it was read (the
+/// caller re-reads and retries).
 const REVOKE_USER: &str = r"
 local n = tonumber(ARGV[3])
 local members = redis.call('SMEMBERS', KEYS[2])
 if #members ~= n then return -1 end
 local want = {}
-for i = 1, n do want[ARGV[3 + i]] = true end
+for i = 1, n do want[ARGV[5 + i]] = true end
 for _, m in ipairs(members) do if not want[m] then return -1 end end
 local cut = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cut then cut = tonumber(ARGV[1]) end
 redis.call('SET', KEYS[1], cut, 'PXAT', ARGV[2])
-for i = 3, #KEYS, 2 do
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'k', 'u', 's', ARGV[4], 'a', cut, 'e', ARGV[2])
+for i = 1, n do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'k', 'f', 's', ARGV[4], 'i', ARGV[5 + i], 'e', ARGV[2])
+end
+for i = 4, #KEYS, 2 do
   redis.call('HSET', KEYS[i], 'revoked', '1')
   if redis.call('PEXPIRETIME', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[i], ARGV[2]) end
   redis.call('DEL', KEYS[i + 1])
@@ -189,9 +216,11 @@ struct Scripts {
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    client: redis::Client,
     ns: Arc<str>,
     scripts: Arc<Scripts>,
     clock: Arc<dyn Clock>,
+    replica: Option<Arc<replica::Replica>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -259,11 +288,13 @@ impl RedisStore {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| err("connect", e))?;
         Ok(Self {
             conn,
+            client,
+            replica: None,
             ns: namespace.into(),
             scripts: Arc::new(Scripts {
                 check: Script::new(CHECK),
@@ -279,6 +310,25 @@ impl RedisStore {
             }),
             clock,
         })
+    }
+
+    /// Replicates revocations into this instance ([`replica`](crate::ReplicaConfig)): the
+    /// per-request check answers from a local set kept current through a Redis Stream,
+    /// falling back to the direct check whenever the replica is stale. Reads the stream
+    /// before returning, so the first check already knows every recorded revocation.
+    pub async fn with_replica(mut self, config: ReplicaConfig) -> Result<Self, StoreError> {
+        self.replica =
+            Some(replica::Replica::start(self.client.clone(), self.stream_key(), config).await?);
+        Ok(self)
+    }
+
+    /// Stream entries this instance's replica has applied (0 without a replica).
+    pub fn replicated_entries(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.applied())
+    }
+
+    fn stream_key(&self) -> String {
+        format!("{}:revocations", self.ns)
     }
 
     /// Whether the server answers `PING` (for health checks).
@@ -327,6 +377,13 @@ impl RedisStore {
 #[async_trait]
 impl Revocations for RedisStore {
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        if let Some(revoked) = self.replica.as_ref().and_then(|r| r.check(t)) {
+            return Ok(if revoked {
+                TokenStatus::Revoked
+            } else {
+                TokenStatus::Active
+            });
+        }
         let mut c = self.conn.clone();
         let revoked: i64 = self
             .scripts
@@ -363,9 +420,22 @@ impl Revocations for RedisStore {
             .arg(self.allow_key(t.sub, t.sid))
             .arg(Self::allow_field(t))
             .ignore()
+            .cmd("XADD")
+            .arg(self.stream_key())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(replica::STREAM_MAXLEN)
+            .arg("*")
+            .arg(&["k", "t", "s", t.sub, "i", t.iss, "j", t.jti, "e"])
+            .arg(ms(t.exp))
+            .ignore()
             .query_async::<()>(&mut c)
             .await
-            .map_err(|e| err("revoke_token", e))
+            .map_err(|e| err("revoke_token", e))?;
+        if let Some(r) = &self.replica {
+            r.record("t", t.sub, (t.iss, t.jti), 0, ms(t.exp));
+        }
+        Ok(())
     }
 
     async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
@@ -375,12 +445,18 @@ impl Revocations for RedisStore {
             .key(self.fam_key(sub, sid))
             .key(self.user(sub, "fams"))
             .key(self.allow_key(sub, sid))
+            .key(self.stream_key())
             .arg(sid)
             .arg(ms(until.max(self.now() + 1)))
+            .arg(sub)
+            .arg(replica::STREAM_MAXLEN)
             .invoke_async::<i64>(&mut c)
             .await
-            .map(|_| ())
-            .map_err(|e| err("revoke_family", e))
+            .map_err(|e| err("revoke_family", e))?;
+        if let Some(r) = &self.replica {
+            r.record("f", sub, (sid, ""), 0, ms(until.max(self.now() + 1)));
+        }
+        Ok(())
     }
 
     async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError> {
@@ -392,12 +468,18 @@ impl Revocations for RedisStore {
                 .await
                 .map_err(|e| err("revoke_user", e))?;
             let mut inv = self.scripts.revoke_user.prepare_invoke();
-            inv.key(self.user(sub, "cut")).key(self.user(sub, "fams"));
+            inv.key(self.user(sub, "cut"))
+                .key(self.user(sub, "fams"))
+                .key(self.stream_key());
             for sid in &sids {
                 inv.key(self.fam_key(sub, sid))
                     .key(self.allow_key(sub, sid));
             }
-            inv.arg(at).arg(until).arg(sids.len());
+            inv.arg(at)
+                .arg(until)
+                .arg(sids.len())
+                .arg(sub)
+                .arg(replica::STREAM_MAXLEN);
             for sid in &sids {
                 inv.arg(sid);
             }
@@ -406,6 +488,12 @@ impl Revocations for RedisStore {
                 .await
                 .map_err(|e| err("revoke_user", e))?;
             if done == 1 {
+                if let Some(r) = &self.replica {
+                    r.record("u", sub, ("", ""), at, until);
+                    for sid in &sids {
+                        r.record("f", sub, (sid, ""), 0, until);
+                    }
+                }
                 return Ok(());
             }
         }
@@ -487,17 +575,26 @@ impl RefreshFamilies for RedisStore {
             .key(self.fam_key(sub, sid))
             .key(self.user(sub, "fams"))
             .key(self.allow_key(sub, sid))
+            .key(self.stream_key())
             .arg(sid)
             .arg(jti)
             .arg(next_jti)
             .arg(ms(next_exp))
             .arg(self.now())
+            .arg(sub)
+            .arg(replica::STREAM_MAXLEN)
             .invoke_async(&mut c)
             .await
             .map_err(|e| err("rotate", e))?;
         Ok(match r {
             1 => Rotation::Rotated,
-            2 => Rotation::Reused,
+            2 => {
+                // Read-your-writes; the stream entry brings the family's real expiry.
+                if let Some(rep) = &self.replica {
+                    rep.record("f", sub, (sid, ""), 0, u64::MAX);
+                }
+                Rotation::Reused
+            }
             _ => Rotation::Unknown,
         })
     }

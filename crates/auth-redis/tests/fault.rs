@@ -129,3 +129,73 @@ async fn command_stats(
         })
         .collect()
 }
+
+/// With revocations replicated into the instance: while Redis answers, checks are local;
+/// once the replica has not heard from Redis for `max_lag`, checks go direct and fail
+/// closed; after Redis is back, the replica reconnects, resumes, and sees new
+/// revocations made by another instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_replica_falls_back_to_direct_checks_and_fails_closed() {
+    use auth_core::store::{Revocations, TokenRef, TokenStatus};
+    let server = common::OwnServer::start();
+    let port = server.port;
+    let url = format!("redis://127.0.0.1:{port}");
+    let config = auth_redis::ReplicaConfig {
+        max_lag: Duration::from_millis(400),
+    };
+    let a = RedisStore::connect(&url, "replica-fault")
+        .await
+        .unwrap()
+        .with_replica(config)
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |jti: &'static str| TokenRef {
+        iss: "i",
+        jti,
+        sid: "s",
+        sub: "u",
+        iat: now,
+        exp: now + 600,
+    };
+    a.revoke_token(&token("j1")).await.unwrap();
+    assert_eq!(a.check(&token("j1")).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(a.check(&token("j2")).await.unwrap(), TokenStatus::Active);
+
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(900)).await; // past max_lag
+    assert!(
+        a.check(&token("j2")).await.is_err(),
+        "a stale replica never answers Active on its own"
+    );
+
+    let _server = common::OwnServer::start_on(port);
+    let b = {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match RedisStore::connect(&url, "replica-fault").await {
+                Ok(b) => break b,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("redis did not come back: {e}"),
+            }
+        }
+    };
+    b.revoke_token(&token("j3")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match a.check(&token("j3")).await {
+            Ok(TokenStatus::Revoked) => break,
+            Ok(TokenStatus::Active) | Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("the replica did not recover: {other:?}"),
+        }
+    }
+    // The restarted server kept nothing, so the replica cannot prove it missed nothing:
+    // it stays on direct checks (slower, never wrong); j3 was answered by Redis.
+}

@@ -42,3 +42,51 @@ async fn redis() -> Redis {
 }
 
 auth_core::store_suite!(redis());
+
+/// The same suite with revocations replicated into each instance (`with_replica`): the
+/// per-request check answers from the local set, kept current through the stream.
+mod replicated {
+    use super::*;
+
+    struct Replicated {
+        namespace: String,
+        store: RedisStore,
+    }
+
+    #[async_trait]
+    impl Harness for Replicated {
+        fn store(&self) -> Arc<dyn StateStore> {
+            Arc::new(self.store.clone())
+        }
+        async fn second_client(&self) -> Arc<dyn StateStore> {
+            let other = common::connect(&self.namespace)
+                .await
+                .with_replica(auth_redis::ReplicaConfig::default())
+                .await
+                .unwrap();
+            Arc::new(other)
+        }
+        fn now(&self) -> u64 {
+            SystemClock.unix_seconds()
+        }
+        async fn advance(&self, secs: u64) {
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        }
+        fn propagation(&self) -> std::time::Duration {
+            // Generous against a loaded CI machine; the figure is in the benchmark.
+            std::time::Duration::from_secs(2)
+        }
+    }
+
+    async fn replicated() -> Replicated {
+        let namespace = common::unique_namespace("suite-replica");
+        let store = common::connect(&namespace)
+            .await
+            .with_replica(auth_redis::ReplicaConfig::default())
+            .await
+            .unwrap();
+        Replicated { namespace, store }
+    }
+
+    auth_core::store_suite!(replicated());
+}

@@ -38,6 +38,9 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// `AUTH_REDIS_NAMESPACE` (default `auth-reference`): lets tests share one Redis.
     pub redis_namespace: String,
+    /// `AUTH_REDIS_REPLICA` (`true`/`false`, default `false`): replicate revocations into
+    /// this instance through a Redis Stream, so checks need no round trip.
+    pub redis_replica: bool,
     /// `AUTH_ACCESS_TTL_SECS` (default 900).
     pub access_ttl: u64,
     /// `AUTH_REFRESH_TTL_SECS` (default 2592000).
@@ -125,6 +128,15 @@ impl Settings {
             refresh_secret,
             redis_url: get("AUTH_REDIS_URL").filter(|u| !u.is_empty()),
             redis_namespace: get("AUTH_REDIS_NAMESPACE").unwrap_or_else(|| "auth-reference".into()),
+            redis_replica: match get("AUTH_REDIS_REPLICA").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "AUTH_REDIS_REPLICA must be true or false, got `{other}`"
+                    ));
+                }
+            },
             access_ttl: secs("AUTH_ACCESS_TTL_SECS", 900)?,
             refresh_ttl: secs("AUTH_REFRESH_TTL_SECS", 2_592_000)?,
             session_ttl: secs("AUTH_SESSION_TTL_SECS", 3600)?,
@@ -204,11 +216,20 @@ pub const DEMO_API_KEYS: [&str; 2] = ["secret-key-123", "another-key-456"];
 /// Builds the reference app from `settings`: memory store, or Redis at `AUTH_REDIS_URL`.
 pub async fn build(settings: Settings) -> Result<Reference, String> {
     let store: Arc<dyn StateStore> = match &settings.redis_url {
-        Some(url) => Arc::new(
-            auth_redis::RedisStore::connect(url, &settings.redis_namespace)
+        Some(url) => {
+            let store = auth_redis::RedisStore::connect(url, &settings.redis_namespace)
                 .await
-                .map_err(|e| format!("AUTH_REDIS_URL: cannot reach Redis ({e})"))?,
-        ),
+                .map_err(|e| format!("AUTH_REDIS_URL: cannot reach Redis ({e})"))?;
+            let store = if settings.redis_replica {
+                store
+                    .with_replica(auth_redis::ReplicaConfig::default())
+                    .await
+                    .map_err(|e| format!("AUTH_REDIS_REPLICA: {e}"))?
+            } else {
+                store
+            };
+            Arc::new(store)
+        }
         None => Arc::new(MemoryStore::new()),
     };
     let mut builder = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret);
@@ -303,6 +324,10 @@ pub async fn load_test_setup() -> Result<(Auth, SocketAddr, String), String> {
         "AUTH_JWT_SECRET" => Some("load-test-access-secret-0123456789abcdef".into()),
         "AUTH_REFRESH_SECRET" => Some("load-test-refresh-secret-0123456789abcde".into()),
         "AUTH_BIND" => std::env::var("AUTH_BIND").ok(),
+        // Optional, for the Redis-store load runs.
+        "AUTH_REDIS_URL" | "AUTH_REDIS_REPLICA" | "AUTH_REDIS_NAMESPACE" => {
+            std::env::var(name).ok()
+        }
         _ => None,
     })?;
     let bind = settings.bind;

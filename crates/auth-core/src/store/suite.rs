@@ -28,6 +28,29 @@ pub trait Harness: Send + Sync + 'static {
     fn now(&self) -> u64;
     /// Lets `secs` seconds pass.
     async fn advance(&self, secs: u64);
+    /// How long a revocation made through one client may take to reach another's
+    /// *check* (default zero: at once). A store that replicates revocations into each
+    /// instance declares its bound; the suite then waits at most that long (the
+    /// contract's 100 ms figure is measured by a benchmark, not asserted here).
+    fn propagation(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+/// `b.check(t)` until it answers `Revoked` or `within` has passed; the last answer.
+async fn revoked_within(
+    b: &Arc<dyn StateStore>,
+    t: &TokenRef<'_>,
+    within: std::time::Duration,
+) -> TokenStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let status = b.check(t).await.unwrap();
+        if status == TokenStatus::Revoked || std::time::Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Instantiates every scenario as a `#[tokio::test]`; `$make` is a future of a harness,
@@ -282,13 +305,17 @@ pub async fn a_second_client_sees_revocations_at_once<H: Harness>(h: &H) {
     assert_eq!(b.check(&t).await.unwrap(), TokenStatus::Active);
     a.revoke_token(&t).await.unwrap();
     assert_eq!(
-        b.check(&t).await.unwrap(),
+        revoked_within(&b, &t, h.propagation()).await,
         TokenStatus::Revoked,
         "blocklist"
     );
     let t2 = token("j2", "fam", "u1", now, now + 60);
     b.revoke_family("u1", "fam", now + 600).await.unwrap();
-    assert_eq!(a.check(&t2).await.unwrap(), TokenStatus::Revoked, "family");
+    assert_eq!(
+        revoked_within(&a, &t2, h.propagation()).await,
+        TokenStatus::Revoked,
+        "family"
+    );
     a.insert_session("k", &session("u1", now, 600))
         .await
         .unwrap();

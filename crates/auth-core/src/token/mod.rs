@@ -22,6 +22,7 @@
 //!
 //! Revocation (blocklist, families, users) is checked on top of this by the stores.
 
+mod cache;
 mod claims;
 mod keys;
 
@@ -74,6 +75,10 @@ pub struct TokenConfig {
     pub leeway: Duration,
     /// Tokens longer than this are refused before decoding (default 8 KiB).
     pub max_token_bytes: usize,
+    /// Verified access tokens remembered (default 10 000; 0 turns the cache off). A hit
+    /// skips the signature and parsing but still checks `exp`/`nbf`/`iat`; revocation is
+    /// checked on every request either way. Bounded: about 1 KiB per entry at most.
+    pub verified_cache: usize,
 }
 
 impl Default for TokenConfig {
@@ -85,6 +90,7 @@ impl Default for TokenConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             leeway: Duration::from_secs(30),
             max_token_bytes: 8 * 1024,
+            verified_cache: 10_000,
         }
     }
 }
@@ -111,6 +117,12 @@ impl TokenConfig {
     /// Sets the refresh-token lifetime.
     pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Sets the verified-token cache's capacity (0 turns it off).
+    pub fn verified_cache(mut self, entries: usize) -> Self {
+        self.verified_cache = entries;
         self
     }
 
@@ -173,6 +185,7 @@ struct Inner {
     refresh: Ring,
     config: TokenConfig,
     clock: Arc<dyn Clock>,
+    cache: Option<cache::VerifiedCache>,
 }
 
 /// Issues and verifies access and refresh tokens. Cheap to clone (one `Arc`).
@@ -268,6 +281,7 @@ impl TokenService {
             inner: Arc::new(Inner {
                 access,
                 refresh,
+                cache: cache::VerifiedCache::new(config.verified_cache),
                 config,
                 clock,
             }),
@@ -361,7 +375,24 @@ impl TokenService {
 
     /// Verifies an access token (see the module docs for every rule).
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
-        self.verify(token, TokenType::Access)
+        let Some(cache) = &self.inner.cache else {
+            return self.verify(token, TokenType::Access);
+        };
+        if let Some(claims) = cache.get(token) {
+            self.check_times(&claims)?;
+            return Ok(claims);
+        }
+        let claims = self.verify(token, TokenType::Access)?;
+        cache.insert(token, &claims);
+        Ok(claims)
+    }
+
+    /// Entries in the verified-token cache (0 when it is off).
+    pub fn cached_tokens(&self) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, cache::VerifiedCache::len)
     }
 
     /// Verifies an access token that carries caller-defined claims `E`; a token without
@@ -417,17 +448,7 @@ impl TokenService {
                 Some(_) => {}
             }
         }
-        let now = inner.clock.unix_seconds();
-        let leeway = inner.config.leeway.as_secs();
-        if now >= claims.exp.saturating_add(leeway) {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf > now.saturating_add(leeway) {
-            return Err(TokenError::NotYetValid);
-        }
-        if claims.iat > now.saturating_add(leeway) {
-            return Err(TokenError::IssuedInFuture);
-        }
+        self.check_times(&claims)?;
         if claims.token_type != kind {
             return Err(TokenError::WrongTokenType);
         }
@@ -562,3 +583,21 @@ fn prepare(ring: KeyRing, typ: &'static str) -> Ring {
 
 #[cfg(test)]
 mod tests;
+
+impl TokenService {
+    /// The time rules, against the injected clock with the configured leeway.
+    fn check_times<E>(&self, claims: &Claims<E>) -> Result<(), TokenError> {
+        let now = self.inner.clock.unix_seconds();
+        let leeway = self.inner.config.leeway.as_secs();
+        if now >= claims.exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now.saturating_add(leeway) {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(())
+    }
+}

@@ -757,3 +757,64 @@ fn non_canonical_base64_is_refused() {
     assert!(verify(&svc, &format!("{h}=.{rest}")).is_err());
     assert!(verify(&svc, &format!("{h}.{rest}=")).is_err());
 }
+
+#[test]
+fn verified_cache_hits_only_after_full_verification_and_still_checks_time() {
+    let (svc, clock) = setup();
+    let pair = svc.issue_pair(&alice()).unwrap();
+    let token = &pair.access.token;
+    // Refused tokens never enter.
+    for bad in [
+        format!("{token}x"),
+        "a.b.c".to_string(),
+        pair.refresh.token.clone(),
+    ] {
+        assert!(svc.verify_access(&bad).is_err());
+    }
+    assert_eq!(svc.cached_tokens(), 0);
+    let first = svc.verify_access(token).unwrap();
+    assert_eq!(svc.cached_tokens(), 1);
+    assert_eq!(
+        svc.verify_access(token).unwrap(),
+        first,
+        "a hit gives the same claims"
+    );
+    assert_eq!(svc.cached_tokens(), 1);
+    // Expiry is checked on a hit too.
+    clock.advance(Duration::from_secs(900 + 31));
+    assert_eq!(svc.verify_access(token), Err(TokenError::Expired));
+    // A tampered copy of a cached token is not a hit (exact string match).
+    clock.rewind(Duration::from_secs(900 + 31));
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert!(svc.verify_access(&tampered).is_err());
+}
+
+#[test]
+fn verified_cache_is_bounded_and_can_be_turned_off() {
+    let clock = Arc::new(ManualClock::at_unix(NOW));
+    let small = TokenService::with_clock(
+        KeyRing::new(hs("a1", ACCESS_SECRET)),
+        KeyRing::new(hs("r1", REFRESH_SECRET)),
+        config().verified_cache(64),
+        clock.clone(),
+    )
+    .unwrap();
+    for _ in 0..2_000 {
+        let pair = small.issue_pair(&alice()).unwrap();
+        small.verify_access(&pair.access.token).unwrap();
+        assert!(small.cached_tokens() <= 64, "{}", small.cached_tokens());
+    }
+    let off = TokenService::with_clock(
+        KeyRing::new(hs("a1", ACCESS_SECRET)),
+        KeyRing::new(hs("r1", REFRESH_SECRET)),
+        config().verified_cache(0),
+        clock,
+    )
+    .unwrap();
+    let pair = off.issue_pair(&alice()).unwrap();
+    off.verify_access(&pair.access.token).unwrap();
+    off.verify_access(&pair.access.token).unwrap();
+    assert_eq!(off.cached_tokens(), 0);
+}

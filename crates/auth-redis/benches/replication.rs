@@ -1,0 +1,90 @@
+//! `cargo bench -p auth-redis --bench replication`
+//!
+//! Two instances (stores) with replicas on the Redis at `AUTH_TEST_REDIS_URL` (default
+//! 127.0.0.1:6379): 1 000 revocations made on A, each timed from the start of A's
+//! revoking call until B's check refuses the token (p50, p99, max); then the cost of one check on B: answered by the replica vs the
+//! direct one-round-trip script (a store without replica), in the same run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a benchmark aborts on a broken setup
+
+use std::time::{Duration, Instant};
+
+use auth_core::store::{Revocations, TokenRef, TokenStatus};
+use auth_redis::{RedisStore, ReplicaConfig};
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let url =
+        std::env::var("AUTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let ns = format!("bench-replication-{}", std::process::id());
+    let a = RedisStore::connect(&url, &ns)
+        .await
+        .unwrap()
+        .with_replica(ReplicaConfig::default())
+        .await
+        .unwrap();
+    let b = RedisStore::connect(&url, &ns)
+        .await
+        .unwrap()
+        .with_replica(ReplicaConfig::default())
+        .await
+        .unwrap();
+    let direct = RedisStore::connect(&url, &ns).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jtis: Vec<String> = (0..1000).map(|i| format!("j{i}")).collect();
+    fn token(jti: &str, now: u64) -> TokenRef<'_> {
+        TokenRef {
+            iss: "bench",
+            jti,
+            sid: "s",
+            sub: "u",
+            iat: now,
+            exp: now + 600,
+        }
+    }
+
+    let mut lat = Vec::with_capacity(1000);
+    for jti in &jtis {
+        let t = token(jti, now);
+        // From the moment the revoking call starts on A (its round trip included).
+        let start = Instant::now();
+        a.revoke_token(&t).await.unwrap();
+        while b.check(&t).await.unwrap() != TokenStatus::Revoked {
+            tokio::task::yield_now().await;
+            assert!(start.elapsed() < Duration::from_secs(5), "never propagated");
+        }
+        lat.push(start.elapsed());
+    }
+    lat.sort();
+    println!(
+        "propagation A->B over {} revocations: p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        pct(&lat, 0.50),
+        pct(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+
+    let active = token("never-revoked", now);
+    for (name, store) in [("replica", &b), ("direct", &direct)] {
+        for _ in 0..1000 {
+            store.check(&active).await.unwrap();
+        }
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            assert_eq!(store.check(&active).await.unwrap(), TokenStatus::Active);
+        }
+        println!(
+            "check ({name}): {:.2} µs",
+            start.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
+}
