@@ -55,6 +55,8 @@ pub struct Settings {
     pub audience: String,
     /// `AUTH_REVOCATION` (default `blocklist`).
     pub revocation: RevocationMode,
+    /// `AUTH_VERIFIED_CACHE`: verified access tokens remembered (default 10000; 0 = off).
+    pub verified_cache: usize,
     /// `AUTH_OAUTH_PROVIDERS` and each provider's `AUTH_OAUTH_<NAME>_…` variables.
     pub providers: auth_core::external::Providers,
     /// Warnings to print at start-up (never containing a secret).
@@ -144,6 +146,12 @@ impl Settings {
             issuer: get("AUTH_ISSUER").unwrap_or_else(|| "auth-reference".into()),
             audience: get("AUTH_AUDIENCE").unwrap_or_else(|| "auth-reference".into()),
             revocation,
+            verified_cache: match get("AUTH_VERIFIED_CACHE") {
+                None => 10_000,
+                Some(v) => v.parse::<usize>().map_err(|_| {
+                    format!("AUTH_VERIFIED_CACHE must be a number of entries (0 turns it off), got `{v}`")
+                })?,
+            },
             providers,
             warnings,
         })
@@ -243,7 +251,8 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
                 .issuer(settings.issuer.clone())
                 .audience(settings.audience.clone())
                 .access_ttl(Duration::from_secs(settings.access_ttl))
-                .refresh_ttl(Duration::from_secs(settings.refresh_ttl)),
+                .refresh_ttl(Duration::from_secs(settings.refresh_ttl))
+                .verified_cache(settings.verified_cache),
         )
         .store(store)
         .revocation_mode(settings.revocation)
@@ -325,9 +334,10 @@ pub async fn load_test_setup() -> Result<(Auth, SocketAddr, String), String> {
         "AUTH_REFRESH_SECRET" => Some("load-test-refresh-secret-0123456789abcde".into()),
         "AUTH_BIND" => std::env::var("AUTH_BIND").ok(),
         // Optional, for the Redis-store load runs.
-        "AUTH_REDIS_URL" | "AUTH_REDIS_REPLICA" | "AUTH_REDIS_NAMESPACE" => {
-            std::env::var(name).ok()
-        }
+        "AUTH_REDIS_URL"
+        | "AUTH_REDIS_REPLICA"
+        | "AUTH_REDIS_NAMESPACE"
+        | "AUTH_VERIFIED_CACHE" => std::env::var(name).ok(),
         _ => None,
     })?;
     let bind = settings.bind;
