@@ -192,7 +192,7 @@ impl<S, E> FromRequestParts<S> for Bearer<E>
 where
     Auth: FromRef<S>,
     S: Send + Sync,
-    E: DeserializeOwned + Send + Sync,
+    E: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
@@ -206,7 +206,7 @@ impl<S, E> OptionalFromRequestParts<S> for Bearer<E>
 where
     Auth: FromRef<S>,
     S: Send + Sync,
-    E: DeserializeOwned + Send + Sync,
+    E: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 

@@ -204,7 +204,7 @@ impl Auth {
     }
 
     /// As [`Auth::bearer`], with caller-defined claims `E`.
-    pub async fn bearer_as<E: serde::de::DeserializeOwned>(
+    pub async fn bearer_as<E: serde::de::DeserializeOwned + 'static>(
         &self,
         request: &impl Request,
     ) -> Result<Claims<E>, AuthError> {

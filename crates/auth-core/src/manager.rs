@@ -184,7 +184,7 @@ impl TokenManager {
     }
 
     /// As [`TokenManager::authenticate`], for tokens carrying caller-defined claims `E`.
-    pub async fn authenticate_as<E: serde::de::DeserializeOwned>(
+    pub async fn authenticate_as<E: serde::de::DeserializeOwned + 'static>(
         &self,
         token: &str,
     ) -> Result<Claims<E>, AuthError> {

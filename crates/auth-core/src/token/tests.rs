@@ -818,3 +818,28 @@ fn verified_cache_is_bounded_and_can_be_turned_off() {
     off.verify_access(&pair.access.token).unwrap();
     assert_eq!(off.cached_tokens(), 0);
 }
+
+#[test]
+fn the_default_extra_claims_path_uses_the_cache_and_custom_extras_do_not() {
+    #[derive(Debug, serde::Deserialize)]
+    struct Other {
+        #[allow(dead_code)]
+        #[serde(default)]
+        tenant: Option<String>,
+    }
+    let (svc, _) = setup();
+    let token = svc.issue_pair(&alice()).unwrap().access.token;
+    svc.verify_access_as::<Other>(&token).unwrap();
+    assert_eq!(
+        svc.cached_tokens(),
+        0,
+        "custom extras are verified in full every time"
+    );
+    let claims = svc.verify_access_as::<NoExtra>(&token).unwrap();
+    assert_eq!(claims.sub, "1");
+    assert_eq!(
+        svc.cached_tokens(),
+        1,
+        "what the adapters' Bearer asks for is cached"
+    );
+}
