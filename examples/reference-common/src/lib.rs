@@ -326,35 +326,6 @@ pub fn bind_or_exit(addr: SocketAddr) -> (std::net::TcpListener, SocketAddr) {
     }
 }
 
-/// What the adapters' load-test servers share: an `Auth` built like the reference app's,
-/// the address to bind (`AUTH_BIND`), and a ready `Authorization` header for alice.
-pub async fn load_test_setup() -> Result<(Auth, SocketAddr, String), String> {
-    let settings = Settings::from_lookup(|name| match name {
-        "AUTH_JWT_SECRET" => Some("load-test-access-secret-0123456789abcdef".into()),
-        "AUTH_REFRESH_SECRET" => Some("load-test-refresh-secret-0123456789abcde".into()),
-        "AUTH_BIND" => std::env::var("AUTH_BIND").ok(),
-        // Optional, for the Redis-store load runs.
-        "AUTH_REDIS_URL"
-        | "AUTH_REDIS_REPLICA"
-        | "AUTH_REDIS_NAMESPACE"
-        | "AUTH_VERIFIED_CACHE" => std::env::var(name).ok(),
-        _ => None,
-    })?;
-    let bind = settings.bind;
-    let auth = build(settings).await?.auth;
-    let alice = auth
-        .parts()
-        .users
-        .find_by_username("alice")
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no demo user alice")?;
-    let header = auth_core::testing::bearer_header(&auth, &alice)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((auth, bind, header))
-}
-
 /// A path id as an integer, or the contract's 400 problem.
 pub fn parse_id(raw: &str, what: &str) -> Result<u64, auth_core::AuthError> {
     raw.parse::<u64>()

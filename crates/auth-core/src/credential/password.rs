@@ -1,9 +1,15 @@
 //! argon2id password hashing, off the async runtime.
 //!
-//! Hashing and verifying cost ~25 ms of CPU and 19 MiB of memory each at OWASP's
-//! parameters. They run on tokio's blocking pool (never on an async worker, so a burst of
-//! logins cannot stall other requests), and at most `max_concurrent` at once (so a burst
-//! cannot allocate unbounded memory either); the rest wait asynchronously for a slot.
+//! Hashing and verifying cost ~25–40 ms of CPU and 19 MiB of memory each at OWASP's
+//! parameters. They run on the hasher's own threads, never on an async worker, at most
+//! `max_concurrent` at once (so a burst cannot allocate unbounded memory either); the rest
+//! wait asynchronously for a slot. On Linux those threads run under the `SCHED_IDLE`
+//! policy: any other runnable thread of the machine preempts them at once, so when the
+//! CPU is busy, requests that are already authenticated go first and logins take the time
+//! left over; a login burst cannot stall the rest of the service (measured in
+//! `docs/BENCHMARKS.md`, "Login burst"). An idle CPU still hashes at full speed; a CPU
+//! saturated by other work for long makes logins wait (and time out at the client) rather
+//! than everything else slow down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,6 +109,65 @@ struct Inner {
     dummy: String,
     permits: Semaphore,
     verifications: AtomicU64,
+    pool: HashPool,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that run argon2 jobs at background priority. The threads end
+/// when the hasher is dropped (the channel closes).
+struct HashPool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl HashPool {
+    fn new(threads: usize) -> Result<Self, ConfigError> {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking job drops its reply sender (the caller sees an
+                        // error); the thread lives on.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| ConfigError::Invalid {
+                    setting: "argon2 threads",
+                    reason: format!("cannot start a hashing thread: {e}"),
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+}
+
+/// Moves the calling thread to `SCHED_IDLE` (Linux; elsewhere a no-op). It needs no
+/// privilege; a failure only leaves the normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        if let Err(e) = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        ) {
+            tracing::debug!("argon2 threads keep their priority: {e:?}");
+        }
+    }
 }
 
 impl std::fmt::Debug for Passwords {
@@ -150,6 +215,7 @@ impl Passwords {
                 dummy,
                 permits: Semaphore::new(max_concurrent.max(1)),
                 verifications: AtomicU64::new(0),
+                pool: HashPool::new(max_concurrent.max(1))?,
             }),
         })
     }
@@ -164,7 +230,7 @@ impl Passwords {
         self.inner.verifications.load(Ordering::Relaxed)
     }
 
-    /// Hashes `password` into a PHC string, on the blocking pool.
+    /// Hashes `password` into a PHC string, on the hashing threads.
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(PasswordError::TooLong);
@@ -173,7 +239,7 @@ impl Passwords {
         self.blocking(move || this.hash_blocking(&password)).await?
     }
 
-    /// Checks `password` against the PHC string `phc`, on the blocking pool.
+    /// Checks `password` against the PHC string `phc`, on the hashing threads.
     pub async fn verify(&self, password: String, phc: String) -> Result<Verified, PasswordError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(PasswordError::TooLong);
@@ -246,9 +312,17 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|e| PasswordError::Runtime(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .pool
+            .jobs
+            .send(Box::new(move || {
+                let _ = reply.send(work());
+            }))
+            .map_err(|_| PasswordError::Runtime("the hashing threads have stopped".into()))?;
+        answer
             .await
-            .map_err(|e| PasswordError::Runtime(e.to_string()))
+            .map_err(|_| PasswordError::Runtime("a hashing job failed".into()))
     }
 }
 

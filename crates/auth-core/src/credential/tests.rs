@@ -335,7 +335,7 @@ async fn concurrent_logins_do_not_block_the_runtime() {
             r
         }));
     }
-    // Wait (without sleeping) until hashing is under way on the blocking pool.
+    // Wait (without sleeping) until hashing is under way on the hashing threads.
     while f.passwords.verifications() == 0 {
         tokio::task::yield_now().await;
     }
@@ -350,6 +350,48 @@ async fn concurrent_logins_do_not_block_the_runtime() {
         assert!(l.await.unwrap().is_ok());
     }
     assert_eq!(done.load(Ordering::SeqCst), 8);
+}
+
+/// The scheduling policy (`stat` field 41) of every thread of this process whose name
+/// starts with `prefix`, and of the calling thread.
+#[cfg(target_os = "linux")]
+fn thread_policies(prefix: &str) -> (Vec<u32>, u32) {
+    fn policy(stat: &str) -> Option<u32> {
+        // Fields after `(comm)` start at field 3; policy is field 41.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(38)?.parse().ok()
+    }
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim().starts_with(prefix) {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            out.extend(policy(&stat));
+        }
+    }
+    let me = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    (out, policy(&me).unwrap())
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn hashing_threads_run_under_sched_idle() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    let passwords = Passwords::with_concurrency(cheap(), 3).unwrap();
+    let phc = passwords.hash("correct horse".into()).await.unwrap();
+    assert_eq!(
+        passwords.verify("correct horse".into(), phc).await.unwrap(),
+        Verified::Ok
+    );
+    let (hashers, caller) = thread_policies("argon2-");
+    assert!(hashers.len() >= 3, "hashing threads: {hashers:?}");
+    assert!(
+        hashers.iter().all(|p| *p == SCHED_IDLE),
+        "every hashing thread under SCHED_IDLE: {hashers:?}"
+    );
+    // The caller's own thread keeps the normal policy.
+    assert_eq!(caller, SCHED_OTHER);
 }
 
 // --- API keys ---------------------------------------------------------------------

@@ -1,11 +1,11 @@
-//! `cargo bench -p auth-redis --bench replication`
+//! `bench-replication` (run by `cargo xtask bench`)
 //!
 //! Two instances (stores) with replicas on the Redis at `AUTH_TEST_REDIS_URL` (default
 //! 127.0.0.1:6379): 1 000 revocations made on A, each timed from the start of A's
 //! revoking call until B's check refuses the token (p50, p99, max); then the cost of one check on B: answered by the replica vs the
 //! direct one-round-trip script (a store without replica), in the same run.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a benchmark aborts on a broken setup
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,12 @@ async fn main() {
         pct(&lat, 0.99),
         lat[lat.len() - 1]
     );
+    println!("result propagation_p50_us {}", pct(&lat, 0.50).as_micros());
+    println!("result propagation_p99_us {}", pct(&lat, 0.99).as_micros());
+    println!(
+        "result propagation_max_us {}",
+        lat[lat.len() - 1].as_micros()
+    );
 
     let active = token("never-revoked", now);
     for (name, store) in [("replica", &b), ("direct", &direct)] {
@@ -82,9 +88,8 @@ async fn main() {
         for _ in 0..n {
             assert_eq!(store.check(&active).await.unwrap(), TokenStatus::Active);
         }
-        println!(
-            "check ({name}): {:.2} µs",
-            start.elapsed().as_secs_f64() * 1e6 / n as f64
-        );
+        let micros = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+        println!("check ({name}): {micros:.2} µs");
+        println!("result check_{name}_us {micros:.2}");
     }
 }
