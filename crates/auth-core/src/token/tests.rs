@@ -789,6 +789,19 @@ fn verified_cache_hits_only_after_full_verification_and_still_checks_time() {
     tampered.pop();
     tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
     assert!(svc.verify_access(&tampered).is_err());
+    // The cache hashes only a token's tail: a string that shares the cached token's tail
+    // but not its start hashes alike and is still no hit (whole strings are compared).
+    let (header, rest) = token.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let other_claims = format!("{header}.{}A.{signature}", &payload[..payload.len() - 1]);
+    let forged = if other_claims == *token {
+        format!("{header}.{}B.{signature}", &payload[..payload.len() - 1])
+    } else {
+        other_claims
+    };
+    assert!(forged.ends_with(&token[token.len() - 32..]));
+    assert_eq!(svc.verify_access(&forged), Err(TokenError::BadSignature));
+    assert_eq!(svc.cached_tokens(), 1);
 }
 
 #[test]
