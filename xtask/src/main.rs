@@ -131,9 +131,26 @@ fn fuzz(root: &Path, args: Vec<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What the tutorial's FastAPI app needs (its README's list).
+const FASTAPI_PACKAGES: &str = "fastapi uvicorn python-multipart pyjwt";
+
 /// Builds the bench package (release, shared `target/`) and runs its driver.
 fn bench(root: &Path, args: Vec<String>) -> ExitCode {
     let target = root.join("target");
+    // The FastAPI peer's virtualenv is made while the servers build (pip mostly waits on
+    // the network; the build on the CPU).
+    let venv = target.join("bench/venv");
+    let making_venv = if venv.join("bin/python").exists() {
+        None
+    } else {
+        println!("xtask: making the FastAPI virtualenv in {}", venv.display());
+        let script = format!(
+            "python3 -m venv '{0}' && '{0}/bin/pip' install -q {1}",
+            venv.display(),
+            FASTAPI_PACKAGES
+        );
+        Command::new("sh").arg("-c").arg(script).spawn().ok()
+    };
     println!("xtask: building the bench package (release)");
     let built = Command::new(env!("CARGO"))
         .args(["build", "--release", "--bins", "--manifest-path"])
@@ -141,7 +158,13 @@ fn bench(root: &Path, args: Vec<String>) -> ExitCode {
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(root)
         .status();
-    if report("bench build", built) != ExitCode::SUCCESS {
+    let venv_made = match making_venv {
+        Some(mut child) => child.wait(),
+        None => Ok(std::process::ExitStatus::default()),
+    };
+    if report("bench build", built) != ExitCode::SUCCESS
+        || report("FastAPI virtualenv", venv_made) != ExitCode::SUCCESS
+    {
         return ExitCode::FAILURE;
     }
     let status = Command::new(target.join("release/bench-run"))

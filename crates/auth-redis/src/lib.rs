@@ -43,7 +43,7 @@
 //! `XREAD BLOCK` on the stream (resuming from its last id after a reconnect), so the
 //! per-request check costs no round trip (0.43 µs against 94 µs for the direct script on
 //! loopback; a revocation on one instance is refused by another 0.27 ms p50 / 0.82 ms p99
-//! later: `cargo bench -p auth-redis --bench replication`). It answers only while fresh
+//! later: `bench-replication`, run by `cargo xtask bench`). It answers only while fresh
 //! (heard from Redis within [`ReplicaConfig::max_lag`], nothing trimmed past its
 //! position); otherwise the check goes direct and fails closed when Redis is down.
 //! Rotation, sessions, counters and the allowlist always go direct. On Redis Cluster the
