@@ -100,12 +100,12 @@ impl State {
         match kind.as_str() {
             "t" => {
                 if let (Some(iss), Some(jti)) = (field(map, "i"), field(map, "j")) {
-                    self.tokens.insert(format!("{iss}\0{jti}"), num("e"));
+                    self.tokens.insert(pair_key(&iss, &jti), num("e"));
                 }
             }
             "f" => {
                 if let Some(sid) = field(map, "i") {
-                    self.families.insert(format!("{sub}\0{sid}"), num("e"));
+                    self.families.insert(pair_key(&sub, &sid), num("e"));
                 }
             }
             "u" => {
@@ -142,8 +142,7 @@ impl Replica {
             }),
             config,
         });
-        let mut conn = client
-            .get_multiplexed_async_connection()
+        let mut conn = reader_connection(&client, &config)
             .await
             .map_err(|e| StoreError::new(format!("redis replica connect: {e}")))?;
         // Catch up in pages before serving, so a fresh instance never answers from an
@@ -192,8 +191,8 @@ impl Replica {
         }
         let now = now_ms();
         let live = |until: Option<&u64>| until.is_some_and(|u| *u > now);
-        let revoked = live(s.tokens.get(&format!("{}\0{}", t.iss, t.jti)))
-            || live(s.families.get(&format!("{}\0{}", t.sub, t.sid)))
+        let revoked = live(s.tokens.get(&pair_key(t.iss, t.jti)))
+            || live(s.families.get(&pair_key(t.sub, t.sid)))
             || s.users
                 .get(t.sub)
                 .is_some_and(|(cut, until)| *until > now && t.iat < *cut);
@@ -212,11 +211,10 @@ impl Replica {
         let mut s = self.lock();
         match kind {
             "t" => {
-                s.tokens
-                    .insert(format!("{}\0{}", ident.0, ident.1), until_ms);
+                s.tokens.insert(pair_key(ident.0, ident.1), until_ms);
             }
             "f" => {
-                s.families.insert(format!("{sub}\0{}", ident.0), until_ms);
+                s.families.insert(pair_key(sub, ident.0), until_ms);
             }
             _ => {
                 let e = s.users.entry(sub.to_string()).or_insert((0, 0));
@@ -232,6 +230,36 @@ impl Replica {
     }
 }
 
+/// `a` NUL `b`, the replica's key for a token or a family; built by hand (no `format!`):
+/// it runs on every request.
+fn pair_key(a: &str, b: &str) -> String {
+    let mut key = String::with_capacity(a.len() + 1 + b.len());
+    key.push_str(a);
+    key.push('\0');
+    key.push_str(b);
+    key
+}
+
+/// How long the reader's `XREAD` blocks: a quarter of `max_lag`, at least 50 ms.
+fn block_time(config: &ReplicaConfig) -> Duration {
+    (config.max_lag / 4).max(Duration::from_millis(50))
+}
+
+/// The reader's own connection. Its response timeout must outlast the `XREAD` block (the
+/// client's default, 500 ms, equals the default block: every quiet read would fail and
+/// the replica would go stale); a server that does not answer within block + `max_lag`
+/// is treated as gone.
+async fn reader_connection(
+    client: &redis::Client,
+    config: &ReplicaConfig,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let timeouts = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(block_time(config) + config.max_lag));
+    client
+        .get_multiplexed_async_connection_with_config(&timeouts)
+        .await
+}
+
 async fn read_loop(
     replica: Weak<Replica>,
     client: redis::Client,
@@ -239,7 +267,7 @@ async fn read_loop(
     stream: String,
     config: ReplicaConfig,
 ) {
-    let block = (config.max_lag / 4).max(Duration::from_millis(50));
+    let block = block_time(&config);
     let mut last_purge = Instant::now();
     loop {
         let Some(r) = replica.upgrade() else {
@@ -274,7 +302,7 @@ async fn read_loop(
                 tracing::warn!(error = %e, "redis replica: read failed; reconnecting");
                 drop(r);
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if let Ok(c) = client.get_multiplexed_async_connection().await {
+                if let Ok(c) = reader_connection(&client, &config).await {
                     conn = c;
                     // Entries trimmed past our position while we were away cannot be
                     // replayed: stay on direct checks from then on.

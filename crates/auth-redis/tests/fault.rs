@@ -199,3 +199,50 @@ async fn a_stale_replica_falls_back_to_direct_checks_and_fails_closed() {
     // The restarted server kept nothing, so the replica cannot prove it missed nothing:
     // it stays on direct checks (slower, never wrong); j3 was answered by Redis.
 }
+
+/// With the default settings (the reader blocks 500 ms on `XREAD`), a replica that hears
+/// no revocation for longer than `max_lag` stays fresh: its checks are answered locally,
+/// with no call to Redis. (The reader's connection once used the client's default 500 ms
+/// response timeout, equal to the block: every quiet read failed, the replica went stale
+/// and every check went direct.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_replica_stays_fresh_with_default_settings() {
+    use auth_core::store::{Revocations, TokenRef, TokenStatus};
+    let server = common::OwnServer::start();
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let config = auth_redis::ReplicaConfig::default();
+    let quiet = config.max_lag + Duration::from_millis(1500);
+    let a = RedisStore::connect(&url, "replica-quiet")
+        .await
+        .unwrap()
+        .with_replica(config)
+        .await
+        .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = TokenRef {
+        iss: "i",
+        jti: "quiet",
+        sid: "s",
+        sub: "u",
+        iat: now,
+        exp: now + 600,
+    };
+    tokio::time::sleep(quiet).await; // no revocation for longer than max_lag
+    let before = command_stats(&mut c).await;
+    for _ in 0..100 {
+        assert_eq!(a.check(&token).await.unwrap(), TokenStatus::Active);
+    }
+    let after = command_stats(&mut c).await;
+    let calls =
+        |m: &std::collections::HashMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        calls(&after, "evalsha") - calls(&before, "evalsha"),
+        0,
+        "checks of a quiet, fresh replica are local"
+    );
+}
