@@ -136,31 +136,15 @@ async fn command_stats(
 /// revocations made by another instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_replica_falls_back_to_direct_checks_and_fails_closed() {
-    use auth_core::store::{Revocations, TokenRef, TokenStatus};
+    use auth_core::store::{Revocations, TokenStatus};
     let server = common::OwnServer::start();
     let port = server.port;
     let url = format!("redis://127.0.0.1:{port}");
     let config = auth_redis::ReplicaConfig {
         max_lag: Duration::from_millis(400),
     };
-    let a = RedisStore::connect(&url, "replica-fault")
-        .await
-        .unwrap()
-        .with_replica(config)
-        .await
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = |jti: &'static str| TokenRef {
-        iss: "i",
-        jti,
-        sid: "s",
-        sub: "u",
-        iat: now,
-        exp: now + 600,
-    };
+    let a = replicated_store(&url, "replica-fault", config).await;
+    let token = live_token;
     a.revoke_token(&token("j1")).await.unwrap();
     assert_eq!(a.check(&token("j1")).await.unwrap(), TokenStatus::Revoked);
     assert_eq!(a.check(&token("j2")).await.unwrap(), TokenStatus::Active);
@@ -207,31 +191,15 @@ async fn a_stale_replica_falls_back_to_direct_checks_and_fails_closed() {
 /// and every check went direct.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_replica_stays_fresh_with_default_settings() {
-    use auth_core::store::{Revocations, TokenRef, TokenStatus};
+    use auth_core::store::{Revocations, TokenStatus};
     let server = common::OwnServer::start();
     let url = format!("redis://127.0.0.1:{}", server.port);
     let config = auth_redis::ReplicaConfig::default();
     let quiet = config.max_lag + Duration::from_millis(1500);
-    let a = RedisStore::connect(&url, "replica-quiet")
-        .await
-        .unwrap()
-        .with_replica(config)
-        .await
-        .unwrap();
+    let a = replicated_store(&url, "replica-quiet", config).await;
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = TokenRef {
-        iss: "i",
-        jti: "quiet",
-        sid: "s",
-        sub: "u",
-        iat: now,
-        exp: now + 600,
-    };
+    let token = live_token("quiet");
     tokio::time::sleep(quiet).await; // no revocation for longer than max_lag
     let before = command_stats(&mut c).await;
     for _ in 0..100 {
@@ -245,4 +213,29 @@ async fn a_quiet_replica_stays_fresh_with_default_settings() {
         0,
         "checks of a quiet, fresh replica are local"
     );
+}
+
+async fn replicated_store(url: &str, ns: &str, config: auth_redis::ReplicaConfig) -> RedisStore {
+    RedisStore::connect(url, ns)
+        .await
+        .unwrap()
+        .with_replica(config)
+        .await
+        .unwrap()
+}
+
+/// A token reference issued now, valid for 10 minutes.
+fn live_token(jti: &'static str) -> auth_core::store::TokenRef<'static> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    auth_core::store::TokenRef {
+        iss: "i",
+        jti,
+        sid: "s",
+        sub: "u",
+        iat: now,
+        exp: now + 600,
+    }
 }
