@@ -8,8 +8,9 @@
 //!   (installed from Debian if missing), the tutorial's FastAPI app in a virtualenv, the
 //!   login burst, revocation propagation over Redis, memory per entry and a 5-minute
 //!   soak; prints the table and rewrites the generated part of `docs/BENCHMARKS.md` and
-//!   `docs/benchmarks.svg`. OPTIONS go to `bench-run`: `--seconds N` (per server, default
-//!   5), `--soak N` (default 300), `--fastapi DIR`, `--no-doc`.
+//!   `docs/benchmarks.svg`. OPTIONS go to `bench-run`: `--seconds N` (per measurement,
+//!   default 3), `--rounds N` (default 2; a row is its best round), `--soak N` (default
+//!   300), `--fastapi DIR`, `--no-doc`.
 //! - `cargo xtask criterion`: the criterion micro-benchmarks of `auth-core` and
 //!   `auth-redis` (release build).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]`: every libFuzzer target (or the ones named)
@@ -50,7 +51,7 @@ fn main() -> ExitCode {
         Some("fuzz") => return fuzz(&root, args.collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench [--seconds N] [--soak N] [--fastapi DIR] [--no-doc]|criterion|fuzz [SECONDS] [TARGET...]>"
+                "usage: cargo xtask <ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc]|criterion|fuzz [SECONDS] [TARGET...]>"
             );
             return ExitCode::from(2);
         }

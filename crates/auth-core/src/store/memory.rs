@@ -14,9 +14,22 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 
-/// Sweep expired entries after this many writes, so memory stays bounded under churn
-/// without a background task.
+/// Sweep expired entries after this many writes at least, so memory stays bounded under
+/// churn without a background task.
 const SWEEP_EVERY: u64 = 1024;
+
+/// Counts a write; true when a sweep is due: after `max(SWEEP_EVERY, held / 2)` writes, so
+/// a sweep (which visits every entry) costs about two entry visits per write at any size,
+/// and expired entries never exceed about half of those held.
+fn sweep_due(writes: &mut u64, held: usize) -> bool {
+    *writes += 1;
+    if *writes >= SWEEP_EVERY.max(held as u64 / 2) {
+        *writes = 0;
+        true
+    } else {
+        false
+    }
+}
 
 /// All server-side state in process memory. Cheap to clone (shared `Arc`s); entries expire
 /// on the injected clock and expired entries are purged.
@@ -107,7 +120,7 @@ impl MemoryStore {
             + sessions
     }
 
-    /// Removes every expired entry now (it otherwise happens every 1024 writes).
+    /// Removes every expired entry now (it otherwise happens after `max(1024, held / 2)` writes).
     pub fn purge_expired(&self) {
         let now = self.now();
         lock(&self.counters).sweep(now);
@@ -133,8 +146,11 @@ impl TokenState {
     }
 
     fn note_write(&mut self, now: u64) {
-        self.blocked.writes += 1;
-        if self.blocked.writes.is_multiple_of(SWEEP_EVERY) {
+        let held = self.blocked.map.len()
+            + self.families.map.len()
+            + self.user_cutoff.map.len()
+            + self.listed.len();
+        if sweep_due(&mut self.blocked.writes, held) {
             self.sweep(now);
         }
     }
@@ -177,8 +193,7 @@ impl<V> Expiring<V> {
     }
 
     fn note_write(&mut self, now: u64) {
-        self.writes += 1;
-        if self.writes.is_multiple_of(SWEEP_EVERY) {
+        if sweep_due(&mut self.writes, self.map.len()) {
             self.sweep(now);
         }
     }
@@ -430,8 +445,8 @@ impl Sessions for MemoryStore {
             .entry(record.user_id.clone())
             .or_default()
             .insert(key.to_string());
-        s.by_key.writes += 1;
-        if s.by_key.writes.is_multiple_of(SWEEP_EVERY) {
+        let held = s.by_key.map.len();
+        if sweep_due(&mut s.by_key.writes, held) {
             s.sweep(now);
         }
         Ok(())
