@@ -930,7 +930,7 @@ fn report(
         let op = if c.at_least { "≥" } else { "≤" };
         let value = c
             .value
-            .map_or("not measured".to_string(), |v| format!("{v:.2}{}", c.unit));
+            .map_or("not measured".to_string(), |v| format!("{v:.3}{}", c.unit));
         let met = if c.met() { "yes" } else { "**no**" };
         let why = if c.met() { "" } else { c.why.as_str() };
         let _ = writeln!(
