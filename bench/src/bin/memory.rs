@@ -217,6 +217,13 @@ fn soak(seconds: u64) {
     let second_half: Vec<_> = samples.iter().filter(|s| s.0 >= half).collect();
     let max_rss = second_half.iter().map(|s| s.1).max().unwrap_or(0);
     let max_entries = second_half.iter().map(|s| s.2).max().unwrap_or(0);
+    // Sweeps make the entries a sawtooth: compare the highest sample of each window.
+    let first_steady_max = samples
+        .iter()
+        .filter(|s| s.0 >= 60 && s.0 < half)
+        .map(|s| s.2)
+        .max()
+        .unwrap_or(0);
     println!("result soak_seconds {seconds}");
     println!("result soak_half_s {}", mid.0);
     println!("result soak_cycles {cycles}");
@@ -228,4 +235,7 @@ fn soak(seconds: u64) {
     println!("result soak_entries_mid {}", mid.2);
     println!("result soak_entries_end {}", last.2);
     println!("result soak_entries_max {}", max_entries);
+    println!("result soak_entries_max_60s_to_half {first_steady_max}");
+    let rss: Vec<String> = samples.iter().map(|s| (s.1 >> 10).to_string()).collect();
+    println!("result soak_rss_samples_kib {}", rss.join(","));
 }

@@ -18,13 +18,28 @@ use crate::error::StoreError;
 /// churn without a background task.
 const SWEEP_EVERY: u64 = 1024;
 
-/// Counts a write; true when a sweep is due: after `max(SWEEP_EVERY, held / 2)` writes, so
-/// a sweep (which visits every entry) costs about two entry visits per write at any size,
-/// and expired entries never exceed about half of those held.
-fn sweep_due(writes: &mut u64, held: usize) -> bool {
-    *writes += 1;
-    if *writes >= SWEEP_EVERY.max(held as u64 / 2) {
-        *writes = 0;
+/// A write that comes this many seconds after the last sweep sweeps again, whatever the
+/// count: in a steady churn, expired entries then stay below `SWEEP_SECONDS` worth.
+const SWEEP_SECONDS: u64 = 10;
+
+/// When a map was last swept and how many writes it has seen since.
+#[derive(Debug, Default)]
+struct SweepClock {
+    writes: u64,
+    last: u64,
+}
+
+/// Counts a write at `now`; true when a sweep is due: `SWEEP_SECONDS` after the last one,
+/// or after `max(SWEEP_EVERY, held / 2)` writes, so a sweep (which visits every entry)
+/// costs about two entry visits per write at any size, and expired entries never exceed
+/// about half of those held.
+fn sweep_due(clock: &mut SweepClock, held: usize, now: u64) -> bool {
+    clock.writes += 1;
+    if clock.writes >= SWEEP_EVERY.max(held as u64 / 2)
+        || now >= clock.last.saturating_add(SWEEP_SECONDS)
+    {
+        clock.writes = 0;
+        clock.last = now;
         true
     } else {
         false
@@ -120,7 +135,8 @@ impl MemoryStore {
             + sessions
     }
 
-    /// Removes every expired entry now (it otherwise happens after `max(1024, held / 2)` writes).
+    /// Removes every expired entry now (it otherwise happens at a write 10 s after the last
+    /// sweep, or after `max(1024, held / 2)` writes).
     pub fn purge_expired(&self) {
         let now = self.now();
         lock(&self.counters).sweep(now);
@@ -150,7 +166,7 @@ impl TokenState {
             + self.families.map.len()
             + self.user_cutoff.map.len()
             + self.listed.len();
-        if sweep_due(&mut self.blocked.writes, held) {
+        if sweep_due(&mut self.blocked.sweeps, held, now) {
             self.sweep(now);
         }
     }
@@ -160,14 +176,14 @@ impl TokenState {
 #[derive(Debug)]
 struct Expiring<V> {
     map: HashMap<String, (V, u64)>,
-    writes: u64,
+    sweeps: SweepClock,
 }
 
 impl<V> Default for Expiring<V> {
     fn default() -> Self {
         Self {
             map: HashMap::new(),
-            writes: 0,
+            sweeps: SweepClock::default(),
         }
     }
 }
@@ -193,7 +209,7 @@ impl<V> Expiring<V> {
     }
 
     fn note_write(&mut self, now: u64) {
-        if sweep_due(&mut self.writes, self.map.len()) {
+        if sweep_due(&mut self.sweeps, self.map.len(), now) {
             self.sweep(now);
         }
     }
@@ -446,7 +462,7 @@ impl Sessions for MemoryStore {
             .or_default()
             .insert(key.to_string());
         let held = s.by_key.map.len();
-        if sweep_due(&mut s.by_key.writes, held) {
+        if sweep_due(&mut s.by_key.sweeps, held, now) {
             s.sweep(now);
         }
         Ok(())
@@ -561,6 +577,32 @@ mod tests {
     }
 
     crate::store_suite!(memory());
+
+    #[tokio::test]
+    async fn a_write_ten_seconds_after_the_last_sweep_sweeps_whatever_the_count() {
+        use crate::store::{Revocations, TokenRef};
+        let h = memory().await;
+        let s = &h.store;
+        let revoke = |jti: String, now: u64| async move {
+            let t = TokenRef {
+                iss: "i",
+                jti: &jti,
+                sid: "s",
+                sub: "u",
+                iat: now,
+                exp: now + 5,
+            };
+            s.revoke_token(&t).await.unwrap();
+        };
+        let now = h.now();
+        for i in 0..100 {
+            revoke(format!("a{i}"), now).await; // far fewer than SWEEP_EVERY writes
+        }
+        assert_eq!(s.held_entries(), 100);
+        h.advance(super::SWEEP_SECONDS + 1).await;
+        revoke("b".into(), h.now()).await;
+        assert_eq!(s.held_entries(), 1, "the 100 expired entries were swept");
+    }
 
     #[tokio::test]
     async fn expired_entries_are_purged_so_memory_stays_bounded_under_churn() {
