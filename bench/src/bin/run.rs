@@ -856,32 +856,33 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
             why: "the FastAPI figure depends on its Python build (one uvicorn worker)".into(),
         });
     }
-    let kib = |k: &str| results.get(k).and_then(|v| v.parse::<f64>().ok());
-    out.push(Check {
-        what: "soak: entries held, highest in the second half / highest from 60 s to half \
-               time (expired entries purged)"
-            .into(),
-        value: kib("soak_entries_max")
-            .zip(kib("soak_entries_max_60s_to_half"))
-            .map(|(e, s)| e / s),
-        bound: 1.10,
-        at_least: false,
-        unit: "×",
-        why: "entries expire but are not swept".into(),
-    });
-    out.push(Check {
-        what: "soak: resident set at the end / at half time (memory flat)".into(),
-        value: kib("soak_rss_end_kib")
-            .zip(kib("soak_rss_mid_kib"))
-            .map(|(e, s)| e / s),
-        bound: 1.10,
-        at_least: false,
-        unit: "×",
-        why: "the store's entries stay bounded (row above), but the process grows in steps: \
-              glibc malloc does not return the fragmented heap left by the maps' rehashes \
-              and string churn (samples below)"
-            .into(),
-    });
+    let num = |k: &str| results.get(k).and_then(|v| v.parse::<f64>().ok());
+    for (what, end, start, why) in [
+        (
+            "soak: entries held, highest in the second half / highest from 60 s to half \
+             time (expired entries purged)",
+            "soak_entries_max",
+            "soak_entries_max_60s_to_half",
+            "entries expire but are not swept",
+        ),
+        (
+            "soak: resident set at the end / at half time (memory flat)",
+            "soak_rss_end_kib",
+            "soak_rss_mid_kib",
+            "the store's entries stay bounded (row above), but the process grows in steps: \
+             glibc malloc does not return the fragmented heap left by the maps' rehashes \
+             and string churn (samples below)",
+        ),
+    ] {
+        out.push(Check {
+            what: what.into(),
+            value: num(end).zip(num(start)).map(|(e, s)| e / s),
+            bound: 1.10,
+            at_least: false,
+            unit: "×",
+            why: why.into(),
+        });
+    }
     out
 }
 
