@@ -755,6 +755,36 @@ struct Check {
 }
 
 impl Check {
+    /// A ratio that must reach `bound`.
+    fn at_least(what: String, value: Option<f64>, bound: f64, why: String) -> Self {
+        Self {
+            what,
+            value,
+            bound,
+            at_least: true,
+            unit: "×",
+            why,
+        }
+    }
+
+    /// A figure that must stay at or under `bound`.
+    fn at_most(
+        what: String,
+        value: Option<f64>,
+        bound: f64,
+        unit: &'static str,
+        why: String,
+    ) -> Self {
+        Self {
+            what,
+            value,
+            bound,
+            at_least: false,
+            unit,
+            why,
+        }
+    }
+
     fn met(&self) -> bool {
         self.value.is_some_and(|v| {
             if self.at_least {
@@ -770,17 +800,15 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
     let ratio = |a: Option<&Row>, b: Option<&Row>| Some(a?.rps / b?.rps);
     let mut out = Vec::new();
     for fw in ["axum", "actix-web", "warp"] {
-        out.push(Check {
-            what: format!("{fw}: JWT (memory, cache on) / bare"),
-            value: ratio(
+        out.push(Check::at_least(
+            format!("{fw}: JWT (memory, cache on) / bare"),
+            ratio(
                 find(rows, fw, "ours: JWT, memory"),
                 find(rows, fw, "bare (no auth)"),
             ),
-            bound: JWT_VS_BARE,
-            at_least: true,
-            unit: "×",
-            why: WHY_JWT.into(),
-        });
+            JWT_VS_BARE,
+            WHY_JWT.into(),
+        ));
     }
     for (fw, ours, peer) in [
         ("axum", "ours: JWT, memory", "axum-jwt-auth 0.7"),
@@ -795,13 +823,11 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
             "actix-web-httpauth 0.8 + jsonwebtoken check",
         ),
     ] {
-        out.push(Check {
-            what: format!("{fw}: {ours} / {peer}"),
-            value: ratio(find(rows, fw, ours), find(rows, fw, peer)),
-            bound: OURS_VS_PEER,
-            at_least: true,
-            unit: "×",
-            why: match ratio(find(rows, fw, "bare (no auth)"), find(rows, fw, peer)) {
+        out.push(Check::at_least(
+            format!("{fw}: {ours} / {peer}"),
+            ratio(find(rows, fw, ours), find(rows, fw, peer)),
+            OURS_VS_PEER,
+            match ratio(find(rows, fw, "bare (no auth)"), find(rows, fw, peer)) {
                 Some(ceiling) if ceiling < OURS_VS_PEER => format!(
                     "the peer already serves 1/{ceiling:.2} of the bare route's rate: \
                      {OURS_VS_PEER}× the peer would be faster than the framework without any auth"
@@ -809,52 +835,46 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
                 _ if ours.contains("session") => WHY_SESSION.into(),
                 _ => WHY_JWT.into(),
             },
-        });
+        ));
     }
     for fw in ["axum", "actix-web", "warp"] {
-        out.push(Check {
-            what: format!("{fw}: JWT Redis (replica) / JWT memory"),
-            value: ratio(
+        out.push(Check::at_least(
+            format!("{fw}: JWT Redis (replica) / JWT memory"),
+            ratio(
                 find(rows, fw, "ours: JWT, Redis (replica)"),
                 find(rows, fw, "ours: JWT, memory"),
             ),
-            bound: REDIS_VS_MEMORY,
-            at_least: true,
-            unit: "×",
-            why: WHY_REPLICA.into(),
-        });
+            REDIS_VS_MEMORY,
+            WHY_REPLICA.into(),
+        ));
     }
-    out.push(Check {
-        what: "revocation on one instance refused by another, p99 over 1 000".into(),
-        value: results
+    out.push(Check::at_most(
+        "revocation on one instance refused by another, p99 over 1 000".into(),
+        results
             .get("propagation_p99_us")
             .and_then(|v| v.parse::<f64>().ok())
             .map(|us| us / 1000.0),
-        bound: PROPAGATION_P99_MS,
-        at_least: false,
-        unit: " ms",
-        why: "the stream reader's wake-up on the loaded core".into(),
-    });
+        PROPAGATION_P99_MS,
+        " ms",
+        "the stream reader's wake-up on the loaded core".into(),
+    ));
     for b in bursts {
-        out.push(Check {
-            what: format!("{}: JWT p99 under a login burst / idle p99", b.framework),
-            value: Some(b.burst.p99_us / b.idle.p99_us),
-            bound: BURST_P99_FACTOR,
-            at_least: false,
-            unit: "×",
-            why: WHY_BURST.into(),
-        });
+        out.push(Check::at_most(
+            format!("{}: JWT p99 under a login burst / idle p99", b.framework),
+            Some(b.burst.p99_us / b.idle.p99_us),
+            BURST_P99_FACTOR,
+            "×",
+            WHY_BURST.into(),
+        ));
     }
     let fastapi = rows.iter().find(|r| r.framework == "FastAPI");
     for fw in ["axum", "actix-web", "warp"] {
-        out.push(Check {
-            what: format!("{fw}: JWT / the tutorial's FastAPI app"),
-            value: ratio(find(rows, fw, "ours: JWT, memory"), fastapi),
-            bound: VS_FASTAPI,
-            at_least: true,
-            unit: "×",
-            why: "the FastAPI figure depends on its Python build (one uvicorn worker)".into(),
-        });
+        out.push(Check::at_least(
+            format!("{fw}: JWT / the tutorial's FastAPI app"),
+            ratio(find(rows, fw, "ours: JWT, memory"), fastapi),
+            VS_FASTAPI,
+            "the FastAPI figure depends on its Python build (one uvicorn worker)".into(),
+        ));
     }
     let num = |k: &str| results.get(k).and_then(|v| v.parse::<f64>().ok());
     for (what, end, start, why) in [
@@ -874,14 +894,13 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
              and string churn (samples below)",
         ),
     ] {
-        out.push(Check {
-            what: what.into(),
-            value: num(end).zip(num(start)).map(|(e, s)| e / s),
-            bound: 1.10,
-            at_least: false,
-            unit: "×",
-            why: why.into(),
-        });
+        out.push(Check::at_most(
+            what.into(),
+            num(end).zip(num(start)).map(|(e, s)| e / s),
+            1.10,
+            "×",
+            why.into(),
+        ));
     }
     out
 }

@@ -76,6 +76,16 @@ async fn get(app: &App, path: &str, authorization: Option<&str>) -> Response {
     req.send().await.expect("GET")
 }
 
+/// `GET path` carrying a session cookie.
+async fn get_with_cookie(app: &App, path: &str, cookie: &str) -> Response {
+    app.client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("GET")
+}
+
 fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
     r.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -725,13 +735,7 @@ pub async fn cookie_login_dashboard_and_logout(t: &Target) {
     let csrf = body["csrf_token"].as_str().unwrap().to_string();
     let cookie = attrs[0].to_string();
 
-    let r = app
-        .client
-        .get(app.url("/dashboard"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(&app, "/dashboard", &cookie).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.unwrap(),
@@ -770,13 +774,7 @@ pub async fn cookie_login_dashboard_and_logout(t: &Target) {
         r.json::<Value>().await.unwrap(),
         json!({"message": "Logged out"})
     );
-    let r = app
-        .client
-        .get(app.url("/dashboard"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(&app, "/dashboard", &cookie).await;
     problem(r, 401).await;
 }
 

@@ -488,13 +488,7 @@ pub async fn authenticated_responses_are_private(t: &Target) {
     check(&r, "refused bearer");
 
     let (cookie, _, _) = super::cookie_login(&app, "bob").await;
-    let r = app
-        .client
-        .get(app.url("/dashboard"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = super::get_with_cookie(&app, "/dashboard", &cookie).await;
     assert_eq!(r.status(), 200);
     check(&r, "session /dashboard");
     let r = app

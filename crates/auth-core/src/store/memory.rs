@@ -578,21 +578,25 @@ mod tests {
 
     crate::store_suite!(memory());
 
+    /// A token of user `u`, issued `now`, expiring `ttl` seconds later.
+    fn short_lived(jti: &str, now: u64, ttl: u64) -> crate::store::TokenRef<'_> {
+        crate::store::TokenRef {
+            iss: "i",
+            jti,
+            sid: "s",
+            sub: "u",
+            iat: now,
+            exp: now + ttl,
+        }
+    }
+
     #[tokio::test]
     async fn a_write_ten_seconds_after_the_last_sweep_sweeps_whatever_the_count() {
-        use crate::store::{Revocations, TokenRef};
+        use crate::store::Revocations;
         let h = memory().await;
         let s = &h.store;
         let revoke = |jti: String, now: u64| async move {
-            let t = TokenRef {
-                iss: "i",
-                jti: &jti,
-                sid: "s",
-                sub: "u",
-                iat: now,
-                exp: now + 5,
-            };
-            s.revoke_token(&t).await.unwrap();
+            s.revoke_token(&short_lived(&jti, now, 5)).await.unwrap();
         };
         let now = h.now();
         for i in 0..100 {
@@ -606,22 +610,14 @@ mod tests {
 
     #[tokio::test]
     async fn expired_entries_are_purged_so_memory_stays_bounded_under_churn() {
-        use crate::store::{Counters, RefreshFamilies, Revocations, Sessions, TokenRef};
+        use crate::store::{Counters, RefreshFamilies, Revocations, Sessions};
         let h = memory().await;
         let s = &h.store;
         for round in 0..5u64 {
             let now = h.now();
             for i in 0..2000u64 {
                 let jti = format!("j{round}-{i}");
-                let t = TokenRef {
-                    iss: "i",
-                    jti: &jti,
-                    sid: "s",
-                    sub: "u",
-                    iat: now,
-                    exp: now + 10,
-                };
-                s.revoke_token(&t).await.unwrap();
+                s.revoke_token(&short_lived(&jti, now, 10)).await.unwrap();
                 s.start("u", &format!("f{round}-{i}"), "r", now + 10)
                     .await
                     .unwrap();
