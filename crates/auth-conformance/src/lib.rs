@@ -103,6 +103,9 @@ macro_rules! conformance_suite {
             openapi_spec_follows_the_guards,
             jwt_attack_corpus,
             authenticated_responses_are_private,
+            concurrent_guesses_cannot_pass_the_user_limit,
+            concurrent_sprays_cannot_pass_the_address_limit,
+            username_forms_share_one_throttle,
         );
     };
     (@revocation $target:expr) => {

@@ -18,6 +18,11 @@ pub use external::{
     external_login_wrong_state,
 };
 pub use openapi::openapi_spec_follows_the_guards;
+pub mod throttle;
+pub use throttle::{
+    concurrent_guesses_cannot_pass_the_user_limit, concurrent_sprays_cannot_pass_the_address_limit,
+    username_forms_share_one_throttle,
+};
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),

@@ -823,7 +823,7 @@ impl AuthBuilder {
             self.tokens,
             self.clock.clone(),
         )?;
-        let throttle = LoginThrottle::new(self.throttle, store.clone(), self.clock.clone());
+        let throttle = LoginThrottle::new(self.throttle, store.clone());
         let authenticator =
             Authenticator::new(users.clone(), Passwords::new(self.passwords)?, throttle);
         let manager = TokenManager::new(tokens, users.clone(), store.clone()).with_mode(self.mode);

@@ -99,7 +99,7 @@ impl TokenManager {
                     sid: &pair.sid,
                     sub,
                     iat: t.iat,
-                    exp: t.exp,
+                    exp: self.valid_until(t.exp),
                 };
                 self.store.list_token(&r, meta).await?;
             }
@@ -135,8 +135,15 @@ impl TokenManager {
             sid: &c.sid,
             sub: &c.sub,
             iat: c.iat,
-            exp: c.exp,
+            exp: self.valid_until(c.exp),
         }
+    }
+
+    /// The last moment a token expiring at `exp` still verifies: `exp` plus the
+    /// verification leeway. Revocation entries live until then, so a revoked token cannot
+    /// come back to life in the leeway after its blocklist entry expired.
+    fn valid_until(&self, exp: u64) -> u64 {
+        exp.saturating_add(self.tokens.config().leeway.as_secs())
     }
 
     /// The latest moment any token issued now can still be valid (for revocation TTLs).
@@ -331,6 +338,16 @@ mod tests {
     }
 
     fn setup() -> (TokenManager, SessionManager, Arc<ManualClock>) {
+        let (m, sessions, clock, _) = setup_with_users();
+        (m, sessions, clock)
+    }
+
+    fn setup_with_users() -> (
+        TokenManager,
+        SessionManager,
+        Arc<ManualClock>,
+        Arc<MemoryUsers>,
+    ) {
         let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
         let store: Arc<dyn StateStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
         let users = Arc::new(MemoryUsers::new());
@@ -344,7 +361,65 @@ mod tests {
         .unwrap();
         let sessions =
             SessionManager::new(SessionConfig::default(), store.clone(), clock.clone()).unwrap();
-        (TokenManager::new(tokens, users, store), sessions, clock)
+        (
+            TokenManager::new(tokens, users.clone(), store),
+            sessions,
+            clock,
+            users,
+        )
+    }
+
+    /// A logged-out token stays refused through the whole verification leeway after its
+    /// `exp`, by its `jti` alone (not only through its family).
+    #[tokio::test]
+    async fn a_blocked_jti_stays_blocked_through_the_leeway() {
+        let (m, _, clock) = setup();
+        let pair = m.login(&alice(), None).await.unwrap();
+        let claims = m.authenticate(&pair.access.token).await.unwrap();
+        m.logout(&claims).await.unwrap();
+        let leeway = m.tokens().config().leeway.as_secs();
+        assert!(leeway > 1, "the default leeway is what this test is about");
+        let now = clock.unix_seconds();
+        clock.advance(std::time::Duration::from_secs(
+            claims.exp - now + leeway - 1,
+        ));
+        // The same jti under another family and user: only the blocklist entry answers.
+        let by_jti_only = crate::store::TokenRef {
+            iss: "",
+            jti: &claims.jti,
+            sid: "another-family",
+            sub: "another-user",
+            iat: claims.iat,
+            exp: claims.exp,
+        };
+        assert_eq!(
+            m.store().check(&by_jti_only).await.unwrap(),
+            crate::store::TokenStatus::Revoked,
+            "the blocklist entry outlives exp by the leeway"
+        );
+    }
+
+    /// Refresh reads the user again: a disabled user's refresh fails at once, and a
+    /// removed role is gone from the refreshed access token.
+    #[tokio::test]
+    async fn refresh_reads_the_user_again() {
+        let (m, _, _, users) = setup_with_users();
+        let pair = m.login(&alice(), None).await.unwrap();
+        let mut demoted = alice();
+        demoted.roles = vec!["viewer".into()];
+        users.insert(demoted);
+        let (next, user) = m.refresh(&pair.refresh.token, None).await.unwrap();
+        assert_eq!(user.roles, ["viewer"]);
+        let claims = m.authenticate(&next.access.token).await.unwrap();
+        assert_eq!(claims.roles, ["viewer"], "the removed role is gone");
+
+        let mut disabled = alice();
+        disabled.disabled = true;
+        users.insert(disabled);
+        assert!(matches!(
+            m.refresh(&next.refresh.token, None).await,
+            Err(AuthError::InvalidToken(TokenError::Revoked))
+        ));
     }
 
     #[tokio::test]

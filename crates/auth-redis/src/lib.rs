@@ -73,8 +73,8 @@ use async_trait::async_trait;
 use auth_core::StoreError;
 use auth_core::clock::{Clock, SystemClock};
 use auth_core::store::{
-    Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, SessionRecord, Sessions,
-    TokenMeta, TokenRef, TokenStatus,
+    Admission, Counter, Counters, Family, Limit, RefreshFamilies, Revocations, Rotation,
+    SessionRecord, Sessions, TokenMeta, TokenRef, TokenStatus,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
@@ -185,6 +185,35 @@ if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {c, redis.call('PEXPIRETIME', KEYS[1])}
 ";
 
+// Check the limit and count in one step (`Limit::wait` in auth-core is the same rule).
+// ARGV: now (s), window (ms), max, backoff (s), backoff_max (s).
+const RESERVE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'count', 'last')
+if v[1] then
+  local count = tonumber(v[1])
+  local max = tonumber(ARGV[3])
+  if count >= max then
+    local backoff = math.min(tonumber(ARGV[4]) * (2 ^ math.min(count - max, 32)), tonumber(ARGV[5]))
+    local locked = tonumber(v[2] or now) + backoff
+    local pe = redis.call('PEXPIRETIME', KEYS[1])
+    if pe > 0 then locked = math.min(locked, math.ceil(pe / 1000)) end
+    if locked > now then return {0, locked - now} end
+  end
+end
+local c = redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {1, c, redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+const RELEASE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local c = redis.call('HINCRBY', KEYS[1], 'count', -1)
+if c <= 0 then redis.call('DEL', KEYS[1]) end
+return c
+";
+
 const GET_COUNTER: &str = r"
 local v = redis.call('HMGET', KEYS[1], 'count', 'last')
 if not v[1] then return false end
@@ -207,6 +236,8 @@ struct Scripts {
     revoke_family: Script,
     revoke_user: Script,
     increment: Script,
+    reserve: Script,
+    release: Script,
     get_counter: Script,
     touch: Script,
 }
@@ -305,6 +336,8 @@ impl RedisStore {
                 revoke_family: Script::new(REVOKE_FAMILY),
                 revoke_user: Script::new(REVOKE_USER),
                 increment: Script::new(INCREMENT),
+                reserve: Script::new(RESERVE),
+                release: Script::new(RELEASE),
                 get_counter: Script::new(GET_COUNTER),
                 touch: Script::new(TOUCH),
             }),
@@ -695,6 +728,51 @@ impl Counters for RedisStore {
         c.del::<_, ()>(self.counter_key(key))
             .await
             .map_err(|e| err("reset", e))
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: &Limit,
+    ) -> Result<Admission, StoreError> {
+        let mut c = self.conn.clone();
+        let now = self.now();
+        let v: Vec<i64> = self
+            .scripts
+            .reserve
+            .key(self.counter_key(key))
+            .arg(now)
+            .arg(window.as_millis().max(1000) as u64)
+            .arg(limit.max)
+            .arg(limit.backoff)
+            .arg(limit.backoff_max)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("reserve", e))?;
+        match v.as_slice() {
+            [0, wait] => Ok(Admission::Refused {
+                retry_after_secs: (*wait).max(1) as u64,
+            }),
+            [1, count, expires_ms] => Ok(Admission::Admitted(Counter {
+                count: (*count).max(0) as u64,
+                last: now,
+                expires_at: ((*expires_ms).max(0) as u64).div_ceil(1000),
+            })),
+            _ => Err(StoreError::new("reserve: unexpected answer from Redis")),
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = self
+            .scripts
+            .release
+            .key(self.counter_key(key))
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| err("release", e))?;
+        Ok(())
     }
 }
 

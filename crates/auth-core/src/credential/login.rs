@@ -17,7 +17,9 @@ pub const MAX_USERNAME_BYTES: usize = 256;
 /// - an unknown user, a disabled user and a wrong password give the same
 ///   [`AuthError::InvalidCredentials`] at the same cost (a dummy hash is verified for
 ///   unknown users);
-/// - a throttled attempt is refused before any hashing;
+/// - a throttled attempt is refused before any hashing, and every attempt is reserved
+///   (checked and counted in one atomic step) before hashing, so concurrent guesses
+///   cannot exceed the limit;
 /// - a match against an out-of-date hash re-hashes the password with the current
 ///   parameters and stores it.
 #[derive(Debug, Clone)]
@@ -58,14 +60,17 @@ impl Authenticator {
         if username.is_empty() || username.len() > MAX_USERNAME_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
-        self.throttle.check(username, client).await?;
+        // Reserved (checked and counted at once) before any hashing: parallel guesses
+        // cannot all pass a check that none of them has been counted in yet.
+        let attempt = self.throttle.reserve(username, client).await?;
         if password.len() > MAX_PASSWORD_BYTES {
-            // Refused before hashing, but still an attempt.
-            self.throttle.failure(username, client).await?;
+            // Refused before hashing, but still an attempt (the reservation stays).
             return Err(AuthError::InvalidCredentials);
         }
 
         let user = self.users.find_by_username(username).await?;
+        // A user without a usable hash (an external-only account) goes through the same
+        // argon2 work as anyone else: `verify` falls back to the dummy hash.
         let verified = match &user {
             Some(u) => self
                 .passwords
@@ -82,13 +87,11 @@ impl Authenticator {
         };
         let user = match user {
             Some(u) if verified.is_match() && !u.disabled => u,
-            _ => {
-                self.throttle.failure(username, client).await?;
-                return Err(AuthError::InvalidCredentials);
-            }
+            // The reservation stays: it is this failure's count.
+            _ => return Err(AuthError::InvalidCredentials),
         };
 
-        self.throttle.success(username).await?;
+        self.throttle.succeeded(attempt).await?;
         if verified == Verified::NeedsRehash {
             self.upgrade_hash(&user, password).await;
         }

@@ -13,7 +13,7 @@ pub use apikey::{
 };
 pub use login::{Authenticator, MAX_USERNAME_BYTES};
 pub use password::{MAX_PASSWORD_BYTES, PasswordError, PasswordParams, Passwords, Verified};
-pub use throttle::{LoginThrottle, ThrottleConfig};
+pub use throttle::{Attempt, LoginThrottle, ThrottleConfig};
 pub use users::{MemoryUsers, User, UserStore};
 
 #[cfg(test)]

@@ -225,7 +225,8 @@ impl Passwords {
         self.inner.params
     }
 
-    /// How many verifications (real or dummy) have run; for metrics and tests.
+    /// How many argon2 verifications (real or dummy) have run; for metrics and tests. A
+    /// verification against an unusable hash counts too: it runs the dummy hash.
     pub fn verifications(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)
     }
@@ -270,20 +271,18 @@ impl Passwords {
 
     /// Synchronous verification, for tools; never call it on an async worker.
     pub fn verify_blocking(&self, password: &str, phc: &str) -> Verified {
-        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
         if password.len() > MAX_PASSWORD_BYTES {
             return Verified::Mismatch;
         }
         let Ok(parsed) = PasswordHash::new(phc) else {
+            // No usable hash (an external-only account, a disabled marker, a damaged
+            // row): burn the dummy hash's work anyway, so that such an account answers in
+            // the time any wrong password takes (no account-type oracle).
+            self.argon2_verify(password, &self.inner.dummy);
             return Verified::Mismatch;
         };
         // The hash's own parameters are used, so old hashes keep verifying.
-        if self
-            .inner
-            .argon2
-            .verify_password(password.as_bytes(), &parsed)
-            .is_err()
-        {
+        if !self.argon2_verify_parsed(password, &parsed) {
             return Verified::Mismatch;
         }
         if self.is_current(&parsed) {
@@ -291,6 +290,22 @@ impl Passwords {
         } else {
             Verified::NeedsRehash
         }
+    }
+
+    /// One argon2 verification against `phc` (counted); false on any mismatch.
+    fn argon2_verify(&self, password: &str, phc: &str) -> bool {
+        match PasswordHash::new(phc) {
+            Ok(parsed) => self.argon2_verify_parsed(password, &parsed),
+            Err(_) => false,
+        }
+    }
+
+    fn argon2_verify_parsed(&self, password: &str, parsed: &PasswordHash) -> bool {
+        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .argon2
+            .verify_password(password.as_bytes(), parsed)
+            .is_ok()
     }
 
     fn is_current(&self, hash: &PasswordHash) -> bool {

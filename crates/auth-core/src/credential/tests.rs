@@ -34,7 +34,7 @@ fn fixture_with(passwords: Passwords, users: MemoryUsers) -> Fixture {
     let clock = Arc::new(ManualClock::at_unix(NOW));
     let store = MemoryStore::with_clock(clock.clone());
     let users = Arc::new(users);
-    let throttle = LoginThrottle::new(ThrottleConfig::default(), Arc::new(store), clock.clone());
+    let throttle = LoginThrottle::new(ThrottleConfig::default(), Arc::new(store));
     let authn = Authenticator::new(users.clone(), passwords.clone(), throttle);
     Fixture {
         clock,
@@ -284,6 +284,135 @@ async fn one_address_spraying_many_usernames_is_throttled_after_100_failures() {
     );
 }
 
+/// 40 guesses at once for one username: each is reserved before it is hashed, so no
+/// more than the limit are ever verified, and the right password is then refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_cannot_pass_the_user_limit() {
+    let f = cheap_fixture();
+    let before = f.passwords.verifications();
+    let mut guesses = Vec::new();
+    for i in 0..40 {
+        let authn = f.authn.clone();
+        guesses.push(tokio::spawn(async move {
+            authn
+                .authenticate("dave", format!("wrong-{i}"), CLIENT)
+                .await
+        }));
+    }
+    let mut verified = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            Err(AuthError::InvalidCredentials) => verified += 1,
+            Err(AuthError::Throttled { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(verified <= 5, "{verified} guesses were verified");
+    assert!(f.passwords.verifications() - before <= 5);
+    assert!(matches!(
+        f.authn.authenticate("dave", "pw-dave".into(), CLIENT).await,
+        Err(AuthError::Throttled { .. })
+    ));
+}
+
+/// The same for one address spraying many usernames at once (limit 100).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sprays_from_one_address_cannot_pass_the_address_limit() {
+    let f = cheap_fixture();
+    let mut guesses = Vec::new();
+    for i in 0..160 {
+        let authn = f.authn.clone();
+        guesses.push(tokio::spawn(async move {
+            authn
+                .authenticate(&format!("user{i}"), "guess".into(), CLIENT)
+                .await
+        }));
+    }
+    let mut verified = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            Err(AuthError::InvalidCredentials) => verified += 1,
+            Err(AuthError::Throttled { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(verified <= 100, "{verified} guesses were verified");
+    assert!(matches!(
+        f.authn.authenticate("dave", "pw-dave".into(), CLIENT).await,
+        Err(AuthError::Throttled { .. })
+    ));
+}
+
+/// A success gives back its address reservation: many good logins from one address (an
+/// office behind one NAT) never lock that address.
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_address() {
+    let f = cheap_fixture();
+    for _ in 0..120 {
+        f.authn
+            .authenticate("dave", "pw-dave".into(), CLIENT)
+            .await
+            .unwrap();
+    }
+    for i in 0..99 {
+        assert!(matches!(
+            f.authn
+                .authenticate(&format!("u{i}"), "x".into(), CLIENT)
+                .await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+}
+
+/// `Dave`, `DAVE` and the full-width `ｄａｖｅ` are one username to the throttle.
+#[tokio::test]
+async fn case_and_compatibility_forms_of_a_username_share_one_counter() {
+    let f = cheap_fixture();
+    for name in ["Dave", "DAVE", "ｄａｖｅ", "dAvE", "\u{FF24}ave"] {
+        assert!(matches!(
+            f.authn.authenticate(name, "wrong".into(), CLIENT).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    assert!(matches!(
+        f.authn.authenticate("dave", "pw-dave".into(), CLIENT).await,
+        Err(AuthError::Throttled { .. })
+    ));
+}
+
+/// An account that only logs in through a provider has no password hash; trying a
+/// password on it runs the same argon2 work as a wrong password (no account-type oracle).
+#[tokio::test]
+async fn an_external_only_account_costs_what_a_wrong_password_costs() {
+    let f = cheap_fixture();
+    f.users.insert(User {
+        id: "5".into(),
+        username: "ext".into(),
+        email: Some("ext@example.com".into()),
+        roles: vec!["viewer".into()],
+        password_hash: crate::external::NO_PASSWORD.into(),
+        disabled: false,
+    });
+    let before = f.passwords.verifications();
+    let err = f
+        .authn
+        .authenticate("ext", "anything".into(), CLIENT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::InvalidCredentials));
+    assert_eq!(
+        f.passwords.verifications() - before,
+        1,
+        "one argon2 verification, as for a wrong password"
+    );
+    let wrong = f
+        .authn
+        .authenticate("dave", "wrong".into(), CLIENT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_response(), wrong.to_response());
+}
+
 #[tokio::test]
 async fn a_store_error_fails_closed() {
     #[derive(Debug)]
@@ -303,9 +432,20 @@ async fn a_store_error_fails_closed() {
         async fn reset(&self, _: &str) -> Result<(), StoreError> {
             Err(StoreError::new("connection refused"))
         }
+        async fn reserve(
+            &self,
+            _: &str,
+            _: Duration,
+            _: &crate::store::Limit,
+        ) -> Result<crate::store::Admission, StoreError> {
+            Err(StoreError::new("connection refused"))
+        }
+        async fn release(&self, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::new("connection refused"))
+        }
     }
     let f = cheap_fixture();
-    let throttle = LoginThrottle::new(ThrottleConfig::default(), Arc::new(Down), f.clock.clone());
+    let throttle = LoginThrottle::new(ThrottleConfig::default(), Arc::new(Down));
     let authn = Authenticator::new(f.users.clone(), f.passwords.clone(), throttle);
     let err = authn
         .authenticate("dave", "pw-dave".into(), CLIENT)
@@ -325,12 +465,17 @@ async fn concurrent_logins_do_not_block_the_runtime() {
     );
     let done = Arc::new(AtomicUsize::new(0));
     let mut logins = Vec::new();
-    for _ in 0..8 {
+    // Two at once per user: each attempt holds a throttle reservation while it hashes,
+    // so more than five at once for one user would be refused by design.
+    let demo = [
+        ("alice", "password123"),
+        ("bob", "password456"),
+        ("carol", "password789"),
+    ];
+    for (user, password) in demo.into_iter().cycle().take(6) {
         let (authn, done) = (f.authn.clone(), done.clone());
         logins.push(tokio::spawn(async move {
-            let r = authn
-                .authenticate("alice", "password123".into(), None)
-                .await;
+            let r = authn.authenticate(user, password.into(), None).await;
             done.fetch_add(1, Ordering::SeqCst);
             r
         }));
@@ -343,13 +488,13 @@ async fn concurrent_logins_do_not_block_the_runtime() {
     assert_eq!(plain, "pong");
     let finished_when_answered = done.load(Ordering::SeqCst);
     assert!(
-        finished_when_answered < 8,
+        finished_when_answered < 6,
         "the plain request was answered while logins were hashing"
     );
     for l in logins {
         assert!(l.await.unwrap().is_ok());
     }
-    assert_eq!(done.load(Ordering::SeqCst), 8);
+    assert_eq!(done.load(Ordering::SeqCst), 6);
 }
 
 /// The scheduling policy (`stat` field 41) of every thread of this process whose name

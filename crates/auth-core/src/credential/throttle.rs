@@ -1,6 +1,6 @@
 //! Login throttling on the shared [`Counters`] store.
 //!
-//! Two rules, both checked *before* any password hashing (a throttled attempt costs no
+//! Two rules, both applied *before* any password hashing (a throttled attempt costs no
 //! argon2 work):
 //!
 //! - per username: after `max_user_failures` consecutive failures, attempts are refused
@@ -9,14 +9,23 @@
 //! - per client address: after `max_addr_failures` failures within `addr_window`, attempts
 //!   from that address are refused until the window closes (one address cannot spray
 //!   many usernames).
+//!
+//! Each attempt is *reserved* with [`Counters::reserve`]: the limit is checked and the
+//! attempt counted in one atomic step, before hashing. A check made before hashing and a
+//! count made after it would let parallel guesses all pass the check before any of them
+//! is counted. A successful attempt gives its reservations back.
+//!
+//! Usernames are counted by their normalised form (Unicode NFKC, then lower case), so
+//! `Carol`, `carol` and `ｃａｒｏｌ` share one counter.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::AuthError;
-use crate::store::Counters;
+use crate::store::{Admission, Counters, Limit};
 
 /// Throttling thresholds.
 #[derive(Debug, Clone)]
@@ -53,75 +62,96 @@ impl Default for ThrottleConfig {
 pub struct LoginThrottle {
     config: ThrottleConfig,
     counters: Arc<dyn Counters>,
-    clock: Arc<dyn Clock>,
 }
 
+/// The counter key of a username: NFKC, then lower case, so that case and compatibility
+/// forms of one name share a counter.
 fn user_key(username: &str) -> String {
-    format!("login:user:{username}")
+    let normal: String = username.nfkc().collect();
+    format!("login:user:{}", normal.to_lowercase())
 }
 
 fn addr_key(addr: IpAddr) -> String {
     format!("login:addr:{addr}")
 }
 
+/// A login attempt that [`LoginThrottle::reserve`] admitted. Left alone it stays counted
+/// as a failure; [`LoginThrottle::succeeded`] gives it back.
+#[derive(Debug)]
+#[must_use = "a reserved attempt is a failure unless `succeeded` is called"]
+pub struct Attempt {
+    user: String,
+    addr: Option<String>,
+}
+
 impl LoginThrottle {
-    /// A throttle over `counters`.
-    pub fn new(config: ThrottleConfig, counters: Arc<dyn Counters>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            config,
-            counters,
-            clock,
+    /// A throttle over `counters`. The clock is the store's (it timestamps the hits).
+    pub fn new(config: ThrottleConfig, counters: Arc<dyn Counters>) -> Self {
+        Self { config, counters }
+    }
+
+    fn user_limit(&self) -> Limit {
+        Limit {
+            max: self.config.max_user_failures,
+            backoff: self.config.user_backoff.as_secs(),
+            backoff_max: self.config.user_backoff_max.as_secs(),
         }
     }
 
-    /// `Err(Throttled)` if either rule blocks this attempt; `Err(StoreUnavailable)` if the
-    /// counters cannot be read (fail closed).
-    pub async fn check(&self, username: &str, addr: Option<IpAddr>) -> Result<(), AuthError> {
-        let now = self.clock.unix_seconds();
-        let mut wait = 0u64;
-        if let Some(c) = self.counters.get(&user_key(username)).await?
-            && c.count >= self.config.max_user_failures
+    fn addr_limit(&self) -> Limit {
+        // Locked until the window closes: the lock never ends before the window does.
+        let window = self.config.addr_window.as_secs();
+        Limit {
+            max: self.config.max_addr_failures,
+            backoff: window,
+            backoff_max: window,
+        }
+    }
+
+    /// Reserves one attempt for `username` from `addr`: `Err(Throttled)` if either rule
+    /// refuses it (nothing is counted then), `Err(StoreUnavailable)` if the store cannot
+    /// be asked (fail closed). Otherwise the attempt is counted as a failure until
+    /// [`LoginThrottle::succeeded`] says otherwise.
+    pub async fn reserve(
+        &self,
+        username: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<Attempt, AuthError> {
+        let addr = addr.map(addr_key);
+        if let Some(key) = &addr
+            && let Admission::Refused { retry_after_secs } = self
+                .counters
+                .reserve(key, self.config.addr_window, &self.addr_limit())
+                .await?
         {
-            let extra = c.count - self.config.max_user_failures;
-            let backoff = self
-                .config
-                .user_backoff
-                .as_secs()
-                .saturating_mul(1u64 << extra.min(32))
-                .min(self.config.user_backoff_max.as_secs());
-            wait = wait.max((c.last + backoff).saturating_sub(now));
+            return Err(AuthError::Throttled { retry_after_secs });
         }
-        if let Some(addr) = addr
-            && let Some(c) = self.counters.get(&addr_key(addr)).await?
-            && c.count >= self.config.max_addr_failures
+        let user = user_key(username);
+        match self
+            .counters
+            .reserve(&user, self.config.user_memory, &self.user_limit())
+            .await
         {
-            wait = wait.max(c.expires_at.saturating_sub(now));
+            Ok(Admission::Admitted(_)) => Ok(Attempt { user, addr }),
+            Ok(Admission::Refused { retry_after_secs }) => {
+                // The address's reservation was for an attempt that does not happen.
+                if let Some(key) = &addr {
+                    self.counters.release(key).await?;
+                }
+                Err(AuthError::Throttled { retry_after_secs })
+            }
+            Err(e) => Err(e.into()),
         }
-        if wait > 0 {
-            return Err(AuthError::Throttled {
-                retry_after_secs: wait,
-            });
-        }
-        Ok(())
     }
 
-    /// Records a failed attempt against the username and the address.
-    pub async fn failure(&self, username: &str, addr: Option<IpAddr>) -> Result<(), AuthError> {
-        self.counters
-            .increment(&user_key(username), self.config.user_memory)
-            .await?;
-        if let Some(addr) = addr {
-            self.counters
-                .increment(&addr_key(addr), self.config.addr_window)
-                .await?;
+    /// The attempt succeeded: the username's consecutive failures are forgotten and the
+    /// address's reservation is given back (its earlier failures are kept: a sprayer that
+    /// guesses one password is still a sprayer).
+    pub async fn succeeded(&self, attempt: Attempt) -> Result<(), AuthError> {
+        self.counters.reset(&attempt.user).await?;
+        if let Some(key) = &attempt.addr {
+            self.counters.release(key).await?;
         }
-        Ok(())
-    }
-
-    /// Records a success: the username's consecutive failures are forgotten. The address
-    /// counter is kept (a sprayer that guesses one password is still a sprayer).
-    pub async fn success(&self, username: &str) -> Result<(), AuthError> {
-        self.counters.reset(&user_key(username)).await?;
         Ok(())
     }
 }

@@ -47,7 +47,7 @@ fn endpoint(scopes: ScopePolicy) -> (TokenEndpoint, TokenManager) {
         clock.clone(),
     )
     .unwrap();
-    let throttle = LoginThrottle::new(ThrottleConfig::default(), store.clone(), clock);
+    let throttle = LoginThrottle::new(ThrottleConfig::default(), store.clone());
     let manager = TokenManager::new(tokens, users.clone(), store);
     let authn = Authenticator::new(users, passwords, throttle);
     (TokenEndpoint::new(authn, manager.clone(), scopes), manager)

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Counter, Counters, Family, RefreshFamilies, Revocations, Rotation, SessionRecord, Sessions,
-    TokenMeta, TokenRef, TokenStatus,
+    Admission, Counter, Counters, Family, Limit, RefreshFamilies, Revocations, Rotation,
+    SessionRecord, Sessions, TokenMeta, TokenRef, TokenStatus,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
@@ -259,6 +259,56 @@ impl Counters for MemoryStore {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         lock(&self.counters).map.remove(key);
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: &Limit,
+    ) -> Result<Admission, StoreError> {
+        let now = self.now();
+        // Check and count under one lock: the atomic step.
+        let mut map = lock(&self.counters);
+        let counter = match map.get(key, now) {
+            Some(c) => {
+                let wait = limit.wait(c, now);
+                if wait > 0 {
+                    return Ok(Admission::Refused {
+                        retry_after_secs: wait,
+                    });
+                }
+                Counter {
+                    count: c.count + 1,
+                    last: now,
+                    expires_at: c.expires_at,
+                }
+            }
+            None => Counter {
+                count: 1,
+                last: now,
+                expires_at: now + window.as_secs().max(1),
+            },
+        };
+        map.insert(key.to_string(), counter, counter.expires_at);
+        map.note_write(now);
+        Ok(Admission::Admitted(counter))
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut map = lock(&self.counters);
+        let empty = match map.get_mut(key, now) {
+            Some((c, _)) => {
+                c.count = c.count.saturating_sub(1);
+                c.count == 0
+            }
+            None => false,
+        };
+        if empty {
+            map.map.remove(key);
+        }
         Ok(())
     }
 }

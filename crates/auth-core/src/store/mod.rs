@@ -199,9 +199,72 @@ pub struct Counter {
     pub expires_at: u64,
 }
 
+/// The rule [`Counters::reserve`] applies, in the same atomic step as the count.
+///
+/// A key with fewer than `max` hits admits the attempt. At `max` hits or more, the key is
+/// locked until `backoff` after its latest hit (doubled for every hit past `max`, at most
+/// `backoff_max`), and never past the end of its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Hits after which the key locks.
+    pub max: u64,
+    /// The first lock's length, in seconds.
+    pub backoff: u64,
+    /// The longest lock, in seconds.
+    pub backoff_max: u64,
+}
+
+impl Limit {
+    /// Seconds left to wait for a key holding `c` at `now`; zero when an attempt may go.
+    /// The one definition of the rule: the memory store calls it, the Redis script
+    /// mirrors it (and the store suite holds both to it).
+    pub fn wait(&self, c: &Counter, now: u64) -> u64 {
+        if c.count < self.max {
+            return 0;
+        }
+        let extra = (c.count - self.max).min(32);
+        let backoff = self
+            .backoff
+            .saturating_mul(1u64 << extra)
+            .min(self.backoff_max);
+        c.last
+            .saturating_add(backoff)
+            .min(c.expires_at)
+            .saturating_sub(now)
+    }
+}
+
+/// What [`Counters::reserve`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt is counted (the counter after it).
+    Admitted(Counter),
+    /// The key is locked: nothing was counted; try again after this many seconds.
+    Refused {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
+}
+
 /// Counters for login throttling, shared by every instance that shares the store.
 #[async_trait]
 pub trait Counters: Send + Sync + Debug {
+    /// Checks `limit` and counts one hit in one atomic step: of many concurrent calls on
+    /// one key, at most `limit.max` are admitted while the key is locked. A missing or
+    /// expired counter starts a new window of `window` length. Throttling reserves the
+    /// attempt this way *before* the password is hashed, so parallel guesses cannot all
+    /// pass a check made before any of them was counted.
+    async fn reserve(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: &Limit,
+    ) -> Result<Admission, StoreError>;
+
+    /// Gives back one hit that [`Counters::reserve`] admitted (the attempt turned out not
+    /// to be a failure). Never goes below zero; a counter at zero is removed.
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
+
     /// The live counter under `key`, if any.
     async fn get(&self, key: &str) -> Result<Option<Counter>, StoreError>;
 

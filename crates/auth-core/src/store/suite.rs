@@ -68,6 +68,8 @@ macro_rules! store_suite {
             concurrent_rotations_have_exactly_one_winner,
             a_second_client_sees_revocations_at_once,
             counters_count_in_fixed_windows_and_expire,
+            reserve_checks_and_counts_in_one_step,
+            a_lock_never_outlasts_its_window,
             sessions_live_slide_and_end,
             families_and_sessions_expire,
             families_are_listed_until_revoked,
@@ -361,6 +363,98 @@ pub async fn counters_count_in_fixed_windows_and_expire<H: Harness>(h: &H) {
         1,
         "a new window"
     );
+}
+
+pub async fn reserve_checks_and_counts_in_one_step<H: Harness>(h: &H) {
+    use super::{Admission, Limit};
+    let s = h.store();
+    let window = std::time::Duration::from_secs(60);
+    let limit = Limit {
+        max: 5,
+        backoff: 2,
+        backoff_max: 3,
+    };
+    // 40 concurrent reservations, through two clients: exactly `max` are admitted.
+    let b = h.second_client().await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let client = if i % 2 == 0 { s.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            client.reserve("ctr:ü user", window, &limit).await.unwrap()
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Admission::Admitted(c) => {
+                admitted += 1;
+                assert!(c.count <= 5, "{c:?}");
+            }
+            Admission::Refused { retry_after_secs } => {
+                assert!((1..=2).contains(&retry_after_secs), "{retry_after_secs}")
+            }
+        }
+    }
+    assert_eq!(admitted, 5, "check and count are one atomic step");
+    assert_eq!(
+        s.get("ctr:ü user").await.unwrap().unwrap().count,
+        5,
+        "refused attempts are not counted"
+    );
+    // Released reservations reopen the key; a release never goes below zero.
+    s.release("ctr:ü user").await.unwrap();
+    assert_eq!(s.get("ctr:ü user").await.unwrap().unwrap().count, 4);
+    assert!(matches!(
+        s.reserve("ctr:ü user", window, &limit).await.unwrap(),
+        Admission::Admitted(c) if c.count == 5
+    ));
+    s.release("ctr:missing").await.unwrap();
+    assert!(s.get("ctr:missing").await.unwrap().is_none());
+    s.reserve("ctr:one", window, &limit).await.unwrap();
+    s.release("ctr:one").await.unwrap();
+    assert!(s.get("ctr:one").await.unwrap().is_none(), "zero is gone");
+    // The lock ends `backoff` after the latest hit; the next hit past `max` doubles it
+    // (capped at `backoff_max`).
+    h.advance(3).await;
+    assert!(matches!(
+        s.reserve("ctr:ü user", window, &limit).await.unwrap(),
+        Admission::Admitted(c) if c.count == 6
+    ));
+    match s.reserve("ctr:ü user", window, &limit).await.unwrap() {
+        Admission::Refused { retry_after_secs } => {
+            assert!((2..=3).contains(&retry_after_secs), "{retry_after_secs}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+pub async fn a_lock_never_outlasts_its_window<H: Harness>(h: &H) {
+    use super::{Admission, Limit};
+    let s = h.store();
+    let window = std::time::Duration::from_secs(3);
+    let limit = Limit {
+        max: 2,
+        backoff: 3600,
+        backoff_max: 3600,
+    };
+    for _ in 0..2 {
+        assert!(matches!(
+            s.reserve("ctr:addr", window, &limit).await.unwrap(),
+            Admission::Admitted(_)
+        ));
+    }
+    match s.reserve("ctr:addr", window, &limit).await.unwrap() {
+        // At most the window (plus one second where a store rounds its expiry up).
+        Admission::Refused { retry_after_secs } => {
+            assert!((1..=4).contains(&retry_after_secs), "{retry_after_secs}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    h.advance(5).await;
+    assert!(matches!(
+        s.reserve("ctr:addr", window, &limit).await.unwrap(),
+        Admission::Admitted(c) if c.count == 1
+    ));
 }
 
 pub async fn sessions_live_slide_and_end<H: Harness>(h: &H) {
