@@ -123,7 +123,7 @@ fn soak(seconds: u64) {
     use auth_core::session::SessionConfig;
     use auth_core::store::StateStore;
     use auth_core::token::TokenConfig;
-    use auth_core::{AuthBuilder, credential::MemoryUsers, request::SimpleRequest};
+    use auth_core::{AuthBuilder, request::SimpleRequest};
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -140,7 +140,7 @@ fn soak(seconds: u64) {
             .refresh_ttl(Duration::from_secs(40)),
     )
     .store(store.clone() as Arc<dyn StateStore>)
-    .users(Arc::new(MemoryUsers::demo()))
+    .users(Arc::new(reference_common::demo_users()))
     .sessions(SessionConfig {
         absolute_timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_secs(30),

@@ -626,22 +626,48 @@ fn token_reply(ok: &TokenResponse) -> Reply {
     }
 }
 
-/// Builds an [`Auth`] with secure defaults: only the two token secrets are required.
+/// Builds an [`Auth`] with secure defaults: the two token secrets and a user store are
+/// required; the library ships no users and no default credentials.
 ///
-/// Defaults: the in-memory store, the contract's demo users (replace them with
-/// [`AuthBuilder::users`]), argon2id at OWASP's parameters, 15-minute access and 30-day
-/// refresh tokens, default throttling and cookie settings, API keys in the `X-API-Key`
-/// header, the contract's role table, and 403s that name what was required.
+/// Defaults: the in-memory state store (one process only: logout, revocation and
+/// throttling stay local to it, and a warning is logged at build; select a shared store
+/// with `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))`),
+/// argon2id at OWASP's parameters, 15-minute access and 30-day refresh tokens, default
+/// throttling and cookie settings, API keys in the `X-API-Key` header, the contract's
+/// role table, and 403s that name what was required.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use auth_core::credential::{MemoryUsers, PasswordParams, Passwords, User};
+///
+/// // Your users: implement `UserStore` over your table, or fill a `MemoryUsers`.
+/// let users = MemoryUsers::new();
+/// let hash = Passwords::new(PasswordParams::default())?.hash("correct horse".into()).await?;
+/// users.insert(User {
+///     id: "1".into(),
+///     username: "alice".into(),
+///     email: Some("alice@example.com".into()),
+///     roles: vec!["admin".into()],
+///     password_hash: hash,
+///     disabled: false,
+/// });
+/// // Secrets come from the environment in a real service (a random secret logs
+/// // everyone out at every restart).
 /// let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+///     .users(Arc::new(users))
 ///     .issuer("my-app")
 ///     .build()?;
 /// let alice = auth.parts().users.find_by_username("alice").await?.unwrap();
 /// let pair = auth.parts().tokens.login(&alice, None).await?;
 /// assert_eq!(auth.parts().tokens.authenticate(&pair.access.token).await?.sub, "1");
+///
+/// // Without a user store, building fails and says the fix.
+/// let err = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("AuthBuilder::users"));
 /// # Ok(()) }
 /// ```
 pub struct AuthBuilder {
@@ -737,13 +763,15 @@ impl AuthBuilder {
         self
     }
 
-    /// The state store (default: in memory).
+    /// The state store. Default: in memory, for one process only (a warning is logged at
+    /// build when it is chosen this way). Several instances share state through Redis:
+    /// `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))`.
     pub fn store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.store = Some(store);
         self
     }
 
-    /// The user store (default: the contract's demo users).
+    /// The user store (required: [`AuthBuilder::build`] refuses to build without one).
     pub fn users(mut self, users: Arc<dyn UserStore>) -> Self {
         self.users = Some(users);
         self
@@ -811,12 +839,20 @@ impl AuthBuilder {
     /// Builds, refusing weak or shared secrets and insecure settings with a
     /// [`ConfigError`](crate::ConfigError) that says the fix.
     pub fn build(self) -> Result<Auth, crate::ConfigError> {
-        use crate::credential::{ApiKeys, LoginThrottle, MemoryApiKeys, MemoryUsers, Passwords};
+        use crate::credential::{ApiKeys, LoginThrottle, MemoryApiKeys, Passwords};
         use crate::token::{Algorithm, Key, KeyRing, TokenService};
-        let store = self
-            .store
-            .unwrap_or_else(|| Arc::new(crate::store::MemoryStore::with_clock(self.clock.clone())));
-        let users = self.users.unwrap_or_else(|| Arc::new(MemoryUsers::demo()));
+        let users = self.users.ok_or(crate::ConfigError::NoUserStore)?;
+        let store = match self.store {
+            Some(store) => store,
+            None => {
+                tracing::warn!(
+                    "no state store configured: using the in-memory store, so logout, \
+                     revocation and login throttling stay local to this process; pass a \
+                     shared store with AuthBuilder::store for more than one instance"
+                );
+                Arc::new(crate::store::MemoryStore::with_clock(self.clock.clone()))
+            }
+        };
         let tokens = TokenService::with_clock(
             KeyRing::new(Key::hmac("access-1", Algorithm::HS256, &self.access)?),
             KeyRing::new(Key::hmac("refresh-1", Algorithm::HS256, &self.refresh)?),

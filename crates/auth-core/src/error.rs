@@ -320,6 +320,13 @@ pub enum ConfigError {
         /// The value given.
         got: u64,
     },
+    /// [`AuthBuilder::build`](crate::AuthBuilder::build) without a user store: the
+    /// library ships no default users.
+    #[error(
+        "no user store: pass yours with `AuthBuilder::users(...)` (implement `UserStore` over \
+         your user table, or fill a `MemoryUsers`); the library ships no default users"
+    )]
+    NoUserStore,
     /// Any other invalid setting.
     #[error("invalid setting `{setting}`: {reason}")]
     Invalid {

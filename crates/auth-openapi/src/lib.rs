@@ -17,6 +17,7 @@
 //! use auth_openapi::{ApiDoc, Protection};
 //!
 //! let auth = AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+//!     .users(std::sync::Arc::new(auth_core::credential::MemoryUsers::new()))
 //!     .build()
 //!     .unwrap();
 //! let editors = Guard::Require(Requirement::any_role(["editor", "admin"]));

@@ -21,7 +21,10 @@
 //! use auth_core::AuthBuilder;
 //! use warp::Filter;
 //!
-//! let auth = AuthBuilder::new(&auth_core::token::random_secret(), &auth_core::token::random_secret())
+//! // Your user store (the library ships no users); secrets from your configuration.
+//! let users = std::sync::Arc::new(auth_core::credential::MemoryUsers::new());
+//! let auth = AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+//!     .users(users)
 //!     .build()
 //!     .unwrap();
 //! let me = warp::path!("me")

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::credential::{ApiKeyConfig, MemoryApiKeys, MemoryUsers};
+use auth_core::credential::{ApiKeyConfig, MemoryApiKeys, MemoryUsers, User};
 use auth_core::policy::articles::Article;
 use auth_core::session::SessionConfig;
 use auth_core::store::{MemoryStore, StateStore};
@@ -256,7 +256,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         )
         .store(store)
         .revocation_mode(settings.revocation)
-        .users(Arc::new(MemoryUsers::demo()))
+        .users(Arc::new(demo_users()))
         .api_keys(
             Arc::new(MemoryApiKeys::new()),
             ApiKeyConfig {
@@ -332,6 +332,38 @@ pub fn parse_id(raw: &str, what: &str) -> Result<u64, auth_core::AuthError> {
         .map_err(|_| auth_core::AuthError::BadRequest {
             detail: format!("{what} must be a non-negative integer").into(),
         })
+}
+
+/// The contract's demo users (alice/admin, bob/editor, carol/viewer). Their passwords are
+/// stored only as argon2id PHC strings at the default parameters; the passwords
+/// themselves are in the contract's demo table. Reference-app data: the library crates
+/// ship no users.
+pub fn demo_users() -> MemoryUsers {
+    /// argon2id (m=19456, t=2, p=1) of the three demo passwords, in user order.
+    const HASHES: [&str; 3] = [
+        "$argon2id$v=19$m=19456,t=2,p=1$h5bA6wPj9u3W2bY9jgec1w$d3Cgs/eSVcisKsKxKxYg6UP9V1zvF8Lob3PXRzdEmTs",
+        "$argon2id$v=19$m=19456,t=2,p=1$yRuy+ErkJIfQK/SgP7Curg$fPMNimv+9egtJht+FfjaZPWx4g7WZNNyHFWL2mc3g5E",
+        "$argon2id$v=19$m=19456,t=2,p=1$G/wd/doD9QUZtDxkFaEMhA$dUZpfyyXDxOFzcDV+QpblhUA3hO4OdcrQR1HuN919kc",
+    ];
+    let users = MemoryUsers::new();
+    for ((id, name, role), phc) in [
+        ("1", "alice", "admin"),
+        ("2", "bob", "editor"),
+        ("3", "carol", "viewer"),
+    ]
+    .into_iter()
+    .zip(HASHES)
+    {
+        users.insert(User {
+            id: id.into(),
+            username: name.into(),
+            email: Some(format!("{name}@example.com")),
+            roles: vec![role.into()],
+            password_hash: phc.into(),
+            disabled: false,
+        });
+    }
+    users
 }
 
 /// The ABAC subject for a principal.

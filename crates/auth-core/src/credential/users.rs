@@ -73,14 +73,20 @@ impl MemoryUsers {
             .insert(user.id.clone(), user);
     }
 
-    /// The contract's demo users (alice, bob, carol), with argon2id hashes at the default
-    /// parameters of their demo passwords (`password123`, `password456`, `password789`).
-    pub fn demo() -> Self {
+    /// Test fixture only (never compiled into the library): three users shaped like the
+    /// reference apps' demo data, with argon2id hashes at the default parameters.
+    #[cfg(test)]
+    pub(crate) fn demo() -> Self {
+        const HASHES: [&str; 3] = [
+            "$argon2id$v=19$m=19456,t=2,p=1$h5bA6wPj9u3W2bY9jgec1w$d3Cgs/eSVcisKsKxKxYg6UP9V1zvF8Lob3PXRzdEmTs",
+            "$argon2id$v=19$m=19456,t=2,p=1$yRuy+ErkJIfQK/SgP7Curg$fPMNimv+9egtJht+FfjaZPWx4g7WZNNyHFWL2mc3g5E",
+            "$argon2id$v=19$m=19456,t=2,p=1$G/wd/doD9QUZtDxkFaEMhA$dUZpfyyXDxOFzcDV+QpblhUA3hO4OdcrQR1HuN919kc",
+        ];
         let store = Self::new();
         for (id, name, email, role, phc) in [
-            ("1", "alice", "alice@example.com", "admin", DEMO_HASHES[0]),
-            ("2", "bob", "bob@example.com", "editor", DEMO_HASHES[1]),
-            ("3", "carol", "carol@example.com", "viewer", DEMO_HASHES[2]),
+            ("1", "alice", "alice@example.com", "admin", HASHES[0]),
+            ("2", "bob", "bob@example.com", "editor", HASHES[1]),
+            ("3", "carol", "carol@example.com", "viewer", HASHES[2]),
         ] {
             store.insert(User {
                 id: id.into(),
@@ -94,13 +100,6 @@ impl MemoryUsers {
         store
     }
 }
-
-/// argon2id (m=19456, t=2, p=1) of `password123`, `password456`, `password789`.
-const DEMO_HASHES: [&str; 3] = [
-    "$argon2id$v=19$m=19456,t=2,p=1$h5bA6wPj9u3W2bY9jgec1w$d3Cgs/eSVcisKsKxKxYg6UP9V1zvF8Lob3PXRzdEmTs",
-    "$argon2id$v=19$m=19456,t=2,p=1$yRuy+ErkJIfQK/SgP7Curg$fPMNimv+9egtJht+FfjaZPWx4g7WZNNyHFWL2mc3g5E",
-    "$argon2id$v=19$m=19456,t=2,p=1$G/wd/doD9QUZtDxkFaEMhA$dUZpfyyXDxOFzcDV+QpblhUA3hO4OdcrQR1HuN919kc",
-];
 
 #[async_trait]
 impl UserStore for MemoryUsers {
