@@ -18,6 +18,12 @@ pub use external::{
     external_login_wrong_state,
 };
 pub use openapi::openapi_spec_follows_the_guards;
+pub mod external_linking;
+pub use external_linking::{
+    external_login_checks_azp_and_at_hash,
+    external_login_github_links_only_a_verified_primary_email,
+    external_login_links_only_verified_emails,
+};
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),
