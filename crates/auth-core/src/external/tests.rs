@@ -80,6 +80,12 @@ fn providers_from_variables_with_presets() {
     assert!(github.oidc.is_none());
     assert_eq!(github.scopes, ["read:user"]);
     assert_eq!(github.client_auth, ClientAuth::Body);
+    assert_eq!(
+        github.emails_url.as_deref(),
+        Some("https://api.github.com/user/emails"),
+        "the verified flag is only at /user/emails"
+    );
+    assert_eq!(google.emails_url, None);
     let debug = format!("{github:?}");
     assert!(
         !debug.contains("hsecret") && debug.contains("<redacted>"),
