@@ -1,7 +1,10 @@
 //! A login provider written for the tests: OAuth 2.0 authorization, token, userinfo and
 //! JWKS endpoints on `127.0.0.1:0`, checking what a real provider checks (client
 //! credentials, `redirect_uri`, PKCE S256, one-time codes) and able to misbehave on
-//! demand (an error answer, an id token with a bad signature, a wrong `aud` or `nonce`).
+//! demand (an error answer, an id token with a bad signature, a wrong `aud`, `azp`,
+//! `nonce` or `at_hash`, an `email_verified` claim that is absent, false or a string).
+//! [`TestProvider::start_github`] answers like GitHub instead: `/user` without
+//! `email_verified`, and the verified flags at `/user/emails`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +66,18 @@ pub enum Mode {
     WrongAudience,
     /// The id token's `nonce` is not the one sent.
     WrongNonce,
+    /// The id token's `aud` names us and another client, without `azp`.
+    ManyAudiencesNoAzp,
+    /// The id token's `aud` names us and another client; `azp` names the other.
+    ManyAudiencesOtherAzp,
+    /// The id token's `aud` names us and another client; `azp` names us (valid).
+    ManyAudiencesOurAzp,
+    /// The id token's `aud` is us alone, but `azp` names another client.
+    OtherAzp,
+    /// The id token's `at_hash` is not the access token's.
+    WrongAtHash,
+    /// The id token carries no `at_hash` (valid: it is optional in the code flow).
+    NoAtHash,
 }
 
 #[derive(Debug)]
@@ -78,7 +93,14 @@ struct Inner {
     oidc: bool,
     mode: Mode,
     email: String,
-    email_verified: bool,
+    /// The `email_verified` claim as sent (absent when `None`).
+    email_verified: Option<Value>,
+    /// GitHub-like: `/user` has a numeric `id` and no `email_verified`; the flags are
+    /// at `/user/emails`.
+    github: bool,
+    /// What `/user/emails` answers, when set; else the primary email with the
+    /// `email_verified` claim as its `verified` flag.
+    emails: Option<Value>,
     codes: HashMap<String, Grant>,
     access_tokens: HashMap<String, ()>,
     token_requests: usize,
@@ -102,6 +124,18 @@ impl Drop for TestProvider {
 impl TestProvider {
     /// Starts a provider; `oidc` adds id tokens and a JWKS. Logs in `alice@example.com`.
     pub async fn start(oidc: bool) -> Self {
+        Self::start_flavor(oidc, false).await
+    }
+
+    /// Starts a provider that answers like GitHub (plain OAuth 2.0): `/user` carries a
+    /// numeric `id`, `login`, a public `email` and no `email_verified`; the verified flag
+    /// is only at `/user/emails` (`[{"email", "primary", "verified", "visibility"}]`).
+    /// The app is told to read it (`AUTH_OAUTH_TEST_EMAILS_URL`).
+    pub async fn start_github() -> Self {
+        Self::start_flavor(false, true).await
+    }
+
+    async fn start_flavor(oidc: bool, github: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Mutex::new(Inner {
@@ -109,7 +143,9 @@ impl TestProvider {
             oidc,
             mode: Mode::Normal,
             email: "alice@example.com".into(),
-            email_verified: true,
+            email_verified: Some(Value::Bool(true)),
+            github,
+            emails: None,
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             token_requests: 0,
@@ -118,6 +154,7 @@ impl TestProvider {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
+            .route("/user/emails", get(user_emails))
             .route("/jwks", get(jwks))
             .with_state(inner.clone());
         let task = tokio::spawn(async move {
@@ -133,9 +170,22 @@ impl TestProvider {
 
     /// The email the provider reports, and whether it says it verified it.
     pub fn set_user(&self, email: &str, verified: bool) {
+        self.set_user_claim(email, Some(Value::Bool(verified)));
+    }
+
+    /// The email the provider reports, and its `email_verified` claim exactly as sent in
+    /// the userinfo answer and the id token (GitHub-like: as the primary email's
+    /// `verified` flag at `/user/emails`); `None` leaves the claim out.
+    pub fn set_user_claim(&self, email: &str, email_verified: Option<Value>) {
         let mut inner = self.inner.lock().unwrap();
         inner.email = email.into();
-        inner.email_verified = verified;
+        inner.email_verified = email_verified;
+        inner.emails = None;
+    }
+
+    /// GitHub-like: what `/user/emails` answers, verbatim (`/user` keeps its `email`).
+    pub fn set_github_emails(&self, emails: Value) {
+        self.inner.lock().unwrap().emails = Some(emails);
     }
 
     /// How many token requests reached the provider.
@@ -163,7 +213,14 @@ impl TestProvider {
             ),
             ("AUTH_OAUTH_TEST_REDIRECT_URL".into(), REDIRECT_URL.into()),
         ];
-        if self.inner.lock().unwrap().oidc {
+        let inner = self.inner.lock().unwrap();
+        if inner.github {
+            env.push((
+                "AUTH_OAUTH_TEST_EMAILS_URL".into(),
+                format!("{}/user/emails", self.base),
+            ));
+        }
+        if inner.oidc {
             env.push(("AUTH_OAUTH_TEST_SCOPES".into(), "openid email".into()));
             env.push(("AUTH_OAUTH_TEST_ISSUER".into(), self.base.clone()));
             env.push((
@@ -328,7 +385,7 @@ async fn token(
             .unwrap()
             .as_secs();
         let mode = inner.mode;
-        let claims = json!({
+        let mut claims = json!({
             "iss": inner.base,
             "sub": "test-user-1",
             "aud": if mode == Mode::WrongAudience { "another-client" } else { CLIENT_ID },
@@ -336,8 +393,34 @@ async fn token(
             "iat": now,
             "nonce": if mode == Mode::WrongNonce { Some("not-the-nonce-sent".to_string()) } else { grant.nonce.clone() },
             "email": inner.email,
-            "email_verified": inner.email_verified,
+            // OpenID Connect Core §3.3.2.11: the left half of SHA-256 (ES256) of the
+            // access token's ASCII octets, base64url without padding.
+            "at_hash": URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]),
         });
+        if let Some(v) = &inner.email_verified {
+            claims["email_verified"] = v.clone();
+        }
+        let both = json!([CLIENT_ID, "another-client"]);
+        match mode {
+            Mode::ManyAudiencesNoAzp => claims["aud"] = both,
+            Mode::ManyAudiencesOtherAzp => {
+                claims["aud"] = both;
+                claims["azp"] = json!("another-client");
+            }
+            Mode::ManyAudiencesOurAzp => {
+                claims["aud"] = both;
+                claims["azp"] = json!(CLIENT_ID);
+            }
+            Mode::OtherAzp => claims["azp"] = json!("another-client"),
+            Mode::WrongAtHash => {
+                claims["at_hash"] =
+                    json!(URL_SAFE_NO_PAD.encode(&Sha256::digest(b"another access token")[..16]));
+            }
+            Mode::NoAtHash => {
+                claims.as_object_mut().unwrap().remove("at_hash");
+            }
+            _ => {}
+        }
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(KID.into());
         let pem = if mode == Mode::BadSignature {
@@ -356,27 +439,65 @@ async fn token(
         .into_response()
 }
 
-async fn userinfo(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
-    let inner = inner.lock().unwrap();
+/// The request's bearer token is one this provider issued.
+fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !inner.access_tokens.contains_key(token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-        )
-            .into_response();
+    inner.access_tokens.contains_key(token)
+}
+
+fn invalid_token() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+    )
+        .into_response()
+}
+
+async fn userinfo(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    let inner = inner.lock().unwrap();
+    if !authorized(&inner, &headers) {
+        return invalid_token();
     }
-    axum::Json(json!({
+    if inner.github {
+        // GitHub's `GET /user`: the public email, no verification flag.
+        return axum::Json(json!({
+            "id": 4242,
+            "login": "test-user",
+            "email": inner.email,
+            "name": "Test User",
+        }))
+        .into_response();
+    }
+    let mut info = json!({
         "sub": "test-user-1",
         "email": inner.email,
-        "email_verified": inner.email_verified,
         "name": "Test User",
-    }))
-    .into_response()
+    });
+    if let Some(v) = &inner.email_verified {
+        info["email_verified"] = v.clone();
+    }
+    axum::Json(info).into_response()
+}
+
+/// GitHub's `GET /user/emails`.
+async fn user_emails(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    let inner = inner.lock().unwrap();
+    if !authorized(&inner, &headers) {
+        return invalid_token();
+    }
+    let emails = inner.emails.clone().unwrap_or_else(|| {
+        json!([{
+            "email": inner.email,
+            "primary": true,
+            "verified": inner.email_verified.clone().unwrap_or(Value::Null),
+            "visibility": "public",
+        }])
+    });
+    axum::Json(emails).into_response()
 }
 
 async fn jwks() -> Response {

@@ -23,6 +23,12 @@ pub use throttle::{
     concurrent_guesses_cannot_pass_the_user_limit, concurrent_sprays_cannot_pass_the_address_limit,
     username_forms_share_one_throttle,
 };
+pub mod external_linking;
+pub use external_linking::{
+    external_login_checks_azp_and_at_hash,
+    external_login_github_links_only_a_verified_primary_email,
+    external_login_links_only_verified_emails,
+};
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),

@@ -10,7 +10,7 @@ use crate::app::{App, Target};
 use crate::provider::{Mode, REDIRECT_URL, TestProvider};
 
 /// An app with `provider` registered as `test`.
-async fn start(t: &Target, provider: &TestProvider) -> App {
+pub(super) async fn start(t: &Target, provider: &TestProvider) -> App {
     let env = provider.app_env();
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     t.start_with(&pairs).await
@@ -111,7 +111,7 @@ async fn callback(app: &App, query: &str, cookie: Option<&str>) -> Response {
 }
 
 /// A failed callback: 400 problem, pre-login cookie cleared, no session started.
-async fn refused(r: Response, detail_contains: &str) -> Value {
+pub(super) async fn refused(r: Response, detail_contains: &str) -> Value {
     let cookies = set_cookies(&r);
     assert!(
         cookies
@@ -138,7 +138,7 @@ async fn refused(r: Response, detail_contains: &str) -> Value {
 }
 
 /// The whole login for the provider's current user; the callback's answer.
-async fn full_login(app: &App, provider: &TestProvider, next: Option<&str>) -> Response {
+pub(super) async fn full_login(app: &App, provider: &TestProvider, next: Option<&str>) -> Response {
     let started = begin(app, provider, next).await;
     let query = at_provider(app, &started).await;
     callback(app, &query, Some(&started.cookie)).await
@@ -146,7 +146,7 @@ async fn full_login(app: &App, provider: &TestProvider, next: Option<&str>) -> R
 
 /// A successful callback: 302 to `next`, session and CSRF cookies, pre-login cookie
 /// cleared. Returns the session cookie pair.
-fn logged_in(r: &Response, next: &str) -> String {
+pub(super) fn logged_in(r: &Response, next: &str) -> String {
     assert_eq!(r.status(), 302, "{:?}", r.headers());
     assert_eq!(header(r, "location"), Some(next));
     assert_eq!(header(r, "cache-control"), Some("no-store"));
@@ -172,7 +172,7 @@ fn logged_in(r: &Response, next: &str) -> String {
     attrs[0].to_string()
 }
 
-async fn dashboard(app: &App, cookie: &str) -> Response {
+pub(super) async fn dashboard(app: &App, cookie: &str) -> Response {
     app.client
         .get(app.url("/dashboard"))
         .header("cookie", cookie)

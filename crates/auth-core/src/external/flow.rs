@@ -62,7 +62,10 @@ pub struct ExternalIdentity {
     pub provider: String,
     /// The provider's stable user id (`sub`, or GitHub's numeric `id`).
     pub subject: String,
-    /// The email address (verified where the provider says so).
+    /// The email address, always one the provider asserted it verified
+    /// (`email_verified: true`, or the primary verified entry of a GitHub-style email
+    /// list): a login with any other address is refused before it gets here, so a
+    /// hook may link by it.
     pub email: String,
     /// The display name, if sent.
     pub name: Option<String>,
@@ -359,6 +362,7 @@ impl ExternalLogin {
                         &oidc.issuer,
                         &registered.config.client_id,
                         pre.n.as_deref().unwrap_or(""),
+                        tokens.access_token().secret(),
                     )
                     .await?,
                 )
@@ -366,13 +370,22 @@ impl ExternalLogin {
             None => None,
         };
 
-        let info = self
-            .userinfo(
-                &registered.config.userinfo_url,
-                tokens.access_token().secret(),
-            )
-            .await?;
-        let identity = identity_from(provider, &info, id_claims.as_ref())?;
+        let access_token = tokens.access_token().secret();
+        let info: serde_json::Map<String, serde_json::Value> = super::client::get_json(
+            self.http.as_ref(),
+            &registered.config.userinfo_url,
+            Some(access_token),
+            "userinfo",
+        )
+        .await?;
+        let emails: Option<Vec<serde_json::Value>> = match &registered.config.emails_url {
+            Some(url) => Some(
+                super::client::get_json(self.http.as_ref(), url, Some(access_token), "emails")
+                    .await?,
+            ),
+            None => None,
+        };
+        let identity = identity_from(provider, &info, id_claims.as_ref(), emails.as_deref())?;
         Ok(Completed {
             identity,
             next: safe_next(Some(&pre.x)),
@@ -415,14 +428,6 @@ impl ExternalLogin {
             return Err(failed("The login has expired; start the login again"));
         }
         Ok(pre)
-    }
-
-    async fn userinfo(
-        &self,
-        url: &str,
-        access_token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
-        super::client::get_json(self.http.as_ref(), url, Some(access_token), "userinfo").await
     }
 }
 
@@ -473,10 +478,13 @@ fn to_outbound(req: oauth2::HttpRequest) -> OutboundRequest {
     }
 }
 
-fn identity_from(
+/// The provider's answers (userinfo, the verified id token's claims, a GitHub-style
+/// email list) as the identity to link.
+pub(super) fn identity_from(
     provider: &str,
     info: &serde_json::Map<String, serde_json::Value>,
     id: Option<&super::oidc::IdClaims>,
+    emails: Option<&[serde_json::Value]>,
 ) -> Result<ExternalIdentity, AuthError> {
     use serde_json::Value;
     let text = |v: Option<&Value>| match v {
@@ -496,21 +504,7 @@ fn identity_from(
     let subject = subject
         .or_else(|| id.map(|c| c.sub.clone()))
         .ok_or_else(|| failed("The provider did not say who the user is"))?;
-    let email = match info.get("email") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => match id.and_then(|c| c.email.clone()) {
-            Some(e) => e,
-            None => return Err(failed("The provider did not share an email address")),
-        },
-    };
-    let verified = match info.get("email_verified") {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) => Some(s == "true"),
-        _ => id.and_then(|c| c.email_verified),
-    };
-    if verified == Some(false) {
-        return Err(failed("The provider has not verified this email address"));
-    }
+    let email = vouched_email(info, id, emails)?;
     if email.len() > 254 || !email.contains('@') || email.chars().any(char::is_control) {
         return Err(failed("The provider sent an unusable email address"));
     }
@@ -520,6 +514,70 @@ fn identity_from(
         email,
         name: text(info.get("name")),
     })
+}
+
+/// THE decision on which email a login carries (and so which account it may link to):
+/// only an address the provider asserts it verified.
+///
+/// - With a GitHub-style email list: the entry with `primary: true` and
+///   `verified: true`; the userinfo `email` (GitHub's public one) is not trusted.
+/// - Otherwise the userinfo `email` (else the id token's), verified only when a source
+///   that names this very address says `email_verified: true` and none says `false`.
+///   Only the JSON boolean counts: absent, `"true"`, `1` or `null` assert nothing, and
+///   one source's flag never vouches for another source's address.
+///
+/// Anything else is refused: the contract allows "a new user is created instead, or
+/// the login is refused", and a new user cannot be created for an address an account
+/// already has (the user store keeps emails unique, so creating one returns the
+/// existing account), nor usefully for an address nobody vouched for.
+fn vouched_email(
+    info: &serde_json::Map<String, serde_json::Value>,
+    id: Option<&super::oidc::IdClaims>,
+    emails: Option<&[serde_json::Value]>,
+) -> Result<String, AuthError> {
+    use serde_json::Value;
+    let not_verified = || failed("The provider has not verified this email address");
+    let is_true = |v: Option<&Value>| matches!(v, Some(Value::Bool(true)));
+    if let Some(list) = emails {
+        return list
+            .iter()
+            .find_map(|entry| match entry.get("email") {
+                Some(Value::String(e))
+                    if !e.is_empty()
+                        && is_true(entry.get("primary"))
+                        && is_true(entry.get("verified")) =>
+                {
+                    Some(e.clone())
+                }
+                _ => None,
+            })
+            .ok_or_else(not_verified);
+    }
+    let from_info = match info.get("email") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    let from_id = id
+        .and_then(|c| c.email.as_deref())
+        .filter(|e| !e.is_empty());
+    let Some(email) = from_info.or(from_id) else {
+        return Err(failed("The provider did not share an email address"));
+    };
+    let mut said = Vec::with_capacity(2);
+    if from_info == Some(email) {
+        said.push(match info.get("email_verified") {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        });
+    }
+    if from_id == Some(email) {
+        said.push(id.and_then(|c| c.email_verified));
+    }
+    if said.contains(&Some(true)) && !said.contains(&Some(false)) {
+        Ok(email.to_string())
+    } else {
+        Err(not_verified())
+    }
 }
 
 struct CallbackQuery {

@@ -8,6 +8,8 @@ use crate::error::AuthError;
 
 /// Turns a verified [`ExternalIdentity`] into the local user to sign in. Implement it
 /// to link accounts your own way (by a stored provider subject, by invitation only...).
+/// The identity's `email` is always one the provider asserted it verified (the flow
+/// refuses every other login before calling the hook).
 #[async_trait::async_trait]
 pub trait IdentityHook: Send + Sync + std::fmt::Debug {
     /// The user to start a session for, or an error (rendered by the core's table).
@@ -16,7 +18,9 @@ pub trait IdentityHook: Send + Sync + std::fmt::Debug {
 
 /// The default hook: the user whose email matches (case-insensitively) signs in; an
 /// unknown email creates a user with `roles` and no password (it can sign in only
-/// through the provider). A disabled user is refused.
+/// through the provider). A disabled user is refused. Linking by email is safe only
+/// because the email is one the provider verified: an `email_verified` that is absent,
+/// `false` or not a boolean never reaches this hook.
 #[derive(Debug, Clone)]
 pub struct LinkByEmail {
     users: Arc<dyn UserStore>,

@@ -20,7 +20,12 @@
 //! Security notes: the `state` is compared in constant time and accepted once (counted
 //! in the state store, so a replay fails on every instance); `next` must be a
 //! same-origin relative path ([`safe_next`]); every failure clears the pre-login cookie
-//! and starts nothing; provider error texts are never echoed, only the error code.
+//! and starts nothing; provider error texts are never echoed, only the error code. A
+//! login carries only an email the provider asserted it verified (`email_verified:
+//! true`, the JSON boolean, or GitHub's primary verified email): any other is refused,
+//! so no provider account can take over a local one by naming its address. An id
+//! token must name this client in `azp` when it has one (and must have one with
+//! several audiences), and its `at_hash`, when present, must be the access token's.
 
 mod client;
 mod flow;

@@ -7,6 +7,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
@@ -44,20 +45,69 @@ pub(crate) struct IdClaims {
     pub nonce: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    /// `Some` only for a JSON boolean: the string `"true"` asserts nothing.
+    #[serde(default, deserialize_with = "json_bool")]
     pub email_verified: Option<bool>,
     #[serde(default)]
-    pub azp: Option<String>,
+    pub azp: Option<serde_json::Value>,
     #[serde(default)]
     pub aud: serde_json::Value,
+    #[serde(default)]
+    pub at_hash: Option<serde_json::Value>,
 }
 
-fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+/// A claim that is a JSON boolean, or `None` (absent, or any other type).
+fn json_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::Bool(b) => Some(b),
-        serde_json::Value::String(s) => Some(s == "true"),
         _ => None,
     })
+}
+
+/// OpenID Connect Core §3.1.3.7, points 3 to 5: with several audiences, `azp` must be
+/// present; when present, it must be our client id. (`aud` itself is checked by the
+/// decoder.)
+pub(crate) fn authorized_party_is_us(claims: &IdClaims, client_id: &str) -> bool {
+    let several = matches!(&claims.aud, serde_json::Value::Array(auds) if auds.len() > 1);
+    match &claims.azp {
+        Some(serde_json::Value::String(azp)) => azp == client_id,
+        Some(_) => false,
+        None => !several,
+    }
+}
+
+/// OpenID Connect Core §3.1.3.8 and §3.3.2.11: `at_hash`, when present, must be the
+/// base64url (no padding) of the left half of the hash of the access token's ASCII
+/// octets, with the hash of the id token's `alg` (SHA-256 for `*256`, SHA-384 for
+/// `*384`, SHA-512 for `*512` and for `EdDSA`, whose only curve here is Ed25519, as
+/// OpenID Connect libraries do). Compared in constant time. Absent is allowed (the
+/// code flow makes it optional); any other type is refused.
+pub(crate) fn access_token_is_bound(
+    alg: Algorithm,
+    at_hash: Option<&serde_json::Value>,
+    access_token: &str,
+) -> bool {
+    let sent = match at_hash {
+        None => return true,
+        Some(serde_json::Value::String(s)) => s,
+        Some(_) => return false,
+    };
+    let digest: Vec<u8> = match alg {
+        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 => {
+            Sha256::digest(access_token.as_bytes()).to_vec()
+        }
+        Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 => {
+            Sha384::digest(access_token.as_bytes()).to_vec()
+        }
+        Algorithm::RS512 | Algorithm::PS512 | Algorithm::EdDSA => {
+            Sha512::digest(access_token.as_bytes()).to_vec()
+        }
+        // Never reached: `verify` accepts only the algorithms above.
+        _ => return false,
+    };
+    let (left, _) = digest.split_at(digest.len() / 2);
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(left);
+    bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
 }
 
 struct Cached {
@@ -127,8 +177,10 @@ impl Jwks {
     }
 
     /// Verifies an id token: size, header (`alg` asymmetric and allowed, no `crit`),
-    /// signature against the provider's key, `iss`, `aud` (and `azp` when several
-    /// audiences), `exp`/`iat`/`nbf` with 60 s leeway, and `nonce`.
+    /// signature against the provider's key, `iss`, `aud` and `azp`
+    /// ([`authorized_party_is_us`]), `exp`/`iat`/`nbf` with 60 s leeway, `nonce`, and
+    /// `at_hash` against the access token that came with it
+    /// ([`access_token_is_bound`]).
     pub(crate) async fn verify(
         &self,
         http: &dyn HttpClient,
@@ -136,6 +188,7 @@ impl Jwks {
         issuer: &str,
         client_id: &str,
         nonce: &str,
+        access_token: &str,
     ) -> Result<IdClaims, AuthError> {
         if token.len() > MAX_ID_TOKEN_BYTES {
             return Err(invalid("The id token is too large"));
@@ -179,15 +232,17 @@ impl Jwks {
                 })
             })?
             .claims;
-        if let serde_json::Value::Array(auds) = &claims.aud
-            && auds.len() > 1
-            && claims.azp.as_deref() != Some(client_id)
-        {
+        if !authorized_party_is_us(&claims, client_id) {
             return Err(invalid("The id token is for another client"));
         }
         let sent = claims.nonce.as_deref().unwrap_or("");
         if nonce.is_empty() || !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
             return Err(invalid("The id token's nonce does not match"));
+        }
+        if !access_token_is_bound(header.alg, claims.at_hash.as_ref(), access_token) {
+            return Err(invalid(
+                "The id token was not issued with this access token (`at_hash`)",
+            ));
         }
         Ok(claims)
     }

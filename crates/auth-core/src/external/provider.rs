@@ -36,8 +36,14 @@ pub struct ProviderConfig {
     pub auth_url: String,
     /// The token endpoint.
     pub token_url: String,
-    /// The userinfo endpoint (answers JSON with at least `email`).
+    /// The userinfo endpoint (answers JSON with at least `email`, linked only with
+    /// `email_verified: true`).
     pub userinfo_url: String,
+    /// GitHub's kind of email list (`GET /user/emails`, answering `[{"email", "primary",
+    /// "verified", "visibility"}]`), for providers whose userinfo does not say whether
+    /// the email is verified. When set, the login's email is the entry that is
+    /// `primary: true` and `verified: true`, and the userinfo `email` is ignored.
+    pub emails_url: Option<String>,
     /// This app's callback URL as registered (`https://app.example/auth/{name}/callback`).
     pub redirect_url: String,
     /// Scopes to request.
@@ -57,6 +63,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("auth_url", &self.auth_url)
             .field("token_url", &self.token_url)
             .field("userinfo_url", &self.userinfo_url)
+            .field("emails_url", &self.emails_url)
             .field("redirect_url", &self.redirect_url)
             .field("scopes", &self.scopes)
             .field("client_auth", &self.client_auth)
@@ -75,6 +82,7 @@ impl ProviderConfig {
             auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
             token_url: "https://oauth2.googleapis.com/token".into(),
             userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".into(),
+            emails_url: None,
             redirect_url: redirect_url.into(),
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             client_auth: ClientAuth::Basic,
@@ -86,8 +94,9 @@ impl ProviderConfig {
     }
 
     /// GitHub (plain OAuth 2.0, no id token): endpoints and `read:user user:email`.
-    /// GitHub's `/user` shows only a public email; users without one cannot sign in
-    /// through this preset.
+    /// GitHub's `/user` shows a public email without saying whether it is verified, so
+    /// the email comes from `/user/emails` (the primary one, if GitHub verified it);
+    /// users without a verified primary email cannot sign in through this preset.
     pub fn github(client_id: &str, client_secret: &str, redirect_url: &str) -> Self {
         Self {
             name: "github".into(),
@@ -96,6 +105,7 @@ impl ProviderConfig {
             auth_url: "https://github.com/login/oauth/authorize".into(),
             token_url: "https://github.com/login/oauth/access_token".into(),
             userinfo_url: "https://api.github.com/user".into(),
+            emails_url: Some("https://api.github.com/user/emails".into()),
             redirect_url: redirect_url.into(),
             scopes: vec!["read:user".into(), "user:email".into()],
             client_auth: ClientAuth::Body,
@@ -106,7 +116,9 @@ impl ProviderConfig {
     /// Reads provider `name` from variables `AUTH_OAUTH_<NAME>_CLIENT_ID`,
     /// `_CLIENT_SECRET`, `_AUTH_URL`, `_TOKEN_URL`, `_USERINFO_URL`, `_REDIRECT_URL`,
     /// `_SCOPES` (space-separated), `_ISSUER` and `_JWKS_URL` (both or neither: OpenID
-    /// Connect). For `google` and `github` the presets fill what is not set.
+    /// Connect), `_EMAILS_URL` (a GitHub-style email list, see
+    /// [`ProviderConfig::emails_url`]). For `google` and `github` the presets fill what
+    /// is not set.
     pub fn from_vars(
         name: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
@@ -148,6 +160,8 @@ impl ProviderConfig {
         let auth_url = required("AUTH_URL", preset.as_ref().map(|p| &p.auth_url))?;
         let token_url = required("TOKEN_URL", preset.as_ref().map(|p| &p.token_url))?;
         let userinfo_url = required("USERINFO_URL", preset.as_ref().map(|p| &p.userinfo_url))?;
+        let emails_url =
+            get("EMAILS_URL").or_else(|| preset.as_ref().and_then(|p| p.emails_url.clone()));
         let scopes = match get("SCOPES") {
             Some(s) => s.split_whitespace().map(str::to_string).collect(),
             None => preset
@@ -185,6 +199,7 @@ impl ProviderConfig {
             auth_url,
             token_url,
             userinfo_url,
+            emails_url,
             redirect_url: redirect,
             scopes,
             client_auth,
@@ -205,6 +220,9 @@ impl ProviderConfig {
         ];
         if let Some(oidc) = &self.oidc {
             urls.push(("JWKS URL", &oidc.jwks_url));
+        }
+        if let Some(emails) = &self.emails_url {
+            urls.push(("emails URL", emails));
         }
         for (what, url) in urls {
             let parsed = oauth2::url::Url::parse(url).map_err(|e| ConfigError::Invalid {

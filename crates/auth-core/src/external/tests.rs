@@ -80,6 +80,12 @@ fn providers_from_variables_with_presets() {
     assert!(github.oidc.is_none());
     assert_eq!(github.scopes, ["read:user"]);
     assert_eq!(github.client_auth, ClientAuth::Body);
+    assert_eq!(
+        github.emails_url.as_deref(),
+        Some("https://api.github.com/user/emails"),
+        "the verified flag is only at /user/emails"
+    );
+    assert_eq!(google.emails_url, None);
     let debug = format!("{github:?}");
     assert!(
         !debug.contains("hsecret") && debug.contains("<redacted>"),
@@ -325,4 +331,290 @@ async fn link_by_email_links_creates_and_refuses_disabled_users() {
     carol.disabled = true;
     users.insert(carol);
     assert!(hook.link(&identity("carol@example.com")).await.is_err());
+}
+
+fn userinfo(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn id_claims(v: serde_json::Value) -> super::oidc::IdClaims {
+    serde_json::from_value(v).unwrap()
+}
+
+fn email_of(
+    info: serde_json::Value,
+    id: Option<serde_json::Value>,
+    emails: Option<serde_json::Value>,
+) -> Result<String, String> {
+    let id = id.map(id_claims);
+    let emails = emails.map(|e| e.as_array().unwrap().clone());
+    super::flow::identity_from("test", &userinfo(info), id.as_ref(), emails.as_deref())
+        .map(|i| i.email)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn only_an_email_the_provider_verified_makes_an_identity() {
+    use serde_json::json;
+    let with = |flag: Option<serde_json::Value>| {
+        let mut info = json!({"sub": "s", "email": "alice@example.com"});
+        if let Some(f) = flag {
+            info["email_verified"] = f;
+        }
+        email_of(info, None, None)
+    };
+    assert_eq!(with(Some(json!(true))).unwrap(), "alice@example.com");
+    for flag in [
+        None,
+        Some(json!(false)),
+        Some(json!("true")),
+        Some(json!("TRUE")),
+        Some(json!(1)),
+        Some(json!(null)),
+        Some(json!([true])),
+        Some(json!({"value": true})),
+    ] {
+        let e = with(flag.clone()).unwrap_err();
+        assert!(e.contains("not verified"), "{flag:?}: {e}");
+    }
+    // No email at all is its own refusal.
+    let e = email_of(json!({"sub": "s", "email_verified": true}), None, None).unwrap_err();
+    assert!(e.contains("did not share an email"), "{e}");
+}
+
+#[test]
+fn an_id_token_vouches_only_for_its_own_email_and_only_with_a_boolean() {
+    use serde_json::json;
+    let token = |email: &str, verified: serde_json::Value| json!({"sub": "s", "email": email, "email_verified": verified});
+    let plain = json!({"sub": "s", "email": "alice@example.com"});
+    // The id token vouches for the same address the userinfo names.
+    assert_eq!(
+        email_of(
+            plain.clone(),
+            Some(token("alice@example.com", json!(true))),
+            None
+        )
+        .unwrap(),
+        "alice@example.com"
+    );
+    // The userinfo answer names another address than the one the id token vouches
+    // for: the flag is not carried over.
+    let e = email_of(
+        plain.clone(),
+        Some(token("mallory@example.com", json!(true))),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.contains("not verified"), "{e}");
+    // A string in the id token asserts nothing either.
+    let e = email_of(plain, Some(token("alice@example.com", json!("true"))), None).unwrap_err();
+    assert!(e.contains("not verified"), "{e}");
+    // One source says false: refused even if the other says true.
+    let e = email_of(
+        json!({"sub": "s", "email": "alice@example.com", "email_verified": true}),
+        Some(token("alice@example.com", json!(false))),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.contains("not verified"), "{e}");
+    // No userinfo email: the id token's, if it vouches for it.
+    assert_eq!(
+        email_of(
+            json!({"sub": "s"}),
+            Some(token("alice@example.com", json!(true))),
+            None
+        )
+        .unwrap(),
+        "alice@example.com"
+    );
+    let e = email_of(
+        json!({"sub": "s", "email_verified": true}),
+        Some(json!({"sub": "s", "email": "alice@example.com"})),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.contains("not verified"), "{e}");
+}
+
+#[test]
+fn a_github_email_list_gives_only_the_primary_verified_address() {
+    use serde_json::json;
+    // GitHub's `/user`: a public email, no flag; it is never trusted on its own.
+    let user = json!({"id": 4242, "login": "octo", "email": "alice@example.com"});
+    let list = |entries: serde_json::Value| email_of(user.clone(), None, Some(entries));
+    assert_eq!(
+        list(json!([
+            {"email": "alice@example.com", "primary": false, "verified": true},
+            {"email": "bob@example.com", "primary": true, "verified": true, "visibility": "private"},
+        ]))
+        .unwrap(),
+        "bob@example.com"
+    );
+    for entries in [
+        json!([]),
+        json!([{"email": "alice@example.com", "primary": true, "verified": false}]),
+        json!([{"email": "alice@example.com", "primary": true}]),
+        json!([{"email": "alice@example.com", "primary": true, "verified": "true"}]),
+        json!([{"email": "alice@example.com", "primary": "true", "verified": true}]),
+        json!([{"email": "alice@example.com", "verified": true}]),
+        json!([
+            {"email": "alice@example.com", "primary": false, "verified": true},
+            {"email": "mallory@example.com", "primary": true, "verified": false},
+        ]),
+        json!([{"email": "", "primary": true, "verified": true}]),
+        json!([{"email": 7, "primary": true, "verified": true}]),
+        json!(["alice@example.com"]),
+    ] {
+        let e = list(entries.clone()).unwrap_err();
+        assert!(e.contains("not verified"), "{entries}: {e}");
+    }
+    let github = ProviderConfig::github("id", "secret", "https://app.example/cb");
+    assert_eq!(
+        github.emails_url.as_deref(),
+        Some("https://api.github.com/user/emails")
+    );
+    assert_eq!(
+        ProviderConfig::google("id", "secret", "https://app.example/cb").emails_url,
+        None
+    );
+}
+
+#[test]
+fn emails_url_is_read_and_checked() {
+    let base = [
+        ("AUTH_OAUTH_PROVIDERS", "corp"),
+        ("AUTH_OAUTH_CORP_CLIENT_ID", "id"),
+        ("AUTH_OAUTH_CORP_CLIENT_SECRET", "secret"),
+        ("AUTH_OAUTH_CORP_REDIRECT_URL", "https://app.example/cb"),
+        ("AUTH_OAUTH_CORP_AUTH_URL", "https://idp.example/authorize"),
+        ("AUTH_OAUTH_CORP_TOKEN_URL", "https://idp.example/token"),
+        ("AUTH_OAUTH_CORP_USERINFO_URL", "https://idp.example/user"),
+    ];
+    let read = |emails: Option<&'static str>| {
+        let mut all = base.to_vec();
+        if let Some(e) = emails {
+            all.push(("AUTH_OAUTH_CORP_EMAILS_URL", e));
+        }
+        Providers::from_vars(&vars(&all))
+    };
+    assert_eq!(read(None).unwrap().get("corp").unwrap().emails_url, None);
+    assert_eq!(
+        read(Some("https://idp.example/user/emails"))
+            .unwrap()
+            .get("corp")
+            .unwrap()
+            .emails_url
+            .as_deref(),
+        Some("https://idp.example/user/emails")
+    );
+    let e = read(Some("http://idp.example/user/emails")).unwrap_err();
+    assert!(e.to_string().contains("emails URL"), "{e}");
+}
+
+#[test]
+fn an_id_token_must_name_this_client_as_its_authorized_party() {
+    use super::oidc::authorized_party_is_us;
+    use serde_json::json;
+    let claims = |aud: serde_json::Value, azp: Option<serde_json::Value>| {
+        let mut c = json!({"sub": "s", "aud": aud});
+        if let Some(a) = azp {
+            c["azp"] = a;
+        }
+        id_claims(c)
+    };
+    let both = json!(["us", "them"]);
+    assert!(authorized_party_is_us(&claims(json!("us"), None), "us"));
+    assert!(authorized_party_is_us(&claims(json!(["us"]), None), "us"));
+    assert!(authorized_party_is_us(
+        &claims(json!("us"), Some(json!("us"))),
+        "us"
+    ));
+    assert!(authorized_party_is_us(
+        &claims(both.clone(), Some(json!("us"))),
+        "us"
+    ));
+    // Several audiences without `azp`, or an `azp` that is another client (with one
+    // audience too), or not a string.
+    assert!(!authorized_party_is_us(&claims(both.clone(), None), "us"));
+    assert!(!authorized_party_is_us(
+        &claims(both.clone(), Some(json!("them"))),
+        "us"
+    ));
+    assert!(!authorized_party_is_us(
+        &claims(json!("us"), Some(json!("them"))),
+        "us"
+    ));
+    assert!(!authorized_party_is_us(
+        &claims(json!("us"), Some(json!(["us"]))),
+        "us"
+    ));
+    // `null` reads as absent: accepted with one audience, refused with several.
+    assert!(authorized_party_is_us(
+        &claims(json!("us"), Some(json!(null))),
+        "us"
+    ));
+    assert!(!authorized_party_is_us(
+        &claims(both, Some(json!(null))),
+        "us"
+    ));
+}
+
+#[test]
+fn at_hash_must_be_the_access_tokens() {
+    use super::oidc::access_token_is_bound;
+    use base64::Engine as _;
+    use jsonwebtoken::Algorithm;
+    use serde_json::json;
+    use sha2::Digest as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    // The published example of panva/oidc-token-hash (RS256).
+    let access = "YmJiZTAwYmYtMzgyOC00NzhkLTkyOTItNjJjNDM3MGYzOWIy9sFhvH8K_x8UIHj1osisS57f5DduL-ar_qw5jl3lthwpMjm283aVMQXDmoqqqydDSqJfbhptzw8rUVwkuQbolw";
+    let rs256 = json!("x7vk7f6BvQj0jQHYFIk4ag");
+    assert!(access_token_is_bound(
+        Algorithm::RS256,
+        Some(&rs256),
+        access
+    ));
+    assert!(access_token_is_bound(
+        Algorithm::ES256,
+        Some(&rs256),
+        access
+    ));
+    assert!(!access_token_is_bound(
+        Algorithm::RS256,
+        Some(&rs256),
+        "foobar"
+    ));
+    // The hash follows the algorithm: the left half of SHA-384 / SHA-512 (EdDSA:
+    // Ed25519, SHA-512 as OpenID Connect libraries do).
+    let h384 = json!(b64(&sha2::Sha384::digest(access.as_bytes())[..24]));
+    let h512 = json!(b64(&sha2::Sha512::digest(access.as_bytes())[..32]));
+    for alg in [Algorithm::RS384, Algorithm::PS384, Algorithm::ES384] {
+        assert!(access_token_is_bound(alg, Some(&h384), access), "{alg:?}");
+        assert!(!access_token_is_bound(alg, Some(&rs256), access), "{alg:?}");
+    }
+    for alg in [Algorithm::RS512, Algorithm::PS512, Algorithm::EdDSA] {
+        assert!(access_token_is_bound(alg, Some(&h512), access), "{alg:?}");
+        assert!(!access_token_is_bound(alg, Some(&h384), access), "{alg:?}");
+    }
+    // Absent is allowed (optional in the code flow); padding, the full hash, another
+    // type, or a symmetric algorithm are not.
+    assert!(access_token_is_bound(Algorithm::RS256, None, access));
+    for bad in [
+        json!("x7vk7f6BvQj0jQHYFIk4ag=="),
+        json!(b64(&sha2::Sha256::digest(access.as_bytes()))),
+        json!(""),
+        json!(null),
+        json!(["x7vk7f6BvQj0jQHYFIk4ag"]),
+    ] {
+        assert!(
+            !access_token_is_bound(Algorithm::RS256, Some(&bad), access),
+            "{bad}"
+        );
+    }
+    assert!(!access_token_is_bound(
+        Algorithm::HS256,
+        Some(&rs256),
+        access
+    ));
 }
