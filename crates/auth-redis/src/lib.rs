@@ -24,7 +24,8 @@
 //! Every key starts with the namespace given to [`RedisStore::connect`]. Keys carry TTLs
 //! equal to the lifetime of what they record (a blocked `jti` until the token's `exp`, a
 //! family until its refresh token's `exp`), so Redis forgets them on time; no request path
-//! ever scans keys (`KEYS`/`SCAN`).
+//! ever scans keys (`KEYS`/`SCAN`): only a replica's snapshot does, in the background
+//! (see below).
 //!
 //! | key | type | what |
 //! |---|---|---|
@@ -43,9 +44,17 @@
 //! `XREAD BLOCK` on the stream (resuming from its last id after a reconnect), so the
 //! per-request check costs no round trip (0.43 µs against 94 µs for the direct script on
 //! loopback; a revocation on one instance is refused by another 0.27 ms p50 / 0.82 ms p99
-//! later: `bench-replication`, run by `cargo xtask bench`). It answers only while fresh
-//! (heard from Redis within [`ReplicaConfig::max_lag`], nothing trimmed past its
-//! position); otherwise the check goes direct and fails closed when Redis is down.
+//! later: `bench-replication`, run by `cargo xtask bench`). The stream is trimmed, so it
+//! is not the whole history: a replica starts from a snapshot of the revoked set (a
+//! `SCAN`, `COUNT` 1000, of the namespace's blocked `jti`s, revoked families and user
+//! cut-offs), then reads the stream from a position taken before the snapshot. After
+//! every read it checks the stream (`XINFO STREAM`) for entries it never read that are
+//! gone (trimmed or deleted past its position, e.g. while it was disconnected or far
+//! behind; the stream deleted or recreated) and then takes a new snapshot. It answers
+//! only while trusted (its last snapshot and the stream since applied, no gap found) and
+//! fresh (heard from Redis within [`ReplicaConfig::max_lag`]); otherwise the check goes
+//! direct and fails closed when Redis is down. Needs Redis 7.0 or later, as the scripts
+//! do (`PEXPIRETIME`).
 //! Rotation, sessions, counters and the allowlist always go direct. On Redis Cluster the
 //! stream is one more slot, so the appends would have to leave the scripts (a cluster
 //! connection is future work, see below).
@@ -285,6 +294,26 @@ fn part(s: &str) -> String {
     }
 }
 
+/// The inverse of [`part`]: the original component, or `None` if `s` is not something
+/// `part` produces.
+pub(crate) fn unpart(s: &str) -> Option<String> {
+    let Some(hex) = s.strip_prefix('~') else {
+        return Some(s.to_string());
+    };
+    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| char::from(b).to_digit(16);
+            u8::try_from(digit(*pair.first()?)? * 16 + digit(*pair.get(1)?)?).ok()
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
 fn ms(secs: u64) -> u64 {
     secs.saturating_mul(1000)
 }
@@ -347,11 +376,12 @@ impl RedisStore {
 
     /// Replicates revocations into this instance ([`replica`](crate::ReplicaConfig)): the
     /// per-request check answers from a local set kept current through a Redis Stream,
-    /// falling back to the direct check whenever the replica is stale. Reads the stream
-    /// before returning, so the first check already knows every recorded revocation.
+    /// falling back to the direct check whenever the replica is stale or untrusted. Loads
+    /// the revoked set (a snapshot of the namespace's revocation keys, then the stream
+    /// since) before returning, so the first check already knows every recorded
+    /// revocation, however much of the stream was trimmed.
     pub async fn with_replica(mut self, config: ReplicaConfig) -> Result<Self, StoreError> {
-        self.replica =
-            Some(replica::Replica::start(self.client.clone(), self.stream_key(), config).await?);
+        self.replica = Some(replica::Replica::start(self.client.clone(), &self.ns, config).await?);
         Ok(self)
     }
 
@@ -933,7 +963,7 @@ impl Sessions for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use super::part;
+    use super::{part, unpart};
 
     #[test]
     fn key_parts_cannot_break_the_key_or_pick_a_hash_tag() {
@@ -943,5 +973,23 @@ mod tests {
         assert_eq!(part(""), "~");
         assert!(part(&"x".repeat(65)).starts_with('~'));
         assert!(!part("x:y").contains(':'));
+    }
+
+    #[test]
+    fn key_parts_decode_back_to_what_was_encoded() {
+        for s in [
+            "42",
+            "",
+            "a}b{c",
+            "x:y",
+            "https://iss.example/",
+            "ü3",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(unpart(&part(s)).as_deref(), Some(s));
+        }
+        assert_eq!(unpart("~6"), None);
+        assert_eq!(unpart("~+f"), None);
+        assert_eq!(unpart("~ff"), None); // not UTF-8
     }
 }

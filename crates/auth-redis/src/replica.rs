@@ -5,14 +5,23 @@
 //! by refresh-token reuse) is appended, in the same atomic script that records it, to the
 //! stream `NS:revocations`. Each instance with a replica reads the stream with `XREAD
 //! BLOCK` on its own connection, applies entries to a local set, and resumes from its
-//! last id after a reconnect, so nothing is missed. Its own revocations are applied
-//! locally at once (read-your-writes).
+//! last id after a reconnect. Its own revocations are applied locally at once
+//! (read-your-writes).
 //!
-//! The check answers from the local set only while the replica is *fresh*: it heard from
-//! Redis (an entry or an empty `XREAD` timeout) within [`ReplicaConfig::max_lag`], and it
-//! has every entry since it started (the stream was not trimmed past its position).
-//! Otherwise the check falls back to the direct one-round-trip script, which fails closed
-//! (503) when Redis is down. Refresh rotation, sessions and the allowlist stay direct.
+//! The stream is trimmed, so it cannot be the whole history: a replica first loads the
+//! whole revoked set from the keys that hold it (a *snapshot*: `SCAN` of the namespace's
+//! blocked `jti`s, revoked families and user cut-offs), then reads the stream from a
+//! position taken *before* the snapshot, so nothing written during the snapshot is
+//! missed. After every read it compares its position with the stream (`XINFO STREAM`):
+//! if an entry it had not read was trimmed or deleted, or the stream was deleted or
+//! recreated, it takes a new snapshot the same way.
+//!
+//! The check answers from the local set only while the replica is *trusted* and
+//! *fresh*: its last snapshot and the stream since are applied with no gap found, and it
+//! heard from Redis (an entry or an empty `XREAD` timeout, then a gap check) within
+//! [`ReplicaConfig::max_lag`]. Otherwise the check falls back to the direct
+//! one-round-trip script, which fails closed (503) when Redis is down. Refresh rotation,
+//! sessions and the allowlist stay direct.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -20,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use auth_core::StoreError;
 use auth_core::store::TokenRef;
+use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands as _, Value};
 
@@ -40,8 +50,15 @@ impl Default for ReplicaConfig {
 }
 
 /// Entries kept in the stream (approximate trim). A replica that falls behind past the
-/// trim point cannot know what it missed and stays on direct checks.
+/// trim point takes a new snapshot.
 pub(crate) const STREAM_MAXLEN: u64 = 1_000_000;
+
+/// Keys asked for per `SCAN` call of a snapshot (a hint to the server; each call stays
+/// short however large the keyspace).
+const SCAN_COUNT: usize = 1000;
+
+/// Entries per `XRANGE` page when catching up after a snapshot.
+const CATCH_UP_PAGE: usize = 10_000;
 
 #[derive(Default)]
 struct State {
@@ -51,16 +68,26 @@ struct State {
     families: HashMap<String, u64>,
     /// `sub` → (cut-off iat in s, until in ms).
     users: HashMap<String, (u64, u64)>,
+    /// Id of the last stream entry read (or the stream's position when the last
+    /// snapshot began).
     last_id: String,
+    /// The stream's `entries-added` count at `last_id`: how many entries were ever
+    /// appended up to it.
+    counted: u64,
     heard_at: Option<Instant>,
-    /// Entries may have been missed (trimmed away while disconnected).
-    gap: bool,
+    /// A snapshot and every stream entry since it are applied, and no gap was found
+    /// since. Only the end of a complete snapshot sets it; a gap clears it.
+    trusted: bool,
     applied: u64,
 }
 
 pub(crate) struct Replica {
     state: Mutex<State>,
     config: ReplicaConfig,
+    /// `NS:revocations`.
+    stream: String,
+    /// `NS:{u:`, the start of every key that records a user's revocations.
+    user_prefix: String,
 }
 
 impl std::fmt::Debug for Replica {
@@ -87,6 +114,10 @@ fn field(map: &HashMap<String, Value>, name: &str) -> Option<String> {
     }
 }
 
+fn replica_err(op: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(format!("redis replica {op}: {e}"))
+}
+
 impl State {
     fn apply(&mut self, map: &HashMap<String, Value>) {
         let num = |n: &str| {
@@ -108,16 +139,25 @@ impl State {
                     self.families.insert(pair_key(&sub, &sid), num("e"));
                 }
             }
-            "u" => {
-                let cut = num("a");
-                let until = num("e");
-                let entry = self.users.entry(sub).or_insert((0, 0));
-                entry.0 = entry.0.max(cut);
-                entry.1 = entry.1.max(until);
-            }
+            "u" => self.user(sub, num("a"), num("e")),
             _ => {}
         }
         self.applied += 1;
+    }
+
+    fn user(&mut self, sub: String, cut: u64, until: u64) {
+        let entry = self.users.entry(sub).or_insert((0, 0));
+        entry.0 = entry.0.max(cut);
+        entry.1 = entry.1.max(until);
+    }
+
+    /// Applies stream entries read after `last_id`, in order.
+    fn apply_entries(&mut self, entries: Vec<redis::streams::StreamId>) {
+        for entry in entries {
+            self.apply(&entry.map);
+            self.last_id = entry.id;
+            self.counted += 1;
+        }
     }
 
     fn purge(&mut self) {
@@ -129,10 +169,11 @@ impl State {
 }
 
 impl Replica {
-    /// Connects, reads the whole stream, and starts the reader task.
+    /// Connects, takes a snapshot of the revoked set and reads the stream since, and
+    /// starts the reader task.
     pub(crate) async fn start(
         client: redis::Client,
-        stream: String,
+        namespace: &str,
         config: ReplicaConfig,
     ) -> Result<Arc<Self>, StoreError> {
         let replica = Arc::new(Self {
@@ -141,38 +182,17 @@ impl Replica {
                 ..State::default()
             }),
             config,
+            stream: format!("{namespace}:revocations"),
+            user_prefix: format!("{namespace}:{{u:"),
         });
         let mut conn = reader_connection(&client, &config)
             .await
-            .map_err(|e| StoreError::new(format!("redis replica connect: {e}")))?;
-        // Catch up in pages before serving, so a fresh instance never answers from an
-        // empty set.
-        loop {
-            let last = replica.lock().last_id.clone();
-            let page: StreamRangeReply = conn
-                .xrange_count(&stream, format!("({last}"), "+", 10_000)
-                .await
-                .map_err(|e| StoreError::new(format!("redis replica catch-up: {e}")))?;
-            let n = page.ids.len();
-            {
-                let mut s = replica.lock();
-                for entry in &page.ids {
-                    s.apply(&entry.map);
-                    s.last_id = entry.id.clone();
-                }
-                s.heard_at = Some(Instant::now());
-            }
-            if n < 10_000 {
-                break;
-            }
-        }
-        tokio::spawn(read_loop(
-            Arc::downgrade(&replica),
-            client,
-            conn,
-            stream,
-            config,
-        ));
+            .map_err(|e| replica_err("connect", e))?;
+        // Before serving, so a fresh instance never answers from an empty set. Should the
+        // stream be trimmed past the snapshot's position meanwhile, the replica starts
+        // untrusted (checks go direct) and the reader takes another snapshot.
+        replica.resync(&mut conn).await?;
+        tokio::spawn(read_loop(Arc::downgrade(&replica), client, conn, config));
         Ok(replica)
     }
 
@@ -180,10 +200,11 @@ impl Replica {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The local answer, or `None` when the replica is not fresh enough to give one.
+    /// The local answer, or `None` when the replica is not trusted and fresh enough to
+    /// give one.
     pub(crate) fn check(&self, t: &TokenRef<'_>) -> Option<bool> {
         let s = self.lock();
-        let fresh = !s.gap
+        let fresh = s.trusted
             && s.heard_at
                 .is_some_and(|h| h.elapsed() <= self.config.max_lag);
         if !fresh {
@@ -216,17 +237,250 @@ impl Replica {
             "f" => {
                 s.families.insert(pair_key(sub, ident.0), until_ms);
             }
-            _ => {
-                let e = s.users.entry(sub.to_string()).or_insert((0, 0));
-                e.0 = e.0.max(extra);
-                e.1 = e.1.max(until_ms);
-            }
+            _ => s.user(sub.to_string(), extra, until_ms),
         }
     }
 
     /// Entries applied from the stream so far (for tests and metrics).
     pub(crate) fn applied(&self) -> u64 {
         self.lock().applied
+    }
+
+    /// Loads the whole revoked set, then the stream since a position taken before it;
+    /// trusted at the end unless the stream lost entries after that position meanwhile.
+    /// Answers whether the replica is trusted now.
+    async fn resync(&self, conn: &mut MultiplexedConnection) -> Result<bool, StoreError> {
+        self.lock().trusted = false;
+        // 1. The position first: every revocation appended up to it was recorded in its
+        //    key before (the same atomic script), so the snapshot below sees it.
+        let (from_id, from_count) = match stream_info(conn, &self.stream).await? {
+            Some(info) => (info.last_generated, info.entries_added),
+            None => ("0-0".to_string(), 0),
+        };
+        // 2. The snapshot.
+        self.snapshot(conn).await?;
+        // 3. Everything appended since the position.
+        {
+            let mut s = self.lock();
+            s.last_id.clone_from(&from_id);
+            s.counted = from_count;
+        }
+        loop {
+            let last = self.lock().last_id.clone();
+            let page: StreamRangeReply = conn
+                .xrange_count(&self.stream, format!("({last}"), "+", CATCH_UP_PAGE)
+                .await
+                .map_err(|e| replica_err("catch-up", e))?;
+            let n = page.ids.len();
+            self.lock().apply_entries(page.ids);
+            if n < CATCH_UP_PAGE {
+                break;
+            }
+        }
+        // 4. Nothing after the position may have gone before it was read.
+        let info = stream_info(conn, &self.stream).await?;
+        if let Some(why) = gap(&from_id, from_count, info.as_ref()) {
+            tracing::warn!(
+                "redis replica: {why} during the snapshot; checks stay direct until the next one completes"
+            );
+            return Ok(false);
+        }
+        let mut s = self.lock();
+        s.trusted = true;
+        s.heard_at = Some(Instant::now());
+        Ok(true)
+    }
+
+    /// Applies every revocation recorded in the namespace's keys: blocked `jti`s
+    /// (`NS:{u:USER}:jti:ISS:JTI`), revoked families (`NS:{u:USER}:fam:SID` with
+    /// `revoked` = 1) and user cut-offs (`NS:{u:USER}:cut`), each until its key's
+    /// expiry. `SCAN` returns every key that exists from its first call to its last;
+    /// `COUNT` keeps each call short. The values are read per page, each key on its own
+    /// (they live in different hash slots): on Redis Cluster the same walk runs on each
+    /// primary.
+    async fn snapshot(&self, conn: &mut MultiplexedConnection) -> Result<(), StoreError> {
+        let pattern = format!("{}*}}:*", self.user_prefix);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(conn)
+                .await
+                .map_err(|e| replica_err("snapshot", e))?;
+            // Keys this crate writes are ASCII; any other name is not one of them.
+            let found: Vec<(Recorded, String)> = keys
+                .into_iter()
+                .filter_map(|k| String::from_utf8(k).ok())
+                .filter_map(|k| Some((recorded(&self.user_prefix, &k)?, k)))
+                .collect();
+            if !found.is_empty() {
+                let mut pipe = redis::pipe();
+                for (what, key) in &found {
+                    match what {
+                        Recorded::Family { .. } => pipe.cmd("HGET").arg(key).arg("revoked"),
+                        Recorded::Token { .. } | Recorded::Cut { .. } => pipe.cmd("GET").arg(key),
+                    };
+                    pipe.cmd("PEXPIRETIME").arg(key);
+                }
+                let values: Vec<Value> = pipe
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| replica_err("snapshot", e))?;
+                let mut s = self.lock();
+                for ((what, _), pair) in found.into_iter().zip(values.chunks(2)) {
+                    let value: Option<String> = pair
+                        .first()
+                        .and_then(|v| redis::from_redis_value(v.clone()).ok())
+                        .flatten();
+                    let expires: i64 = pair
+                        .get(1)
+                        .and_then(|v| redis::from_redis_value(v.clone()).ok())
+                        .unwrap_or(-2);
+                    // -2: gone since the SCAN; -1: no expiry (never written so).
+                    let until = match expires {
+                        -1 => u64::MAX,
+                        e if e > 0 => e as u64,
+                        _ => continue,
+                    };
+                    let Some(value) = value else { continue };
+                    match what {
+                        Recorded::Token { iss, jti } => {
+                            s.tokens.insert(pair_key(&iss, &jti), until);
+                        }
+                        Recorded::Family { sub, sid } => {
+                            if value == "1" {
+                                s.families.insert(pair_key(&sub, &sid), until);
+                            }
+                        }
+                        Recorded::Cut { sub } => {
+                            if let Ok(cut) = value.parse::<u64>() {
+                                s.user(sub, cut, until);
+                            }
+                        }
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// A key that may record a revocation, with the identities decoded from its name.
+enum Recorded {
+    Token { iss: String, jti: String },
+    Family { sub: String, sid: String },
+    Cut { sub: String },
+}
+
+/// What `key` (under `user_prefix`, `NS:{u:`) records, if it is a blocked `jti`, a
+/// family or a cut-off. Key parts never contain `}` or `:` (see `part`).
+fn recorded(user_prefix: &str, key: &str) -> Option<Recorded> {
+    let (user, what) = key.strip_prefix(user_prefix)?.split_once("}:")?;
+    if what == "cut" {
+        return Some(Recorded::Cut {
+            sub: crate::unpart(user)?,
+        });
+    }
+    if let Some(sid) = what.strip_prefix("fam:") {
+        return Some(Recorded::Family {
+            sub: crate::unpart(user)?,
+            sid: crate::unpart(sid)?,
+        });
+    }
+    let (iss, jti) = what.strip_prefix("jti:")?.split_once(':')?;
+    Some(Recorded::Token {
+        iss: crate::unpart(iss)?,
+        jti: crate::unpart(jti)?,
+    })
+}
+
+/// What the reader needs from `XINFO STREAM` (Redis 7.0 or later).
+struct StreamInfo {
+    last_generated: String,
+    /// Entries ever appended.
+    entries_added: u64,
+    /// Entries in the stream now.
+    length: u64,
+    /// The highest id removed by `XDEL` (trimming does not move it).
+    max_deleted: String,
+}
+
+/// The stream's counters, or `None` when it does not exist.
+async fn stream_info(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+) -> Result<Option<StreamInfo>, StoreError> {
+    let reply: Value = match redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(stream)
+        .query_async(conn)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) if e.detail().is_some_and(|d| d.contains("no such key")) => return Ok(None),
+        Err(e) => return Err(replica_err("stream info", e)),
+    };
+    let items: Vec<(Value, Value)> = match reply {
+        Value::Array(flat) => {
+            let mut it = flat.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                pairs.push((k, v));
+            }
+            pairs
+        }
+        Value::Map(pairs) => pairs,
+        _ => Vec::new(),
+    };
+    let map: HashMap<String, Value> = items
+        .into_iter()
+        .filter_map(|(k, v)| Some((redis::from_redis_value::<String>(k).ok()?, v)))
+        .collect();
+    let num = |n: &str| field(&map, n).and_then(|v| v.parse::<u64>().ok());
+    match (
+        field(&map, "last-generated-id"),
+        num("entries-added"),
+        num("length"),
+        field(&map, "max-deleted-entry-id"),
+    ) {
+        (Some(last_generated), Some(entries_added), Some(length), Some(max_deleted)) => {
+            Ok(Some(StreamInfo {
+                last_generated,
+                entries_added,
+                length,
+                max_deleted,
+            }))
+        }
+        _ => Err(StoreError::new(
+            "redis replica: XINFO STREAM lacks entries-added (the replica needs Redis 7.0 or later)",
+        )),
+    }
+}
+
+/// Why entries after the position (`id`, the stream's `entries-added` count `count` at
+/// it) may be lost, given the stream as read *after* reading from that position; `None`
+/// when every entry after it was still there when read. Trimming removes the oldest
+/// entries first, so the stream lost one after the position exactly when more entries
+/// were removed in all (`entries-added` - `length`) than were appended up to it.
+fn gap(id: &str, count: u64, info: Option<&StreamInfo>) -> Option<&'static str> {
+    let Some(info) = info else {
+        return (count > 0 || id != "0-0").then_some("the stream was deleted");
+    };
+    if info.entries_added < count || id_before(&info.last_generated, id) {
+        Some("the stream was recreated")
+    } else if info.entries_added.saturating_sub(info.length) > count {
+        Some("the stream was trimmed past this instance's position")
+    } else if id_before(id, &info.max_deleted) {
+        Some("entries after this instance's position were deleted")
+    } else {
+        None
     }
 }
 
@@ -252,7 +506,7 @@ fn block_time(config: &ReplicaConfig) -> Duration {
 async fn reader_connection(
     client: &redis::Client,
     config: &ReplicaConfig,
-) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+) -> redis::RedisResult<MultiplexedConnection> {
     let timeouts = redis::AsyncConnectionConfig::new()
         .set_response_timeout(Some(block_time(config) + config.max_lag));
     client
@@ -263,8 +517,7 @@ async fn reader_connection(
 async fn read_loop(
     replica: Weak<Replica>,
     client: redis::Client,
-    mut conn: redis::aio::MultiplexedConnection,
-    stream: String,
+    mut conn: MultiplexedConnection,
     config: ReplicaConfig,
 ) {
     let block = block_time(&config);
@@ -273,61 +526,72 @@ async fn read_loop(
         let Some(r) = replica.upgrade() else {
             return; // the store is gone
         };
-        let last = r.lock().last_id.clone();
-        let opts = StreamReadOptions::default()
-            .block(usize::try_from(block.as_millis()).unwrap_or(500))
-            .count(1000);
+        let step = r.step(&mut conn, block).await;
+        if last_purge.elapsed() > Duration::from_secs(10) {
+            r.lock().purge();
+            last_purge = Instant::now();
+        }
         drop(r);
-        let read: Result<Option<StreamReadReply>, _> =
-            conn.xread_options(&[&stream], &[&last], &opts).await;
-        let Some(r) = replica.upgrade() else {
-            return;
-        };
-        match read {
-            Ok(reply) => {
-                let mut s = r.lock();
-                for key in reply.map(|r| r.keys).unwrap_or_default() {
-                    for entry in key.ids {
-                        s.apply(&entry.map);
-                        s.last_id = entry.id;
-                    }
-                }
-                s.heard_at = Some(Instant::now());
-                if last_purge.elapsed() > Duration::from_secs(10) {
-                    s.purge();
-                    last_purge = Instant::now();
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "redis replica: read failed; reconnecting");
-                drop(r);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                if let Ok(c) = reader_connection(&client, &config).await {
-                    conn = c;
-                    // Entries trimmed past our position while we were away cannot be
-                    // replayed: stay on direct checks from then on.
-                    let first: Result<StreamRangeReply, _> =
-                        conn.xrange_count(&stream, "-", "+", 1).await;
-                    if let (Ok(first), Some(r)) = (first, replica.upgrade()) {
-                        let mut s = r.lock();
-                        if let Some(oldest) = first.ids.first()
-                            && s.last_id != "0-0"
-                            && id_before(&s.last_id, &oldest.id)
-                        {
-                            tracing::error!(
-                                "redis replica: the stream was trimmed past this instance; using direct checks"
-                            );
-                            s.gap = true;
-                        }
-                    }
-                }
+        if let Err(e) = step {
+            tracing::warn!(error = %e, "redis replica: read failed; reconnecting");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Ok(c) = reader_connection(&client, &config).await {
+                conn = c;
             }
         }
     }
 }
 
-/// Whether stream id `a` is strictly before `b`, and not adjacent (some entry between
-/// them may be missing).
+impl Replica {
+    /// One turn of the reader: a snapshot if untrusted; otherwise one `XREAD` and the gap
+    /// check after it. Fresh again (`heard_at`) only once the check found no gap.
+    async fn step(
+        &self,
+        conn: &mut MultiplexedConnection,
+        block: Duration,
+    ) -> Result<(), StoreError> {
+        if !self.lock().trusted {
+            if self.resync(conn).await? {
+                tracing::info!("redis replica: snapshot complete; answering locally again");
+            } else {
+                tokio::time::sleep(block).await; // the stream outran the snapshot: retry
+            }
+            return Ok(());
+        }
+        let (from_id, from_count) = {
+            let s = self.lock();
+            (s.last_id.clone(), s.counted)
+        };
+        let opts = StreamReadOptions::default()
+            .block(usize::try_from(block.as_millis()).unwrap_or(500))
+            .count(1000);
+        let reply: Option<StreamReadReply> = conn
+            .xread_options(&[&self.stream], &[&from_id], &opts)
+            .await
+            .map_err(|e| replica_err("read", e))?;
+        self.lock().apply_entries(
+            reply
+                .map(|r| r.keys)
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|k| k.ids)
+                .collect(),
+        );
+        let info = stream_info(conn, &self.stream).await?;
+        let mut s = self.lock();
+        if let Some(why) = gap(&from_id, from_count, info.as_ref()) {
+            tracing::error!(
+                "redis replica: {why}; checks go direct until a new snapshot completes"
+            );
+            s.trusted = false;
+        } else {
+            s.heard_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// Whether stream id `a` is strictly before `b`.
 fn id_before(a: &str, b: &str) -> bool {
     let parse = |id: &str| {
         let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));

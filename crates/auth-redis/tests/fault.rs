@@ -180,8 +180,8 @@ async fn a_stale_replica_falls_back_to_direct_checks_and_fails_closed() {
             other => panic!("the replica did not recover: {other:?}"),
         }
     }
-    // The restarted server kept nothing, so the replica cannot prove it missed nothing:
-    // it stays on direct checks (slower, never wrong); j3 was answered by Redis.
+    // The restarted server kept nothing (the stream the replica was reading is gone): the
+    // replica took a new snapshot of what the new server holds before answering again.
 }
 
 /// With the default settings (the reader blocks 500 ms on `XREAD`), a replica that hears
