@@ -85,3 +85,48 @@ fn jsonwebtoken_has_exactly_one_crypto_backend() {
         "both backends would panic at run time:\n{tree}"
     );
 }
+
+/// `auth_core::testing` mints credentials without a password: it is compiled only when a
+/// build asks for the `testing` feature, which the adapters and the reference apps do in
+/// their `[dev-dependencies]` alone. Their normal builds must not carry it.
+#[test]
+fn production_builds_carry_no_test_helpers() {
+    for package in [
+        "auth-axum",
+        "auth-actix",
+        "auth-warp",
+        "reference-axum",
+        "reference-actix",
+        "reference-warp",
+    ] {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--edges",
+                "normal,build,features",
+                "--invert",
+                "auth-core",
+                "--prefix",
+                "none",
+                "--package",
+                package,
+            ])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .output()
+            .expect("run cargo tree");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8(out.stdout).expect("utf-8");
+        assert!(
+            tree.contains("auth-core feature \"default\""),
+            "sanity: the tree was read:\n{tree}"
+        );
+        assert!(
+            !tree.contains("feature \"testing\""),
+            "{package}'s normal build enables the `testing` feature:\n{tree}"
+        );
+    }
+}

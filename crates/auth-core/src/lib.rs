@@ -54,6 +54,7 @@ pub mod policy;
 pub mod request;
 pub mod session;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod token;
 

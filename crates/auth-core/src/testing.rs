@@ -1,6 +1,14 @@
 //! For users' own tests, re-exported by every adapter as `test_helpers`: a bearer header
 //! or a session cookie for a given user, without a real login (no password, no
 //! throttling). The credentials are real: they pass every check the app makes.
+//!
+//! Behind the `testing` feature, because anything that mints credentials without a
+//! password must not be in a production build. Enable it for tests only:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! auth-axum = { version = "0.1", features = ["testing"] } # or auth-actix / auth-warp / auth-core
+//! ```
 
 use crate::credential::User;
 use crate::request::SimpleRequest;

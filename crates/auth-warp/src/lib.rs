@@ -39,6 +39,10 @@
 //! # let _ = app;
 //! ```
 
+/// Credentials for your own tests (a bearer header or a session cookie for any user,
+/// minted without a password). Only with the `testing` feature, which belongs in
+/// `[dev-dependencies]`: see [`auth_core::testing`].
+#[cfg(feature = "testing")]
 pub use auth_core::testing as test_helpers;
 
 #[cfg(feature = "openapi")]
