@@ -689,6 +689,7 @@ pub struct AuthBuilder {
     providers: crate::external::Providers,
     http: Option<Arc<dyn crate::external::HttpClient>>,
     identity: Option<Arc<dyn crate::external::IdentityHook>>,
+    extra_claims: Option<Arc<dyn crate::manager::ExtraClaims>>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -722,7 +723,16 @@ impl AuthBuilder {
             providers: crate::external::Providers::new(),
             http: None,
             identity: None,
+            extra_claims: None,
         }
+    }
+
+    /// Your own access-token claims, computed from the user at login and again at every
+    /// refresh (so `Bearer<MyClaims>` routes accept refreshed tokens); see
+    /// [`ExtraClaims`](crate::ExtraClaims).
+    pub fn extra_claims(mut self, hook: Arc<dyn crate::manager::ExtraClaims>) -> Self {
+        self.extra_claims = Some(hook);
+        self
     }
 
     /// Third-party login providers, and the HTTP client that talks to them (with the
@@ -862,7 +872,11 @@ impl AuthBuilder {
         let throttle = LoginThrottle::new(self.throttle, store.clone());
         let authenticator =
             Authenticator::new(users.clone(), Passwords::new(self.passwords)?, throttle);
-        let manager = TokenManager::new(tokens, users.clone(), store.clone()).with_mode(self.mode);
+        let mut manager =
+            TokenManager::new(tokens, users.clone(), store.clone()).with_mode(self.mode);
+        if let Some(hook) = self.extra_claims {
+            manager = manager.with_extra_claims(hook);
+        }
         let endpoint = TokenEndpoint::new(authenticator.clone(), manager.clone(), self.scopes);
         let sessions = SessionManager::new(self.sessions, store.clone(), self.clock.clone())?;
         let key_store = self

@@ -61,4 +61,4 @@ pub mod token;
 pub use auth::{Auth, AuthBuilder, AuthParts, Guard, Principal, Reply, json_reply, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
-pub use manager::{RevocationMode, TokenManager, subject_of};
+pub use manager::{ExtraClaims, RevocationMode, TokenManager, subject_of};

@@ -4,9 +4,50 @@
 use std::sync::Arc;
 
 use crate::credential::{User, UserStore};
-use crate::error::{AuthError, TokenError};
+use crate::error::{AuthError, StoreError, TokenError};
 use crate::store::{Family, Rotation, StateStore, TokenMeta, TokenRef, TokenStatus};
-use crate::token::{Claims, NoExtra, Subject, TokenPair, TokenService};
+use crate::token::{Claims, Subject, TokenPair, TokenService};
+
+/// A team's own access-token claims (its `tenant_id`, say), computed from the user at
+/// login and computed again at every refresh, so a route that extracts
+/// `Bearer<MyClaims>` accepts refreshed tokens too and sees current values.
+///
+/// ```
+/// use auth_core::credential::User;
+/// use auth_core::{ExtraClaims, StoreError};
+/// use serde_json::{Map, Value, json};
+///
+/// #[derive(Debug)]
+/// struct Tenant;
+///
+/// #[async_trait::async_trait]
+/// impl ExtraClaims for Tenant {
+///     async fn extra_claims(&self, user: &User) -> Result<Map<String, Value>, StoreError> {
+///         // Look the tenant up in your own table here.
+///         let mut claims = Map::new();
+///         claims.insert("tenant_id".into(), json!(format!("tenant-of-{}", user.id)));
+///         Ok(claims)
+///     }
+/// }
+/// ```
+///
+/// Registered claim names (`sub`, `exp`, `roles`, ...) cannot be set this way: a login or
+/// refresh whose hook returns one fails (500, logged), rather than issue a token whose
+/// claim the verifier would refuse as a duplicate.
+#[async_trait::async_trait]
+pub trait ExtraClaims: Send + Sync + std::fmt::Debug {
+    /// The extra claims of `user`'s next access token.
+    async fn extra_claims(
+        &self,
+        user: &User,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError>;
+}
+
+/// Claim names our tokens set themselves.
+const REGISTERED_CLAIMS: [&str; 13] = [
+    "sub", "exp", "iat", "nbf", "jti", "iss", "aud", "sid", "type", "email", "roles", "scope",
+    "amr",
+];
 
 /// How revocation is enforced (the tutorial's two patterns).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +86,7 @@ pub struct TokenManager {
     users: Arc<dyn UserStore>,
     store: Arc<dyn StateStore>,
     mode: RevocationMode,
+    extra: Option<Arc<dyn ExtraClaims>>,
 }
 
 /// The subject a user's tokens are issued to.
@@ -69,6 +111,7 @@ impl TokenManager {
             users,
             store,
             mode: RevocationMode::Blocklist,
+            extra: None,
         }
     }
 
@@ -76,6 +119,35 @@ impl TokenManager {
     pub fn with_mode(mut self, mode: RevocationMode) -> Self {
         self.mode = mode;
         self
+    }
+
+    /// The same manager adding `hook`'s claims to every access token it issues, at login
+    /// and at every refresh.
+    pub fn with_extra_claims(mut self, hook: Arc<dyn ExtraClaims>) -> Self {
+        self.extra = Some(hook);
+        self
+    }
+
+    /// `user`'s extra claims (none without a hook).
+    async fn extra_for(
+        &self,
+        user: &User,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+        let Some(hook) = &self.extra else {
+            return Ok(serde_json::Map::new());
+        };
+        let claims = hook.extra_claims(user).await?;
+        if let Some(name) = claims
+            .keys()
+            .find(|k| REGISTERED_CLAIMS.contains(&k.as_str()))
+        {
+            tracing::error!(
+                claim = %name,
+                "the ExtraClaims hook returned a registered claim name; use another name"
+            );
+            return Err(AuthError::Internal);
+        }
+        Ok(claims)
     }
 
     /// The revocation mode in force.
@@ -171,9 +243,10 @@ impl TokenManager {
         scope: Option<String>,
         meta: &TokenMeta,
     ) -> Result<TokenPair, AuthError> {
+        let extra = self.extra_for(user).await?;
         let pair = self
             .tokens
-            .issue_pair(&subject_of(user, scope))
+            .issue_pair_with(&subject_of(user, scope), &crate::ids::new_id(), &extra)
             .map_err(internal)?;
         self.store
             .start(&user.id, &pair.sid, &pair.refresh.jti, pair.refresh.exp)
@@ -242,9 +315,12 @@ impl TokenManager {
                 Some(requested.to_string())
             }
         };
+        // Extra claims are computed again from the current user: a refreshed token
+        // carries them (a `Bearer<MyClaims>` route keeps accepting it) with fresh values.
+        let extra = self.extra_for(&user).await?;
         let pair = self
             .tokens
-            .issue_pair_with(&subject_of(&user, granted), &claims.sid, &NoExtra {})
+            .issue_pair_with(&subject_of(&user, granted), &claims.sid, &extra)
             .map_err(internal)?;
         match self
             .store
@@ -367,6 +443,70 @@ mod tests {
             clock,
             users,
         )
+    }
+
+    #[derive(Debug)]
+    struct Tenant(std::sync::Mutex<String>);
+
+    #[async_trait::async_trait]
+    impl super::ExtraClaims for Tenant {
+        async fn extra_claims(
+            &self,
+            _: &User,
+        ) -> Result<serde_json::Map<String, serde_json::Value>, crate::StoreError> {
+            let mut m = serde_json::Map::new();
+            let tenant = self.0.lock().unwrap().clone();
+            m.insert("tenant_id".into(), serde_json::json!(tenant));
+            Ok(m)
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct TenantClaims {
+        tenant_id: String,
+    }
+
+    /// A team's typed extra claims survive refresh (computed again from the user, so a
+    /// changed value shows in the refreshed token); a registered name is refused.
+    #[tokio::test]
+    async fn extra_claims_are_on_login_and_refreshed_tokens() {
+        let (m, _, _) = setup();
+        let hook = Arc::new(Tenant(std::sync::Mutex::new("t1".into())));
+        let m = m.with_extra_claims(hook.clone());
+        let pair = m.login(&alice(), None).await.unwrap();
+        let first = m
+            .authenticate_as::<TenantClaims>(&pair.access.token)
+            .await
+            .unwrap();
+        assert_eq!(first.extra.tenant_id, "t1");
+        *hook.0.lock().unwrap() = "t2".into();
+        let (next, _) = m.refresh(&pair.refresh.token, None).await.unwrap();
+        let refreshed = m
+            .authenticate_as::<TenantClaims>(&next.access.token)
+            .await
+            .expect("a refreshed token still carries the extra claims");
+        assert_eq!(refreshed.extra.tenant_id, "t2");
+        assert_eq!(refreshed.sid, first.sid, "same login");
+
+        #[derive(Debug)]
+        struct Overwrites;
+        #[async_trait::async_trait]
+        impl super::ExtraClaims for Overwrites {
+            async fn extra_claims(
+                &self,
+                _: &User,
+            ) -> Result<serde_json::Map<String, serde_json::Value>, crate::StoreError> {
+                let mut m = serde_json::Map::new();
+                m.insert("roles".into(), serde_json::json!(["admin"]));
+                Ok(m)
+            }
+        }
+        let (m, _, _) = setup();
+        let m = m.with_extra_claims(Arc::new(Overwrites));
+        assert!(matches!(
+            m.login(&alice(), None).await,
+            Err(AuthError::Internal)
+        ));
     }
 
     /// A logged-out token stays refused through the whole verification leeway after its
