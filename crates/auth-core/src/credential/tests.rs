@@ -743,3 +743,46 @@ async fn a_query_key_logs_a_warning_without_the_key() {
         "no fragment of the key is in the log"
     );
 }
+
+/// A builder with no state store falls back to memory and says so once, with the fix; a
+/// builder without a user store refuses to build, naming the fix.
+#[test]
+fn builder_defaults_are_explicit() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let secrets = (
+        b"access-secret-of-at-least-32-bytes".as_slice(),
+        b"refresh-secret-of-at-least-32-byte".as_slice(),
+    );
+
+    let err = crate::AuthBuilder::new(secrets.0, secrets.1)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, crate::ConfigError::NoUserStore));
+    assert!(err.to_string().contains("AuthBuilder::users"), "{err}");
+
+    crate::AuthBuilder::new(secrets.0, secrets.1)
+        .users(Arc::new(MemoryUsers::new()))
+        .build()
+        .unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.matches("WARN").count(), 1, "{text}");
+    assert!(
+        text.contains("in-memory store") && text.contains("AuthBuilder::store"),
+        "{text}"
+    );
+
+    logs.0.lock().unwrap().clear();
+    crate::AuthBuilder::new(secrets.0, secrets.1)
+        .users(Arc::new(MemoryUsers::new()))
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains("WARN"), "a chosen store is not warned about: {text}");
+}
