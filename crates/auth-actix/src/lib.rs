@@ -260,7 +260,10 @@ impl FromRequest for SessionUser {
 
 /// Any authenticated principal: bearer if an `Authorization` header is sent, else the
 /// session cookie (CSRF-checked on unsafe methods). Reuses what a guard middleware already
-/// verified for this request.
+/// verified for this request: it looks for a [`Principal`] in the request extensions
+/// first. A middleware of your own that authenticates the request should do the same,
+/// `req.extensions_mut().insert(principal)`, so that handlers behind it do not
+/// authenticate (and hit the store) a second time.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Principal);
 

@@ -12,10 +12,20 @@
 //! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
 //!   `/logout/all`, `/sessions`) to `merge` into your router.
 //!
-//! Forgetting to put the [`Auth`] in your state is caught at compile time, naming what to
-//! add: ``the trait `FromRef<AppState>` is not implemented for `Auth` `` (derive
-//! `FromRef` on your state with an `auth: Auth` field). Guard layers take the `Auth` when
-//! they are built, so they cannot be left without one.
+//! Forgetting to put the [`Auth`] in your state is caught at compile time. Plainly,
+//! axum's inference then makes `Auth` the router's state, and `with_state` says
+//! ``expected `Auth`, found `AppState` ``; with `#[axum::debug_handler(state = AppState)]`
+//! on the handler the compiler names the fix: ``the trait `FromRef<AppState>` is not
+//! implemented for `Auth` `` (derive `FromRef` on your state with an `auth: Auth` field).
+//! Guard layers take the `Auth` when they are built, so they cannot be left without one.
+//!
+//! ```compile_fail
+//! # use axum::{Router, routing::get};
+//! #[derive(Clone)]
+//! struct AppState { db: u8 } // no `auth: Auth`
+//! async fn me(auth_axum::Bearer(claims): auth_axum::Bearer) -> String { claims.sub }
+//! let app: Router<()> = Router::new().route("/me", get(me)).with_state(AppState { db: 0 });
+//! ```
 //!
 //! ```
 //! use auth_axum::{Authenticated, Bearer, require_roles};
@@ -274,7 +284,10 @@ optional_via_absence!(SessionUser);
 
 /// Any authenticated principal: a bearer token if an `Authorization` header is sent,
 /// else the session cookie (CSRF-checked on unsafe methods). Reuses the principal a guard
-/// layer already verified for this request.
+/// layer already verified for this request: it looks for a [`Principal`] in the request
+/// extensions first. A guard or middleware of your own that authenticates the request
+/// should do the same, `request.extensions_mut().insert(principal)`, so that handlers
+/// behind it do not authenticate (and hit the store) a second time.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Principal);
 

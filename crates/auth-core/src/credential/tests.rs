@@ -784,5 +784,8 @@ fn builder_defaults_are_explicit() {
         .build()
         .unwrap();
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(!text.contains("WARN"), "a chosen store is not warned about: {text}");
+    assert!(
+        !text.contains("WARN"),
+        "a chosen store is not warned about: {text}"
+    );
 }
