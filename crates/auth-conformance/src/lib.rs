@@ -1,7 +1,7 @@
 //! # auth-conformance
 //!
 //! The framework-neutral HTTP scenarios that every adapter's reference app must pass
-//! unchanged (see `CONTRACT.md`). Each scenario starts the reference binary on
+//! unchanged (see `docs/CONTRACT.md`). Each scenario starts the reference binary on
 //! `127.0.0.1:0`, reads its `listening on` line, and drives it with `reqwest`, asserting
 //! status, the auth-relevant headers and the body.
 //!

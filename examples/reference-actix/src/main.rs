@@ -1,4 +1,4 @@
-//! The actix-web reference app: serves `CONTRACT.md` using only `auth-actix`'s public
+//! The actix-web reference app: serves `docs/CONTRACT.md` using only `auth-actix`'s public
 //! API, with `/openapi.json` and `/docs` from the same guards it enforces.
 //! `cargo run -p reference-actix`.
 

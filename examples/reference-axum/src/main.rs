@@ -1,4 +1,4 @@
-//! The axum reference app: serves `CONTRACT.md` using only `auth-axum`'s public API,
+//! The axum reference app: serves `docs/CONTRACT.md` using only `auth-axum`'s public API,
 //! with `/openapi.json` and `/docs` from the same guards it enforces.
 //! `cargo run -p reference-axum`.
 

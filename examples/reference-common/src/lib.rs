@@ -1,5 +1,5 @@
 //! What the three reference apps share, so they answer alike: configuration from the
-//! environment exactly as `CONTRACT.md` describes it, the demo users, keys and articles,
+//! environment exactly as `docs/CONTRACT.md` describes it, the demo users, keys and articles,
 //! and the choice of state store (memory, or Redis when `AUTH_REDIS_URL` is set).
 //!
 //! ```

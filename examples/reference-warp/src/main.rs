@@ -1,4 +1,4 @@
-//! The warp reference app: serves `CONTRACT.md` using only `auth-warp`'s public API,
+//! The warp reference app: serves `docs/CONTRACT.md` using only `auth-warp`'s public API,
 //! with `/openapi.json` and `/docs` from the same guards it enforces.
 //! `cargo run -p reference-warp`.
 
