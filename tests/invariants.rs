@@ -4,16 +4,14 @@
 use std::process::Command;
 
 fn cargo_tree(package: &str) -> String {
+    cargo_tree_with(package, &["--edges", "normal,build"])
+}
+
+/// `cargo tree --prefix none --package PACKAGE` with `args`.
+fn cargo_tree_with(package: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--edges",
-            "normal,build",
-            "--prefix",
-            "none",
-            "--package",
-            package,
-        ])
+        .args(["tree", "--prefix", "none", "--package", package])
+        .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("run cargo tree");
@@ -99,27 +97,10 @@ fn production_builds_carry_no_test_helpers() {
         "reference-actix",
         "reference-warp",
     ] {
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "tree",
-                "--edges",
-                "normal,build,features",
-                "--invert",
-                "auth-core",
-                "--prefix",
-                "none",
-                "--package",
-                package,
-            ])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .output()
-            .expect("run cargo tree");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let tree = cargo_tree_with(
+            package,
+            &["--edges", "normal,build,features", "--invert", "auth-core"],
         );
-        let tree = String::from_utf8(out.stdout).expect("utf-8");
         assert!(
             tree.contains("auth-core feature \"default\""),
             "sanity: the tree was read:\n{tree}"

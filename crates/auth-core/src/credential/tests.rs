@@ -284,19 +284,18 @@ async fn one_address_spraying_many_usernames_is_throttled_after_100_failures() {
     );
 }
 
-/// 40 guesses at once for one username: each is reserved before it is hashed, so no
-/// more than the limit are ever verified, and the right password is then refused too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_wrong_passwords_cannot_pass_the_user_limit() {
-    let f = cheap_fixture();
-    let before = f.passwords.verifications();
+/// Sends `n` wrong logins at once (`guess(i)` gives the username and password from
+/// `CLIENT`); how many were verified (refused as bad credentials rather than throttled).
+async fn guesses_verified(
+    f: &Fixture,
+    n: usize,
+    guess: impl Fn(usize) -> (String, String),
+) -> usize {
     let mut guesses = Vec::new();
-    for i in 0..40 {
-        let authn = f.authn.clone();
+    for i in 0..n {
+        let (authn, (user, password)) = (f.authn.clone(), guess(i));
         guesses.push(tokio::spawn(async move {
-            authn
-                .authenticate("dave", format!("wrong-{i}"), CLIENT)
-                .await
+            authn.authenticate(&user, password, CLIENT).await
         }));
     }
     let mut verified = 0;
@@ -307,6 +306,16 @@ async fn concurrent_wrong_passwords_cannot_pass_the_user_limit() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    verified
+}
+
+/// 40 guesses at once for one username: each is reserved before it is hashed, so no
+/// more than the limit are ever verified, and the right password is then refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_cannot_pass_the_user_limit() {
+    let f = cheap_fixture();
+    let before = f.passwords.verifications();
+    let verified = guesses_verified(&f, 40, |i| ("dave".into(), format!("wrong-{i}"))).await;
     assert!(verified <= 5, "{verified} guesses were verified");
     assert!(f.passwords.verifications() - before <= 5);
     assert!(matches!(
@@ -319,23 +328,7 @@ async fn concurrent_wrong_passwords_cannot_pass_the_user_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sprays_from_one_address_cannot_pass_the_address_limit() {
     let f = cheap_fixture();
-    let mut guesses = Vec::new();
-    for i in 0..160 {
-        let authn = f.authn.clone();
-        guesses.push(tokio::spawn(async move {
-            authn
-                .authenticate(&format!("user{i}"), "guess".into(), CLIENT)
-                .await
-        }));
-    }
-    let mut verified = 0;
-    for g in guesses {
-        match g.await.unwrap() {
-            Err(AuthError::InvalidCredentials) => verified += 1,
-            Err(AuthError::Throttled { .. }) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let verified = guesses_verified(&f, 160, |i| (format!("user{i}"), "guess".into())).await;
     assert!(verified <= 100, "{verified} guesses were verified");
     assert!(matches!(
         f.authn.authenticate("dave", "pw-dave".into(), CLIENT).await,

@@ -230,54 +230,19 @@ fn blocked_key(iss: &str, jti: &str) -> String {
     key
 }
 
-#[async_trait]
-impl Counters for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+impl MemoryStore {
+    /// Counts one hit on `key` unless `limit` locks it: check and count under one lock,
+    /// the atomic step both `increment` and `reserve` take.
+    fn count(&self, key: &str, window: Duration, limit: Option<&Limit>) -> Admission {
         let now = self.now();
-        Ok(lock(&self.counters).get(key, now).copied())
-    }
-
-    async fn increment(&self, key: &str, window: Duration) -> Result<Counter, StoreError> {
-        let now = self.now();
-        let mut map = lock(&self.counters);
-        let counter = match map.get(key, now) {
-            Some(c) => Counter {
-                count: c.count + 1,
-                last: now,
-                expires_at: c.expires_at,
-            },
-            None => Counter {
-                count: 1,
-                last: now,
-                expires_at: now + window.as_secs().max(1),
-            },
-        };
-        map.insert(key.to_string(), counter, counter.expires_at);
-        map.note_write(now);
-        Ok(counter)
-    }
-
-    async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        lock(&self.counters).map.remove(key);
-        Ok(())
-    }
-
-    async fn reserve(
-        &self,
-        key: &str,
-        window: Duration,
-        limit: &Limit,
-    ) -> Result<Admission, StoreError> {
-        let now = self.now();
-        // Check and count under one lock: the atomic step.
         let mut map = lock(&self.counters);
         let counter = match map.get(key, now) {
             Some(c) => {
-                let wait = limit.wait(c, now);
+                let wait = limit.map_or(0, |l| l.wait(c, now));
                 if wait > 0 {
-                    return Ok(Admission::Refused {
+                    return Admission::Refused {
                         retry_after_secs: wait,
-                    });
+                    };
                 }
                 Counter {
                     count: c.count + 1,
@@ -293,7 +258,37 @@ impl Counters for MemoryStore {
         };
         map.insert(key.to_string(), counter, counter.expires_at);
         map.note_write(now);
-        Ok(Admission::Admitted(counter))
+        Admission::Admitted(counter)
+    }
+}
+
+#[async_trait]
+impl Counters for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+        let now = self.now();
+        Ok(lock(&self.counters).get(key, now).copied())
+    }
+
+    async fn increment(&self, key: &str, window: Duration) -> Result<Counter, StoreError> {
+        match self.count(key, window, None) {
+            Admission::Admitted(counter) => Ok(counter),
+            // Without a limit nothing is refused.
+            Admission::Refused { .. } => Err(StoreError::new("increment: refused without a limit")),
+        }
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.counters).map.remove(key);
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: &Limit,
+    ) -> Result<Admission, StoreError> {
+        Ok(self.count(key, window, Some(limit)))
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
