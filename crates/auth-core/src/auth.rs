@@ -137,6 +137,29 @@ impl Auth {
         &self.inner
     }
 
+    /// Rotates the token keys of this running `Auth`, as one call: `access` and `refresh`
+    /// sign from now on, the previous keys verify until the tokens they signed expire and
+    /// then retire by themselves. Every route, extractor and the token endpoint see the
+    /// change at once (they share one owner of the keys); nobody is logged out.
+    ///
+    /// ```
+    /// # fn run(auth: &auth_core::Auth) -> Result<(), auth_core::ConfigError> {
+    /// use auth_core::token::{Algorithm, Key};
+    /// // New secrets from your secret store; kids name them.
+    /// auth.rotate_keys(
+    ///     Key::hmac("access-2026-12", Algorithm::HS256, b"the next access secret, 32 bytes+")?,
+    ///     Key::hmac("refresh-2026-12", Algorithm::HS256, b"the next refresh secret, 32 bytes")?,
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rotate_keys(
+        &self,
+        access: crate::token::Key,
+        refresh: crate::token::Key,
+    ) -> Result<(), crate::ConfigError> {
+        self.inner.tokens.tokens().rotate(access, refresh)
+    }
+
     /// The bearer token of a request: exactly one `Authorization` header, at most 8 KiB of
     /// visible ASCII, scheme `Bearer`.
     pub fn bearer_token<'r>(&self, request: &'r impl Request) -> Result<&'r str, AuthError> {

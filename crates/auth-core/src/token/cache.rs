@@ -80,9 +80,12 @@ impl Hasher for TailHasher {
     }
 }
 
+/// Claims with the key epoch they were verified under.
+type Entry = (Claims, u64);
+
 struct Shard {
-    current: HashMap<Box<str>, Claims, TailState>,
-    previous: HashMap<Box<str>, Claims, TailState>,
+    current: HashMap<Box<str>, Entry, TailState>,
+    previous: HashMap<Box<str>, Entry, TailState>,
 }
 
 pub(crate) struct VerifiedCache {
@@ -92,6 +95,9 @@ pub(crate) struct VerifiedCache {
     /// Picks the shard; keyed apart from the maps' own hasher, so that the keys of one
     /// shard still spread over all of its map's buckets.
     shard_hasher: TailState,
+    /// Bumped when keys are replaced: entries verified under an older epoch are never
+    /// served, even one a verification in flight during the replacement inserts late.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl VerifiedCache {
@@ -113,6 +119,7 @@ impl VerifiedCache {
                 .collect(),
             generation_cap: (capacity / SHARDS / 2).max(1),
             shard_hasher: TailState::random(),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -121,34 +128,55 @@ impl VerifiedCache {
         &self.shards[i]
     }
 
+    /// The key epoch now: read it *before* verifying a token, and insert with it.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets every entry (the keys were replaced): bumps the epoch first, so an insert
+    /// racing with this never serves an entry of the old keys.
+    pub(crate) fn clear(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            shard.current.clear();
+            shard.previous.clear();
+        }
+    }
+
     pub(crate) fn get(&self, token: &str) -> Option<Claims> {
+        let epoch = self.epoch();
         let mut shard = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = shard.current.get(token) {
-            return Some(c.clone());
+        if let Some((c, e)) = shard.current.get(token) {
+            return (*e == epoch).then(|| c.clone());
         }
         // A hit in the previous generation is promoted, so hot tokens survive rotation.
-        let (key, claims) = shard.previous.remove_entry(token)?;
+        let (key, (claims, e)) = shard.previous.remove_entry(token)?;
+        if e != epoch {
+            return None;
+        }
         let out = claims.clone();
-        Self::put(&mut shard, self.generation_cap, key, claims);
+        Self::put(&mut shard, self.generation_cap, key, (claims, e));
         Some(out)
     }
 
-    pub(crate) fn insert(&self, token: &str, claims: &Claims) {
+    /// Remembers `claims`, verified under `epoch` (read before the verification began).
+    pub(crate) fn insert(&self, token: &str, claims: &Claims, epoch: u64) {
         let mut shard = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
         Self::put(
             &mut shard,
             self.generation_cap,
             token.into(),
-            claims.clone(),
+            (claims.clone(), epoch),
         );
     }
 
-    fn put(shard: &mut Shard, cap: usize, key: Box<str>, claims: Claims) {
+    fn put(shard: &mut Shard, cap: usize, key: Box<str>, entry: Entry) {
         if shard.current.len() >= cap && !shard.current.contains_key(&key) {
             let fresh = HashMap::with_hasher(*shard.current.hasher());
             shard.previous = std::mem::replace(&mut shard.current, fresh);
         }
-        shard.current.insert(key, claims);
+        shard.current.insert(key, entry);
     }
 
     /// Entries held (both generations), for tests and metrics.

@@ -166,6 +166,9 @@ pub struct SigningError(String);
 
 struct PreparedKey {
     key: Key,
+    /// After a rotation, the previous keys verify until this moment (Unix seconds): the
+    /// last one at which a token they signed can still be valid. `None`: no end.
+    retire_at: Option<u64>,
 }
 
 struct Ring {
@@ -175,14 +178,33 @@ struct Ring {
 }
 
 impl Ring {
-    fn find(&self, kid: &str) -> Option<&PreparedKey> {
-        self.keys.iter().find(|k| k.key.kid == kid)
+    /// The live key `kid` at `now` (a retired key is as unknown as one never seen).
+    fn find(&self, kid: &str, now: u64) -> Option<&PreparedKey> {
+        self.keys
+            .iter()
+            .find(|k| k.key.kid == kid && k.retire_at.is_none_or(|t| now < t))
+    }
+
+    /// The ring's keys that still verify at `now`, signing key first.
+    fn live(&self, now: u64) -> impl Iterator<Item = &PreparedKey> {
+        self.keys
+            .iter()
+            .filter(move |k| k.retire_at.is_none_or(|t| now < t))
     }
 }
 
-struct Inner {
+/// The two rings, swapped as one value: a rotation is seen whole or not at all.
+struct Rings {
     access: Ring,
     refresh: Ring,
+}
+
+struct Inner {
+    /// The one owner of the keys: every clone of the service (the `Auth` handle, its
+    /// token endpoint, the adapters) reads them here, so a rotation reaches all at once.
+    rings: arc_swap::ArcSwap<Rings>,
+    /// Serialises rotations (readers never wait for it).
+    rotating: std::sync::Mutex<()>,
     config: TokenConfig,
     clock: Arc<dyn Clock>,
     cache: Option<cache::VerifiedCache>,
@@ -214,9 +236,10 @@ pub struct TokenService {
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rings = self.inner.rings.load();
         f.debug_struct("TokenService")
-            .field("access_kid", &self.inner.access.header.kid)
-            .field("refresh_kid", &self.inner.refresh.header.kid)
+            .field("access_kid", &rings.access.header.kid)
+            .field("refresh_kid", &rings.refresh.header.kid)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -267,25 +290,96 @@ impl TokenService {
                 reason: "must be at least 64 bytes (the default is 8192)".into(),
             });
         }
-        for ring in [&access, &refresh] {
-            if !ring.signing().can_sign() {
-                return Err(ConfigError::NoSigningKey(ring.signing_kid().to_string()));
-            }
-        }
-        if access.shares_material_with(&refresh) {
-            return Err(ConfigError::SameKeyForAccessAndRefresh);
-        }
-        let access = prepare(access, ACCESS_TYP);
-        let refresh = prepare(refresh, REFRESH_TYP);
+        check_rings(&access, &refresh)?;
+        let rings = Rings {
+            access: prepare(access, &[], ACCESS_TYP),
+            refresh: prepare(refresh, &[], REFRESH_TYP),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                access,
-                refresh,
+                rings: arc_swap::ArcSwap::from_pointee(rings),
+                rotating: std::sync::Mutex::new(()),
                 cache: cache::VerifiedCache::new(config.verified_cache),
                 config,
                 clock,
             }),
         })
+    }
+
+    /// Rotates the keys of a running service, as one step: `access` and `refresh` sign
+    /// from now on; the keys that signed until now keep verifying until every token they
+    /// signed has expired (its lifetime plus the leeway), then stop by themselves. Nobody
+    /// is logged out. Every clone of this service (the [`Auth`](crate::Auth) handle, its
+    /// token endpoint, the adapters' extractors) sees the new keys at once.
+    ///
+    /// Refuses (and changes nothing) a key that cannot sign, a `kid` already in its ring,
+    /// and key material shared between access and refresh tokens.
+    pub fn rotate(&self, access: Key, refresh: Key) -> Result<(), ConfigError> {
+        let _one_at_a_time = self
+            .inner
+            .rotating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = self.inner.clock.unix_seconds();
+        let config = &self.inner.config;
+        let leeway = config.leeway.as_secs();
+        let current = self.inner.rings.load();
+        let rotated = |ring: &Ring, new: Key, ttl: Duration| {
+            // The previous signing key signed tokens until now; older keys keep the end
+            // they already had.
+            let retire = now.saturating_add(ttl.as_secs()).saturating_add(leeway);
+            let mut keys = KeyRing::new(new);
+            let mut ends = vec![None];
+            for k in ring.live(now) {
+                keys = keys.with_key(k.key.clone())?;
+                ends.push(Some(k.retire_at.map_or(retire, |t| t.min(retire))));
+            }
+            Ok::<_, ConfigError>((keys, ends))
+        };
+        let (access, access_ends) = rotated(&current.access, access, config.access_ttl)?;
+        let (refresh, refresh_ends) = rotated(&current.refresh, refresh, config.refresh_ttl)?;
+        check_rings(&access, &refresh)?;
+        self.inner.rings.store(Arc::new(Rings {
+            access: prepare(access, &access_ends, ACCESS_TYP),
+            refresh: prepare(refresh, &refresh_ends, REFRESH_TYP),
+        }));
+        tracing::info!(
+            access_kid = %self.inner.rings.load().access.header.kid.as_deref().unwrap_or(""),
+            "token keys rotated; the previous keys verify until their tokens expire"
+        );
+        Ok(())
+    }
+
+    /// Replaces both rings at once, with no grace period for keys left out: tokens signed
+    /// by them are refused from now on (a compromised key). The verified-token cache is
+    /// emptied, so no token of a removed key is served from it.
+    pub fn replace_keys(&self, access: KeyRing, refresh: KeyRing) -> Result<(), ConfigError> {
+        let _one_at_a_time = self
+            .inner
+            .rotating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        check_rings(&access, &refresh)?;
+        self.inner.rings.store(Arc::new(Rings {
+            access: prepare(access, &[], ACCESS_TYP),
+            refresh: prepare(refresh, &[], REFRESH_TYP),
+        }));
+        if let Some(cache) = &self.inner.cache {
+            cache.clear();
+        }
+        Ok(())
+    }
+
+    /// The `kid`s that verify access tokens now, signing key first.
+    pub fn access_kids(&self) -> Vec<String> {
+        let now = self.inner.clock.unix_seconds();
+        self.inner
+            .rings
+            .load()
+            .access
+            .live(now)
+            .map(|k| k.key.kid.clone())
+            .collect()
     }
 
     /// The configuration in force.
@@ -333,9 +427,10 @@ impl TokenService {
     ) -> Result<IssuedToken, SigningError> {
         let config = &self.inner.config;
         let now = self.inner.clock.unix_seconds();
+        let rings = self.inner.rings.load();
         let (ring, ttl) = match kind {
-            TokenType::Access => (&self.inner.access, config.access_ttl),
-            TokenType::Refresh => (&self.inner.refresh, config.refresh_ttl),
+            TokenType::Access => (&rings.access, config.access_ttl),
+            TokenType::Refresh => (&rings.refresh, config.refresh_ttl),
         };
         let access = kind == TokenType::Access;
         let claims = Claims {
@@ -382,8 +477,9 @@ impl TokenService {
             self.check_times(&claims)?;
             return Ok(claims);
         }
+        let epoch = cache.epoch();
         let claims = self.verify(token, TokenType::Access)?;
-        cache.insert(token, &claims);
+        cache.insert(token, &claims, epoch);
         Ok(claims)
     }
 
@@ -429,11 +525,17 @@ impl TokenService {
         if token.len() > inner.config.max_token_bytes {
             return Err(TokenError::TooLong);
         }
+        let rings = inner.rings.load();
         let ring = match kind {
-            TokenType::Access => &inner.access,
-            TokenType::Refresh => &inner.refresh,
+            TokenType::Access => &rings.access,
+            TokenType::Refresh => &rings.refresh,
         };
-        let claims_b64 = check_jws(token, |kid| ring.find(kid).map(|k| &k.key), Some(ring.typ))?;
+        let now = inner.clock.unix_seconds();
+        let claims_b64 = check_jws(
+            token,
+            |kid| ring.find(kid, now).map(|k| &k.key),
+            Some(ring.typ),
+        )?;
 
         // 3. The claims, parsed once; required claims are non-optional fields.
         let claims_json = B64.decode(claims_b64).map_err(|_| TokenError::Malformed)?;
@@ -578,7 +680,22 @@ fn typ_matches(got: &str, want: &str) -> bool {
     got.eq_ignore_ascii_case(want)
 }
 
-fn prepare(ring: KeyRing, typ: &'static str) -> Ring {
+/// The rules both rings must meet together: a signing key that can sign, and no key
+/// material shared between access and refresh tokens.
+fn check_rings(access: &KeyRing, refresh: &KeyRing) -> Result<(), ConfigError> {
+    for ring in [access, refresh] {
+        if !ring.signing().can_sign() {
+            return Err(ConfigError::NoSigningKey(ring.signing_kid().to_string()));
+        }
+    }
+    if access.shares_material_with(refresh) {
+        return Err(ConfigError::SameKeyForAccessAndRefresh);
+    }
+    Ok(())
+}
+
+/// A ring ready for use; `retire_at[i]` is when key `i` stops verifying (missing: never).
+fn prepare(ring: KeyRing, retire_at: &[Option<u64>], typ: &'static str) -> Ring {
     let signing = ring.signing();
     let mut header = Header::new(signing.alg.to_jwt());
     header.typ = Some(typ.to_string());
@@ -586,11 +703,17 @@ fn prepare(ring: KeyRing, typ: &'static str) -> Ring {
     let keys = ring
         .keys
         .into_iter()
-        .map(|key| PreparedKey { key })
+        .enumerate()
+        .map(|(i, key)| PreparedKey {
+            key,
+            retire_at: retire_at.get(i).copied().flatten(),
+        })
         .collect();
     Ring { keys, header, typ }
 }
 
+#[cfg(test)]
+mod rotation_tests;
 #[cfg(test)]
 mod tests;
 
