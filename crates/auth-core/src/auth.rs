@@ -418,12 +418,12 @@ impl Auth {
             Ok(u) => u,
             Err(e) => return e.to_response(),
         };
-        match self
-            .inner
-            .sessions
-            .start(&user, serde_json::Value::Null, request)
-            .await
-        {
+        let sessions = &self.inner.sessions;
+        let started = async {
+            let data = sessions.data_for(&user).await?;
+            sessions.start(&user, data, request).await
+        };
+        match started.await {
             Ok(started) => {
                 let mut reply = json_reply(
                     200,
@@ -581,7 +581,15 @@ impl Auth {
         let outcome = async {
             let done = external.finish(provider, request).await?;
             let user = self.inner.identity.link(&done.identity).await?;
-            let data = json!({"provider": done.identity.provider});
+            // The team's session data, plus where the login came from.
+            let data = match self.inner.sessions.data_for(&user).await? {
+                serde_json::Value::Null => json!({"provider": done.identity.provider}),
+                serde_json::Value::Object(mut m) => {
+                    m.insert("provider".into(), json!(done.identity.provider));
+                    serde_json::Value::Object(m)
+                }
+                other => other,
+            };
             let started = self.inner.sessions.start(&user, data, request).await?;
             Ok::<_, AuthError>((done.next, started))
         }
@@ -713,6 +721,7 @@ pub struct AuthBuilder {
     http: Option<Arc<dyn crate::external::HttpClient>>,
     identity: Option<Arc<dyn crate::external::IdentityHook>>,
     extra_claims: Option<Arc<dyn crate::manager::ExtraClaims>>,
+    session_data: Option<Arc<dyn crate::session::SessionData>>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -747,7 +756,17 @@ impl AuthBuilder {
             http: None,
             identity: None,
             extra_claims: None,
+            session_data: None,
         }
+    }
+
+    /// Your per-session data, attached when a login starts a session (the ready-made
+    /// `/login` and third-party login); see [`SessionData`](crate::session::SessionData).
+    /// Change it during the session with
+    /// [`SessionManager::update_data`](crate::session::SessionManager::update_data).
+    pub fn session_data(mut self, hook: Arc<dyn crate::session::SessionData>) -> Self {
+        self.session_data = Some(hook);
+        self
     }
 
     /// Your own access-token claims, computed from the user at login and again at every
@@ -901,7 +920,10 @@ impl AuthBuilder {
             manager = manager.with_extra_claims(hook);
         }
         let endpoint = TokenEndpoint::new(authenticator.clone(), manager.clone(), self.scopes);
-        let sessions = SessionManager::new(self.sessions, store.clone(), self.clock.clone())?;
+        let mut sessions = SessionManager::new(self.sessions, store.clone(), self.clock.clone())?;
+        if let Some(hook) = self.session_data {
+            sessions = sessions.with_data_hook(hook);
+        }
         let key_store = self
             .api_keys
             .unwrap_or_else(|| Arc::new(MemoryApiKeys::new()));

@@ -782,3 +782,49 @@ fn builder_defaults_are_explicit() {
         "a chosen store is not warned about: {text}"
     );
 }
+
+/// The ready-made `/login` starts the session with the team's data (it used to store
+/// `null`), and the team can change it during the session.
+#[tokio::test]
+async fn the_ready_made_login_attaches_the_teams_session_data() {
+    #[derive(Debug)]
+    struct Tenant;
+    #[async_trait]
+    impl crate::session::SessionData for Tenant {
+        async fn session_data(&self, user: &User) -> Result<serde_json::Value, StoreError> {
+            Ok(serde_json::json!({ "tenant_id": format!("t-{}", user.id) }))
+        }
+    }
+    let f = cheap_fixture();
+    let auth = crate::AuthBuilder::new(&[1; 32], &[2; 32])
+        .users(f.users.clone())
+        .password_params(cheap())
+        .session_data(Arc::new(Tenant))
+        .build()
+        .unwrap();
+    let reply = auth
+        .login_endpoint(
+            &SimpleRequest::new(),
+            Some("application/x-www-form-urlencoded"),
+            b"username=dave&password=pw-dave",
+            CLIENT,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let set_cookie = reply
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let back = crate::session::suite::with_cookie(&set_cookie);
+    let sessions = &auth.parts().sessions;
+    let session = sessions.load(&back).await.unwrap().unwrap();
+    assert_eq!(session.record.data, serde_json::json!({"tenant_id": "t-4"}));
+    sessions
+        .update_data(&session, serde_json::json!({"tenant_id": "t-9"}))
+        .await
+        .unwrap();
+    let session = sessions.load(&back).await.unwrap().unwrap();
+    assert_eq!(session.record.data, serde_json::json!({"tenant_id": "t-9"}));
+}

@@ -47,7 +47,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::credential::User;
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, StoreError};
 use crate::ids::random_b64;
 use crate::request::{Request, header_value};
 use crate::store::{SessionRecord, StateStore};
@@ -233,7 +233,36 @@ pub struct SessionManager {
     cookie_name: Arc<str>,
     store: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
+    data: Option<Arc<dyn SessionData>>,
 }
+
+/// A team's per-session data (its `tenant_id`, say), attached when a session starts: by
+/// the ready-made `/login` and by third-party login alike. Change it later with
+/// [`SessionManager::update_data`].
+///
+/// ```
+/// use auth_core::credential::User;
+/// use auth_core::session::SessionData;
+/// use auth_core::StoreError;
+///
+/// #[derive(Debug)]
+/// struct Tenant;
+///
+/// #[async_trait::async_trait]
+/// impl SessionData for Tenant {
+///     async fn session_data(&self, user: &User) -> Result<serde_json::Value, StoreError> {
+///         Ok(serde_json::json!({ "tenant_id": format!("tenant-of-{}", user.id) }))
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait SessionData: Send + Sync + std::fmt::Debug {
+    /// The data a new session of `user` starts with.
+    async fn session_data(&self, user: &User) -> Result<serde_json::Value, StoreError>;
+}
+
+/// The largest session data [`SessionManager::update_data`] stores (serialised).
+pub const MAX_SESSION_DATA_BYTES: usize = 64 * 1024;
 
 impl SessionManager {
     /// A manager over `store`. Refuses insecure or contradictory cookie settings.
@@ -253,7 +282,43 @@ impl SessionManager {
             cookie_name: cookie_name.into(),
             store,
             clock,
+            data: None,
         })
+    }
+
+    /// The same manager attaching `hook`'s data to every session it starts for a login.
+    pub fn with_data_hook(mut self, hook: Arc<dyn SessionData>) -> Self {
+        self.data = Some(hook);
+        self
+    }
+
+    /// The data a new session of `user` starts with: the hook's, or `null` without one.
+    pub async fn data_for(&self, user: &User) -> Result<serde_json::Value, AuthError> {
+        match &self.data {
+            Some(hook) => Ok(hook.session_data(user).await?),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+
+    /// Replaces the data of a live session (read it back from the next request's
+    /// [`Session::record`]). `Err(NotAuthenticated)` if the session has ended meanwhile;
+    /// data over [`MAX_SESSION_DATA_BYTES`] is refused and nothing changes.
+    pub async fn update_data(
+        &self,
+        session: &Session,
+        data: serde_json::Value,
+    ) -> Result<(), AuthError> {
+        let size = serde_json::to_vec(&data).map_or(usize::MAX, |v| v.len());
+        if size > MAX_SESSION_DATA_BYTES {
+            return Err(AuthError::BadRequest {
+                detail: format!("Session data is limited to {MAX_SESSION_DATA_BYTES} bytes").into(),
+            });
+        }
+        if self.store.update_session_data(&session.key, &data).await? {
+            Ok(())
+        } else {
+            Err(AuthError::NotAuthenticated)
+        }
     }
 
     /// The cookie's name as sent (with the `__Host-` prefix when configured).

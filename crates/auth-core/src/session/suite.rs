@@ -29,6 +29,7 @@ macro_rules! session_suite {
             logout_ends_the_session_server_side_and_clears_the_cookie,
             log_out_everywhere_ends_every_session_of_the_user,
             csrf_is_required_on_unsafe_cookie_requests,
+            session_data_is_attached_at_login_and_can_change,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -330,4 +331,59 @@ pub async fn csrf_is_required_on_unsafe_cookie_requests(store: Arc<dyn StateStor
     let res = AuthError::Csrf.to_response();
     assert_eq!(res.status, 403);
     assert!(res.body.contains("CSRF token missing or invalid"));
+}
+
+#[derive(Debug)]
+struct Tenant;
+
+#[async_trait::async_trait]
+impl super::SessionData for Tenant {
+    async fn session_data(&self, user: &User) -> Result<serde_json::Value, crate::StoreError> {
+        Ok(serde_json::json!({ "tenant_id": format!("t-{}", user.id) }))
+    }
+}
+
+/// A session starts with the hook's data and keeps whatever is written to it later; a
+/// session that has ended cannot be written to; oversized data changes nothing.
+pub async fn session_data_is_attached_at_login_and_can_change(store: Arc<dyn StateStore>) {
+    let (m, _) = manager(store);
+    let m = m.with_data_hook(Arc::new(Tenant));
+    let data = m.data_for(&user("7")).await.unwrap();
+    let started = m
+        .start(&user("7"), data, &SimpleRequest::new())
+        .await
+        .unwrap();
+    let back = with_cookie(&started.set_cookie);
+    let session = m.load(&back).await.unwrap().unwrap();
+    assert_eq!(session.record.data, serde_json::json!({"tenant_id": "t-7"}));
+
+    m.update_data(
+        &session,
+        serde_json::json!({"tenant_id": "t-8", "cart": [1, 2]}),
+    )
+    .await
+    .unwrap();
+    let again = m.load(&back).await.unwrap().unwrap();
+    assert_eq!(
+        again.record.data,
+        serde_json::json!({"tenant_id": "t-8", "cart": [1, 2]})
+    );
+    assert_eq!(again.record.csrf_token, session.record.csrf_token);
+    assert_eq!(again.record.user_id, "7");
+
+    let huge = serde_json::json!({ "blob": "x".repeat(super::MAX_SESSION_DATA_BYTES) });
+    assert!(matches!(
+        m.update_data(&session, huge).await,
+        Err(AuthError::BadRequest { .. })
+    ));
+    assert_eq!(
+        m.load(&back).await.unwrap().unwrap().record.data,
+        again.record.data
+    );
+
+    m.end(&again).await.unwrap();
+    assert!(matches!(
+        m.update_data(&session, serde_json::json!({})).await,
+        Err(AuthError::NotAuthenticated)
+    ));
 }

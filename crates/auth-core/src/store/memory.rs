@@ -578,6 +578,23 @@ impl Sessions for MemoryStore {
         out.sort_by(|a, b| a.1.created.cmp(&b.1.created).then(a.0.cmp(&b.0)));
         Ok(out)
     }
+
+    async fn update_session_data(
+        &self,
+        key: &str,
+        data: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        // One lock: no concurrent slide is undone.
+        let now = self.now();
+        let mut s = lock(&self.sessions);
+        match s.by_key.get_mut(key, now) {
+            Some((record, _)) => {
+                record.data = data.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,24 @@ pub trait Sessions: Send + Sync + Debug {
         &self,
         user_id: &str,
     ) -> Result<Vec<(String, SessionRecord)>, StoreError>;
+
+    /// Replaces a live session's caller-defined data; `false` if the session is gone.
+    /// The default loads the record and stores it again (a concurrent slide of the same
+    /// session may be undone by a second); a store with an atomic update overrides it.
+    async fn update_session_data(
+        &self,
+        key: &str,
+        data: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        match self.load_session(key).await? {
+            Some(mut record) => {
+                record.data = data.clone();
+                self.insert_session(key, &record).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// Everything server-side, in one store: what [`crate::TokenManager`] and the reference
