@@ -12,13 +12,13 @@ use serde_json::json;
 use crate::credential::{ApiKeyRecord, ApiKeys, Authenticator, KeySource, User, UserStore};
 use crate::error::{AuthError, Scheme, TokenError};
 use crate::http::{ErrorResponse, JSON};
-use crate::manager::TokenManager;
 use crate::oauth::{TokenEndpoint, TokenResponse};
 use crate::policy::{Disclosure, Requirement, RolePermissions};
 use crate::request::{MAX_HEADER_BYTES, Request};
 use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
 use crate::store::StateStore;
 use crate::token::Claims;
+use crate::token::families::TokenManager;
 
 /// A response for the wire: status, headers (lower-case names) and body.
 pub type Reply = ErrorResponse;
@@ -716,11 +716,11 @@ pub struct AuthBuilder {
     roles: RolePermissions,
     disclosure: Disclosure,
     clock: Arc<dyn crate::clock::Clock>,
-    mode: crate::manager::RevocationMode,
+    mode: crate::token::families::RevocationMode,
     providers: crate::external::Providers,
     http: Option<Arc<dyn crate::external::HttpClient>>,
     identity: Option<Arc<dyn crate::external::IdentityHook>>,
-    extra_claims: Option<Arc<dyn crate::manager::ExtraClaims>>,
+    extra_claims: Option<Arc<dyn crate::token::families::ExtraClaims>>,
     session_data: Option<Arc<dyn crate::session::SessionData>>,
 }
 
@@ -751,7 +751,7 @@ impl AuthBuilder {
             roles: RolePermissions::contract_default(),
             disclosure: Disclosure::Name,
             clock: Arc::new(crate::clock::SystemClock),
-            mode: crate::manager::RevocationMode::Blocklist,
+            mode: crate::token::families::RevocationMode::Blocklist,
             providers: crate::external::Providers::new(),
             http: None,
             identity: None,
@@ -772,7 +772,7 @@ impl AuthBuilder {
     /// Your own access-token claims, computed from the user at login and again at every
     /// refresh (so `Bearer<MyClaims>` routes accept refreshed tokens); see
     /// [`ExtraClaims`](crate::ExtraClaims).
-    pub fn extra_claims(mut self, hook: Arc<dyn crate::manager::ExtraClaims>) -> Self {
+    pub fn extra_claims(mut self, hook: Arc<dyn crate::token::families::ExtraClaims>) -> Self {
         self.extra_claims = Some(hook);
         self
     }
@@ -877,7 +877,7 @@ impl AuthBuilder {
     }
 
     /// Blocklist (default) or allowlist revocation.
-    pub fn revocation_mode(mut self, mode: crate::manager::RevocationMode) -> Self {
+    pub fn revocation_mode(mut self, mode: crate::token::families::RevocationMode) -> Self {
         self.mode = mode;
         self
     }

@@ -11,8 +11,8 @@ use crate::credential::{
     Authenticator, LoginThrottle, MemoryUsers, PasswordParams, Passwords, ThrottleConfig, User,
 };
 use crate::error::AuthError;
-use crate::manager::TokenManager;
 use crate::store::MemoryStore;
+use crate::token::families::TokenManager;
 use crate::token::{Algorithm, Key, KeyRing, TokenConfig, TokenService};
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::credential::{Authenticator, User};
 use crate::error::{AuthError, OAuthErrorCode};
-use crate::manager::TokenManager;
 use crate::token::TokenPair;
+use crate::token::families::TokenManager;
 
 /// Form bodies larger than this are refused without parsing.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;

@@ -712,6 +712,7 @@ fn prepare(ring: KeyRing, retire_at: &[Option<u64>], typ: &'static str) -> Ring 
     Ring { keys, header, typ }
 }
 
+pub(crate) mod families;
 #[cfg(test)]
 mod rotation_tests;
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Tokens with server-side state: login families, rotation with reuse detection,
-//! revocation, and the per-request check.
+//! Token families: tokens with server-side state (login families, refresh rotation with
+//! reuse detection, revocation, the per-request check). `TokenManager` lives here, beside
+//! the stateless `TokenService` it builds on.
 
 use std::sync::Arc;
 
