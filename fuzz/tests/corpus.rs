@@ -30,6 +30,11 @@ fn token_verify_corpus() {
 }
 
 #[test]
+fn token_header_corpus() {
+    replay("token_header", auth_fuzz::token_header);
+}
+
+#[test]
 fn cookie_header_corpus() {
     replay("cookie_header", auth_fuzz::cookie_header);
 }

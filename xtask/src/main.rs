@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The targets in `fuzz/fuzz_targets/`.
-const FUZZ_TARGETS: [&str; 5] = [
+const FUZZ_TARGETS: [&str; 6] = [
     "bearer_header",
     "token_verify",
+    "token_header",
     "cookie_header",
     "token_form",
     "api_key",

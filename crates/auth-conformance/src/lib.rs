@@ -103,6 +103,8 @@ macro_rules! conformance_suite {
             openapi_spec_follows_the_guards,
             jwt_attack_corpus,
             authenticated_responses_are_private,
+            multibyte_jwt_headers_are_refused_not_a_panic,
+            multibyte_request_text_is_refused_not_a_panic,
         );
     };
     (@revocation $target:expr) => {

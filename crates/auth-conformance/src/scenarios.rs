@@ -18,6 +18,10 @@ pub use external::{
     external_login_wrong_state,
 };
 pub use openapi::openapi_spec_follows_the_guards;
+pub mod panics;
+pub use panics::{
+    multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,
+};
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),
