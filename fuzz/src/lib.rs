@@ -8,7 +8,12 @@
 //! auth_fuzz::token_form(b"\x00grant_type=password&username=a&password=b");
 //! ```
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // an invariant that fails must crash
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // an invariant that fails must crash
 
 use std::sync::OnceLock;
 

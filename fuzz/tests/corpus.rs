@@ -1,6 +1,11 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/TARGET/`) through each target's body
 //! in the normal test run, so every input the fuzzer kept stays a regression test.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a test fails by panicking
 
 use std::path::Path;
 

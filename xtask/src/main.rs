@@ -18,6 +18,7 @@
 //!   installing `cargo-fuzz` if missing. The toolchain is stable; `RUSTC_BOOTSTRAP=1`
 //!   unlocks the sanitizer flags cargo-fuzz passes. A crash stops with the reproducer's
 //!   path (`fuzz/artifacts/TARGET/`).
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // a developer tool: its input is our own command line and files
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

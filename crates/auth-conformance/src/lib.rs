@@ -23,7 +23,12 @@
 //! );
 //! ```
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a scenario fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a scenario fails by panicking
 
 pub mod app;
 pub mod provider;

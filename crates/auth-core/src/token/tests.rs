@@ -1,4 +1,5 @@
 //! Claim rules and attacks from the foundation issue, one test each.
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // test code: a bad index fails the test
 
 use std::sync::Arc;
 use std::time::Duration;
