@@ -171,13 +171,16 @@ pub fn token_header(data: &[u8]) {
             .unwrap();
     let token = format!("{message}.{signature}");
 
-    // The model: the kid first, then exactly the key's alg, then the typ (RFC 7515
+    // The model: the length first, then the kid, then exactly the key's alg, then the typ (RFC 7515
     // §4.1.9: ASCII case-insensitive, `application/` optional), then the signature.
     let typ_ok = typ.as_deref().is_some_and(|t| {
         let t = t.to_ascii_lowercase();
         t == "at+jwt" || t == "application/at+jwt"
     });
-    let expected = if kid != real_kid {
+    let expected = if token.len() > 8 * 1024 {
+        // The default `max_token_bytes`: refused before any decoding.
+        Err(TokenError::TooLong)
+    } else if kid != real_kid {
         Err(TokenError::UnknownKey)
     } else if alg != "HS256" {
         Err(TokenError::AlgorithmNotAllowed)
