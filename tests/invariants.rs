@@ -1,5 +1,10 @@
 //! Architecture invariants (see ARCHITECTURE.md), checked on the real dependency graph.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a test fails by panicking
 
 use std::process::Command;
 

@@ -8,7 +8,12 @@
 //! auth_fuzz::token_form(b"\x00grant_type=password&username=a&password=b");
 //! ```
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // an invariant that fails must crash
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // an invariant that fails must crash
 
 use std::sync::OnceLock;
 
@@ -101,6 +106,100 @@ pub fn token_verify(data: &[u8]) {
         tokens.verify_refresh(text).is_err(),
         "an access token is never a refresh token"
     );
+}
+
+/// The fuzz fixture's access-token secret, to sign headers the fuzzer makes up.
+const ACCESS_SECRET: &[u8] = b"fuzz-access-secret-of-at-least-32-bytes!";
+
+/// Verification of a token whose JOSE header the input makes up and which is MACed with
+/// the fixture's real access key, so that `typ` (and the rest) are reached after the
+/// key lookup (issue #21: a multibyte `typ` panicked there).
+///
+/// The first byte picks what the input controls: bit 0 the `kid` (else the real one),
+/// bit 1 the `alg` (else `HS256`), bit 2 leaves `typ` out, bit 3 prefixes it with
+/// `application/`. The rest, split at NUL bytes, is `typ`, `kid`, `alg`, each read as
+/// lossy UTF-8 (so invalid bytes become the 3-byte U+FFFD: multibyte text either way).
+/// The answer must be what a model of the header rules predicts, as a typed error.
+pub fn token_header(data: &[u8]) {
+    use auth_core::TokenError;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let f = fixture();
+    let (selector, rest) = data.split_first().unwrap_or((&0, &[]));
+    let mut fields = rest.split(|b| *b == 0).map(String::from_utf8_lossy);
+    let (typ, kid, alg) = (
+        fields.next().unwrap_or_default(),
+        fields.next().unwrap_or_default(),
+        fields.next().unwrap_or_default(),
+    );
+    let mut segments = f.token.split('.');
+    let mut decode = || -> serde_json::Value {
+        serde_json::from_slice(&B64.decode(segments.next().unwrap()).unwrap()).unwrap()
+    };
+    let (real, mut claims) = (decode(), decode());
+    let real_kid = real["kid"].as_str().unwrap();
+    // The fixture's claims, with an `exp` that outlasts any fuzzing run (2096).
+    claims["exp"] = serde_json::json!(4_000_000_000u64);
+    let claims_b64 = B64.encode(claims.to_string());
+
+    let kid = if selector & 1 != 0 {
+        kid.as_ref()
+    } else {
+        real_kid
+    };
+    let alg = if selector & 2 != 0 {
+        alg.as_ref()
+    } else {
+        "HS256"
+    };
+    let typ = (selector & 4 == 0).then(|| {
+        if selector & 8 != 0 {
+            format!("application/{typ}")
+        } else {
+            typ.into_owned()
+        }
+    });
+    let mut header = serde_json::json!({"alg": alg, "kid": kid});
+    if let Some(typ) = &typ {
+        header["typ"] = serde_json::json!(typ);
+    }
+    let message = format!("{}.{claims_b64}", B64.encode(header.to_string()));
+    let key = jsonwebtoken::EncodingKey::from_secret(ACCESS_SECRET).unwrap();
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+            .unwrap();
+    let token = format!("{message}.{signature}");
+
+    // The model: the length first, then the kid, then exactly the key's alg, then the typ (RFC 7515
+    // §4.1.9: ASCII case-insensitive, `application/` optional), then the signature.
+    let typ_ok = typ.as_deref().is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t == "at+jwt" || t == "application/at+jwt"
+    });
+    let expected = if token.len() > 8 * 1024 {
+        // The default `max_token_bytes`: refused before any decoding.
+        Err(TokenError::TooLong)
+    } else if kid != real_kid {
+        Err(TokenError::UnknownKey)
+    } else if alg != "HS256" {
+        Err(TokenError::AlgorithmNotAllowed)
+    } else if !typ_ok {
+        Err(TokenError::WrongHeaderType)
+    } else {
+        Ok(())
+    };
+    let tokens = f.auth.parts().tokens.tokens();
+    let got = tokens.verify_access(&token);
+    match (&got, &expected) {
+        (Ok(claims), Ok(())) => assert_eq!(claims.sub, "1"),
+        (Err(e), Err(want)) => {
+            assert_eq!(e, want, "header {header}");
+            assert_table(&e.clone().into());
+        }
+        _ => panic!("header {header}: got {got:?}, expected {expected:?}"),
+    }
+    assert!(tokens.verify_refresh(&token).is_err());
 }
 
 /// `Cookie` header parsing (`SessionManager::presented_id`, then a store lookup).

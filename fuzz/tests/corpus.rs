@@ -1,6 +1,11 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/TARGET/`) through each target's body
 //! in the normal test run, so every input the fuzzer kept stays a regression test.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a test fails by panicking
 
 use std::path::Path;
 
@@ -27,6 +32,11 @@ fn token_verify_corpus() {
     replay("token_verify", auth_fuzz::token_verify);
     // The fixture's own token verifies, so the target's accept path is exercised too.
     auth_fuzz::token_verify(auth_fuzz::valid_token().as_bytes());
+}
+
+#[test]
+fn token_header_corpus() {
+    replay("token_header", auth_fuzz::token_header);
 }
 
 #[test]

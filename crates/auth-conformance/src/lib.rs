@@ -23,7 +23,12 @@
 //! );
 //! ```
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a scenario fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a scenario fails by panicking
 
 pub mod app;
 pub mod provider;
@@ -109,6 +114,8 @@ macro_rules! conformance_suite {
             concurrent_guesses_cannot_pass_the_user_limit,
             concurrent_sprays_cannot_pass_the_address_limit,
             username_forms_share_one_throttle,
+            multibyte_jwt_headers_are_refused_not_a_panic,
+            multibyte_request_text_is_refused_not_a_panic,
         );
     };
     (@revocation $target:expr) => {

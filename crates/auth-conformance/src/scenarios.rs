@@ -29,6 +29,10 @@ pub use external_linking::{
     external_login_github_links_only_a_verified_primary_email,
     external_login_links_only_verified_emails,
 };
+pub mod panics;
+pub use panics::{
+    multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,
+};
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),

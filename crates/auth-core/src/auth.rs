@@ -489,7 +489,10 @@ impl Auth {
             .map(|f| json!({"id": format!("t.{}", f.sid), "kind": "token", "created": f.created, "last_seen": f.last_used}))
             .collect();
         list.extend(cookies.iter().map(|(key, r)| {
-            json!({"id": format!("s.{}", &key[..32.min(key.len())]), "kind": "session", "created": r.created, "last_seen": r.last_seen})
+            // Keys are 64-hex digests (`session_key`); `get` keeps a key from another
+            // writer of the store from panicking the listing (the whole key is shown).
+            let shown = key.get(..32).unwrap_or(key);
+            json!({"id": format!("s.{shown}"), "kind": "session", "created": r.created, "last_seen": r.last_seen})
         }));
         json_reply(200, &json!({"sessions": list}))
     }

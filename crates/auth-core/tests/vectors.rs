@@ -1,6 +1,11 @@
 //! External test vectors: Wycheproof JWS (through our key ring's rules), RFC 7636
 //! Appendix B (PKCE S256) and RFC 9106 §5.3 (Argon2id).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a test fails by panicking
 
 use auth_core::token::{Algorithm, Key, KeyRing};
 use base64::Engine as _;

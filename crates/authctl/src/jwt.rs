@@ -142,25 +142,22 @@ fn segment(name: &str, text: &str) -> Result<Map<String, Value>, Fail> {
 
 fn parse(token: &str) -> Result<Parsed, Fail> {
     let parts: Vec<&str> = token.split('.').collect();
-    match parts.len() {
-        3 => {}
-        5 => {
-            return Err(Fail(
+    let [header, claims, signature] = parts.as_slice() else {
+        return Err(match parts.len() {
+            5 => Fail(
                 "this is a JWE (5 segments): it is encrypted, and only its holder's key can open it"
                     .into(),
-            ));
-        }
-        n => {
-            return Err(Fail(format!(
+            ),
+            n => Fail(format!(
                 "the token has {n} segment{}; a JWT has 3 (header.payload.signature)",
                 if n == 1 { "" } else { "s" }
-            )));
-        }
-    }
-    let header = segment("header", parts[0])?;
-    let claims = segment("payload", parts[1])?;
+            )),
+        });
+    };
+    let header = segment("header", header)?;
+    let claims = segment("payload", claims)?;
     let signature_len = URL_SAFE_NO_PAD
-        .decode(parts[2])
+        .decode(signature)
         .map_err(|e| Fail(format!("the signature is not valid base64url ({e})")))?
         .len();
     Ok(Parsed {
@@ -476,8 +473,10 @@ fn parse_ttl(ttl: &str) -> Result<i64, Fail> {
             "--ttl `{ttl}` is not a duration like 90s, 15m, 2h or 7d"
         ))
     };
+    // `find` returns the start of a char, so `split_at_checked` never refuses it; it
+    // stands in for `split_at`, which would panic were that ever not so.
     let split = ttl.find(|c: char| !c.is_ascii_digit()).unwrap_or(ttl.len());
-    let (n, unit) = ttl.split_at(split);
+    let (n, unit) = ttl.split_at_checked(split).ok_or_else(bad)?;
     let n: i64 = n.parse().map_err(|_| bad())?;
     let mult = match unit {
         "s" | "" => 1,

@@ -1,5 +1,10 @@
 //! Runs the `authctl` binary for every subcommand, good and bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)] // a test fails by panicking
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};

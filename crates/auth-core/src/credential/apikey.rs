@@ -122,12 +122,16 @@ pub fn digest(key: &str) -> KeyDigest {
     Sha256::digest(key.as_bytes()).into()
 }
 
-fn checksum(prefix_and_body: &str) -> [u8; CHECKSUM_LEN] {
-    let d = Sha256::digest(prefix_and_body.as_bytes());
-    let mut n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+fn checksum(prefix_and_body: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let d: [u8; 32] = Sha256::digest(prefix_and_body).into();
+    let [d0, d1, d2, d3, ..] = d;
+    let mut n = u32::from_be_bytes([d0, d1, d2, d3]);
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
-        *slot = BASE62[(n % 62) as usize];
+        // In bounds: `n % 62 < 62 == BASE62.len()`.
+        #[allow(clippy::indexing_slicing)]
+        let digit = BASE62[(n % 62) as usize];
+        *slot = digit;
         n /= 62;
     }
     out
@@ -178,7 +182,7 @@ impl ApiKeys {
             .map(char::from)
             .collect();
         let mut key = format!("{}{body}", self.config.prefix);
-        let sum = checksum(&key);
+        let sum = checksum(key.as_bytes());
         key.extend(sum.iter().map(|b| char::from(*b)));
         let record = ApiKeyRecord {
             digest: digest(&key),
@@ -236,9 +240,11 @@ impl ApiKeys {
         if let Some(rest) = key.strip_prefix(self.config.prefix.as_str())
             && rest.len() == BODY_LEN + CHECKSUM_LEN
             && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            && let Some((head, sum)) = key
+                .as_bytes()
+                .split_at_checked(key.len().saturating_sub(CHECKSUM_LEN))
         {
-            let (head, sum) = key.split_at(key.len() - CHECKSUM_LEN);
-            return bool::from(checksum(head).ct_eq(sum.as_bytes()));
+            return bool::from(checksum(head).ct_eq(sum));
         }
         self.config.allow_legacy
             && !key.starts_with(self.config.prefix.as_str())

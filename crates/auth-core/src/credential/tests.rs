@@ -1,4 +1,5 @@
 //! Credential rules from the credentials issue, one test each.
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // test code: a bad index fails the test
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,3 +1,4 @@
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // test code: a bad index fails the test
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -3,7 +3,13 @@
 //! manual clock set to the real time, so timeouts are tested without waiting, on a real
 //! server as on memory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a test fails by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    missing_docs
+)] // a test fails by panicking
 
 use std::sync::Arc;
 use std::time::Duration;

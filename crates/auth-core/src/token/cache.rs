@@ -60,11 +60,13 @@ struct TailHasher {
 
 impl Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let tail = &bytes[bytes.len().saturating_sub(TAIL)..];
+        let tail = bytes.rchunks(TAIL).next().unwrap_or_default();
         let mut h = self.h ^ (bytes.len() as u64);
         for chunk in tail.chunks(8) {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            for (w, b) in word.iter_mut().zip(chunk) {
+                *w = *b;
+            }
             h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             h ^= h >> 29;
         }
@@ -123,6 +125,8 @@ impl VerifiedCache {
         })
     }
 
+    // In bounds: `i < SHARDS`, and `new` builds exactly `SHARDS` shards.
+    #[allow(clippy::indexing_slicing)]
     fn shard(&self, token: &str) -> &Mutex<Shard> {
         let i = (self.shard_hasher.hash_one(token) as usize) % SHARDS;
         &self.shards[i]

@@ -420,12 +420,14 @@ impl KeyRing {
         Ok(self)
     }
 
-    /// The `kid` that new tokens carry. (`keys[0]` always exists: the only constructor
-    /// takes the signing key, and keys are only ever added.)
+    /// The `kid` that new tokens carry.
     pub fn signing_kid(&self) -> &str {
-        &self.keys[0].kid
+        &self.signing().kid
     }
 
+    // In bounds: `keys[0]` always exists, because the only constructor takes the signing
+    // key and keys are only ever added.
+    #[allow(clippy::indexing_slicing)]
     pub(crate) fn signing(&self) -> &Key {
         &self.keys[0]
     }

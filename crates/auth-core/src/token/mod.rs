@@ -578,12 +578,17 @@ fn check_jws<'t, 'k>(
     find: impl Fn(&str) -> Option<&'k Key>,
     typ: Option<&str>,
 ) -> Result<&'t str, TokenError> {
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // `message` is `header.claims`, cut at the last `.` by `rsplit_once` (no index
+    // arithmetic on the token text).
+    let Some((message, signature)) = token.rsplit_once('.') else {
         return Err(TokenError::Malformed);
     };
+    let Some((header_b64, claims_b64)) = message.split_once('.') else {
+        return Err(TokenError::Malformed);
+    };
+    if claims_b64.contains('.') {
+        return Err(TokenError::Malformed);
+    }
     // The header, parsed once, unauthenticated: only used to pick the key.
     let header_json = B64.decode(header_b64).map_err(|_| TokenError::Malformed)?;
     let header: RawHeader<'_> =
@@ -605,7 +610,6 @@ fn check_jws<'t, 'k>(
         return Err(TokenError::WrongHeaderType);
     }
     // The signature, by jsonwebtoken's crypto backend, before any claim is read.
-    let message = &token[..header_b64.len() + 1 + claims_b64.len()];
     let valid = jsonwebtoken::crypto::verify(
         signature,
         message.as_bytes(),
@@ -671,13 +675,18 @@ impl RawHeader<'_> {
 
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
 /// `application/` prefix may be omitted.
+///
+/// Compares bytes, never slices the text: `typ` is attacker-controlled, and a `str` cut
+/// inside a multibyte character panics (issue #21). Non-ASCII bytes only ever equal
+/// themselves, so a `typ` with any non-ASCII character never matches an ASCII `want`.
 fn typ_matches(got: &str, want: &str) -> bool {
-    let got = if got.len() > 12 && got[..12].eq_ignore_ascii_case("application/") {
-        &got[12..]
-    } else {
-        got
+    const PREFIX: &[u8] = b"application/";
+    let got = got.as_bytes();
+    let got = match got.split_at_checked(PREFIX.len()) {
+        Some((prefix, rest)) if !rest.is_empty() && prefix.eq_ignore_ascii_case(PREFIX) => rest,
+        _ => got,
     };
-    got.eq_ignore_ascii_case(want)
+    got.eq_ignore_ascii_case(want.as_bytes())
 }
 
 /// The rules both rings must meet together: a signing key that can sign, and no key

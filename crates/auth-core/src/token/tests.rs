@@ -1,4 +1,5 @@
 //! Claim rules and attacks from the foundation issue, one test each.
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // test code: a bad index fails the test
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -468,6 +469,124 @@ fn header_typ_must_match_the_token_kind() {
         verify(&svc, &token).is_ok(),
         "media types compare case-insensitively"
     );
+}
+
+/// `typ` values with a multibyte character at every byte position around the 12 bytes of
+/// `application/`: issue #21 (the 12th byte inside `é` panicked before the signature was
+/// checked). Each is signed with the right key and must be refused with a typed error.
+fn non_ascii_typs() -> Vec<String> {
+    let mut typs = vec![
+        "aaaaaaaaaaaé".to_string(),
+        "applicationé".to_string(),
+        "applicationé/at+jwt".to_string(),
+        "application/at+jwté".to_string(),
+        "application/é".to_string(),
+        "at+jwté".to_string(),
+        "ét+jwt".to_string(),
+        "AT+JWT\u{301}".to_string(),
+        "\u{1F600}".repeat(4),
+        "é".repeat(7),
+        "€".repeat(5),
+    ];
+    for ch in ['é', '€', '\u{1F600}'] {
+        for at in 0..=14 {
+            typs.push(format!("{}{ch}{}", "a".repeat(at), "a".repeat(3)));
+            typs.push(format!("{}{ch}at+jwt", &"application/"[..at.min(12)]));
+        }
+    }
+    typs
+}
+
+/// Runs `f`, turning a panic into `Err` so that the assertion names the input.
+fn no_panic<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+}
+
+#[test]
+fn non_ascii_header_typ_is_refused_not_a_panic() {
+    let (svc, _) = setup();
+    for typ in non_ascii_typs() {
+        let mut h = header("HS256", "a1");
+        h["typ"] = json!(typ);
+        let token = forge(
+            &h,
+            &valid_claims(),
+            ACCESS_SECRET,
+            jsonwebtoken::Algorithm::HS256,
+        );
+        let got = no_panic(|| verify(&svc, &token));
+        assert!(
+            matches!(got, Ok(Err(TokenError::WrongHeaderType))),
+            "typ {typ:?}: {got:?}"
+        );
+        // The same through the raw-JWS path (no typ required there: it verifies).
+        let ring = KeyRing::new(hs("a1", ACCESS_SECRET));
+        assert!(
+            no_panic(|| ring.verify_jws(&token)).is_ok_and(|r| r.is_ok()),
+            "typ {typ:?} via verify_jws"
+        );
+    }
+}
+
+#[test]
+fn typ_matching_is_char_boundary_safe_and_ascii_case_insensitive() {
+    for typ in non_ascii_typs() {
+        let got = no_panic(|| typ_matches(&typ, ACCESS_TYP));
+        assert!(matches!(got, Ok(false)), "typ {typ:?}: {got:?}");
+    }
+    for ok in [
+        "at+jwt",
+        "AT+JWT",
+        "application/at+jwt",
+        "APPLICATION/At+Jwt",
+    ] {
+        assert!(typ_matches(ok, ACCESS_TYP), "{ok}");
+    }
+    for bad in [
+        "application/",
+        "application",
+        "application/application/at+jwt",
+        "",
+    ] {
+        assert!(!typ_matches(bad, ACCESS_TYP), "{bad}");
+    }
+}
+
+#[test]
+fn non_ascii_kid_and_alg_are_refused_not_a_panic() {
+    let (svc, _) = setup();
+    for kid in ["é", "a1é", "aaaaaaaaaaaé", "\u{1F600}a1", "€€€€€"] {
+        let token = forge(
+            &header("HS256", kid),
+            &valid_claims(),
+            ACCESS_SECRET,
+            jsonwebtoken::Algorithm::HS256,
+        );
+        let got = no_panic(|| verify(&svc, &token));
+        assert!(
+            matches!(got, Ok(Err(TokenError::UnknownKey))),
+            "kid {kid:?}: {got:?}"
+        );
+    }
+    for alg in ["HS256é", "é", "HS25\u{1F600}", "aaaaaaaaaaaé", "ＨＳ２５６"] {
+        let token = forge(
+            &header(alg, "a1"),
+            &valid_claims(),
+            ACCESS_SECRET,
+            jsonwebtoken::Algorithm::HS256,
+        );
+        let got = no_panic(|| verify(&svc, &token));
+        assert!(
+            matches!(got, Ok(Err(TokenError::AlgorithmNotAllowed))),
+            "alg {alg:?}: {got:?}"
+        );
+    }
+    // A ring's kid is printable ASCII, so a non-ASCII kid can never be "the right one".
+    let kid = "clé-€-\u{1F511}";
+    assert!(matches!(
+        Key::hmac(kid, Algorithm::HS256, ACCESS_SECRET),
+        Err(ConfigError::InvalidKid(_))
+    ));
 }
 
 #[test]
