@@ -4,7 +4,7 @@
 //! own. Each test runs its own `redis-server`, so the command counts it reads (to tell a
 //! local answer from a direct one) are ours alone.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 
