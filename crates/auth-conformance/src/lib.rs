@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
                 store_outage_fails_closed_in_allowlist_mode,
                 external_login_across_instances,
                 logout_is_seen_by_a_replicated_instance,
+                optional_bearer_fails_closed_on_store_outage,
             );
         }
     };
@@ -103,6 +104,10 @@ macro_rules! conformance_suite {
             openapi_spec_follows_the_guards,
             jwt_attack_corpus,
             authenticated_responses_are_private,
+            login_csrf_and_the_origin_policy,
+            allowed_origins_are_validated,
+            csrf_token_form_field,
+            credentialed_answers_are_never_stored,
         );
     };
     (@revocation $target:expr) => {
