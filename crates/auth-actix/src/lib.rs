@@ -5,8 +5,10 @@
 //! through [`ResponseError`](actix_web::ResponseError). This crate never chooses a status.
 //!
 //! - **Extractors** (`FromRequest`): [`Bearer`] (typed claims), [`ApiKey`],
-//!   [`SessionUser`], [`Authenticated`] (bearer or session, CSRF-checked); `Option<…>`
-//!   of each is `None` when no credentials were sent.
+//!   [`SessionUser`], [`Authenticated`] (bearer or session, CSRF-checked); [`Maybe`]`<…>`
+//!   of each is `None` when no credentials were sent, and keeps a refused credential's
+//!   401 and a store outage's 503 (actix-web's own `Option<…>` swallows every error:
+//!   do not use it for credentials).
 //! - **Guards**: [`require_roles`], [`require_permission`], [`require_scopes`] are
 //!   middleware (`.wrap(…)`) on a scope or resource that answer 401/403. They are not
 //!   routing [`Guard`](actix_web::guard::Guard)s: a routing guard that does not match makes

@@ -481,12 +481,11 @@ pub async fn csrf_form_field(auth: &Auth, request: Request) -> Result<Request, A
     let bytes = axum::body::to_bytes(body, auth_core::session::MAX_CSRF_FORM_BYTES)
         .await
         .ok();
-    if let Some(token) = auth.csrf_form_token(bytes.as_deref())? {
-        if let Ok(value) = HeaderValue::from_str(&token) {
-            parts
-                .headers
-                .insert(HeaderName::from_static("x-csrf-token"), value);
-        }
+    let token = auth.csrf_form_token(bytes.as_deref())?;
+    if let Some(value) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-csrf-token"), value);
     }
     Ok(Request::from_parts(
         parts,

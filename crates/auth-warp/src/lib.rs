@@ -7,7 +7,8 @@
 //!
 //! - **Filters**: [`bearer`] (and [`bearer_as`] for typed claims), [`api_key`],
 //!   [`session`], [`authenticated`] (bearer or session, CSRF-checked), and
-//!   [`optional_bearer`]; [`require_roles`], [`require_permission`], [`require_scopes`]
+//!   [`optional_bearer`] and [`optional_authenticated`] (`None` only without
+//!   credentials; 401 when refused, 503 on a store outage); [`require_roles`], [`require_permission`], [`require_scopes`]
 //!   compose with `and`; [`csrf`] for handlers that read the session themselves.
 //! - **Recovery**: add `.recover(auth_warp::recover)`; it renders auth rejections and
 //!   passes every other rejection on to your own handler.

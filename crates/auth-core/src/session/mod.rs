@@ -11,7 +11,9 @@
 //! - Idle and absolute timeouts; the idle expiry slides, but the store is written at most
 //!   once per `touch_interval`, not on every request.
 //! - CSRF for cookie-authenticated unsafe methods: a synchronizer token kept in the
-//!   session, compared in constant time with `X-CSRF-Token`, plus an `Origin` check.
+//!   session, compared in constant time with `X-CSRF-Token` (or an HTML form's
+//!   `csrf_token` field, which the adapters present as that header), plus an `Origin`
+//!   check by scheme, host and port ([`OriginPolicy`], also applied to `POST /login`).
 //!   Bearer- and API-key-authenticated requests need none ([`csrf_applies`]).
 //!
 //! ```
