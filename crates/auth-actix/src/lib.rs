@@ -5,8 +5,10 @@
 //! through [`ResponseError`](actix_web::ResponseError). This crate never chooses a status.
 //!
 //! - **Extractors** (`FromRequest`): [`Bearer`] (typed claims), [`ApiKey`],
-//!   [`SessionUser`], [`Authenticated`] (bearer or session, CSRF-checked); `Option<…>`
-//!   of each is `None` when no credentials were sent.
+//!   [`SessionUser`], [`Authenticated`] (bearer or session, CSRF-checked); [`Maybe`]`<…>`
+//!   of each is `None` when no credentials were sent, and keeps a refused credential's
+//!   401 and a store outage's 503 (actix-web's own `Option<…>` swallows every error:
+//!   do not use it for credentials).
 //! - **Guards**: [`require_roles`], [`require_permission`], [`require_scopes`] are
 //!   middleware (`.wrap(…)`) on a scope or resource that answer 401/403. They are not
 //!   routing [`Guard`](actix_web::guard::Guard)s: a routing guard that does not match makes
@@ -167,17 +169,13 @@ pub fn auth_of(req: &HttpRequest) -> Result<Auth, AuthRejection> {
     }
 }
 
-fn is_absent(e: &AuthError) -> bool {
-    matches!(
-        e,
-        AuthError::MissingCredentials(_) | AuthError::NotAuthenticated
-    )
-}
-
 /// The bearer caller: a verified, unrevoked access token's claims, with caller-defined
-/// extra claims `E`. As `Option<Bearer>`: `None` when no credentials were sent (actix's
-/// `Option` extractor swallows every error, so an invalid token is `None` too; use
-/// [`MaybeBearer`] to get a 401 for an invalid token).
+/// extra claims `E`.
+///
+/// Do not use `Option<Bearer>`: actix-web's own `Option<T>` extractor turns *every*
+/// error into `None`, so a refused token and a state-store outage would both read as
+/// "anonymous". Use [`Maybe`]`<Bearer>` (or [`MaybeBearer`]): `None` only when no
+/// credential was sent, 401 for a refused token, 503 when the store is down.
 #[derive(Debug, Clone)]
 pub struct Bearer<E = NoExtra>(pub Claims<E>);
 
@@ -207,11 +205,32 @@ impl<E: DeserializeOwned + 'static> FromRequest for MaybeBearer<E> {
         let req = req.clone();
         Box::pin(async move {
             let auth = auth_of(&req)?;
-            match auth.bearer_as::<E>(&RequestView::new(&req)).await {
-                Ok(c) => Ok(MaybeBearer(Some(c))),
-                Err(e) if is_absent(&e) => Ok(MaybeBearer(None)),
-                Err(e) => Err(e.into()),
-            }
+            let result = auth.bearer_as::<E>(&RequestView::new(&req)).await;
+            Ok(MaybeBearer(auth_core::optional(result)?))
+        })
+    }
+}
+
+/// An optional credential for any of this crate's extractors (`Maybe<Bearer>`,
+/// `Maybe<SessionUser>`, `Maybe<Authenticated>`, `Maybe<ApiKey>`): `None` only when no
+/// credential of the kind was sent; a refused one is its error (401/403) and a store
+/// outage is 503, never "anonymous" ([`auth_core::optional`] decides). Use it instead of
+/// `Option<…>`, which actix-web makes swallow every error.
+#[derive(Debug, Clone)]
+pub struct Maybe<T>(pub Option<T>);
+
+impl<T> FromRequest for Maybe<T>
+where
+    T: FromRequest<Error = AuthRejection> + 'static,
+{
+    type Error = AuthRejection;
+    type Future = LocalFuture<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let inner = T::from_request(req, payload);
+        Box::pin(async move {
+            let result = inner.await.map_err(|AuthRejection(e)| e);
+            Ok(Maybe(auth_core::optional(result)?))
         })
     }
 }
@@ -416,6 +435,37 @@ pub struct RequireMiddleware<S> {
     rule: Guard,
 }
 
+/// For an HTML form (cookie-authenticated, unsafe, form body, no `X-CSRF-Token` header,
+/// as [`Auth::csrf_form_wanted`] decides), reads the body (at most
+/// [`MAX_CSRF_FORM_BYTES`](auth_core::session::MAX_CSRF_FORM_BYTES)), presents its
+/// `csrf_token` field as the `X-CSRF-Token` header to the CSRF checks that follow, and
+/// puts the body back for the handler. Every other request passes untouched. The guard
+/// middleware ([`require`], [`csrf`], …) call it; call it in your own middleware to
+/// accept the field elsewhere.
+pub async fn csrf_form_field(req: &mut ServiceRequest) -> Result<(), AuthError> {
+    let Some(auth) = req
+        .app_data::<web::Data<Auth>>()
+        .map(|d| d.get_ref().clone())
+    else {
+        return Ok(());
+    };
+    if !auth.csrf_form_wanted(&RequestView::of_service(req), req.method().as_str()) {
+        return Ok(());
+    }
+    let stream = actix_web::body::BodyStream::new(req.take_payload());
+    let bytes = actix_web::body::to_bytes_limited(stream, auth_core::session::MAX_CSRF_FORM_BYTES)
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let token = auth.csrf_form_token(bytes.as_deref())?;
+    if let Some(value) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        req.headers_mut()
+            .insert(HeaderName::from_static("x-csrf-token"), value);
+    }
+    req.set_payload(Payload::from(bytes.unwrap_or_default()));
+    Ok(())
+}
+
 async fn apply(rule: &Guard, req: &ServiceRequest) -> Result<Option<Principal>, AuthError> {
     let Some(auth) = req
         .app_data::<web::Data<Auth>>()
@@ -445,6 +495,12 @@ where
         let service = Rc::clone(&self.service);
         let rule = self.rule.clone();
         Box::pin(async move {
+            let mut req = req;
+            if let Err(e) = csrf_form_field(&mut req).await {
+                return Ok(req
+                    .into_response(into_response(e.to_response()))
+                    .map_into_right_body());
+            }
             match apply(&rule, &req).await {
                 Ok(principal) => {
                     if let Some(p) = principal {
@@ -464,21 +520,29 @@ where
 }
 
 /// Middleware keeping answers to credentialed requests private
-/// ([`Auth::private_headers`]): `Cache-Control: no-store`, `Vary: Authorization, Cookie`.
+/// ([`Auth::private_headers`]): `Cache-Control: no-store` and `Vary: Authorization,
+/// Cookie, X-API-Key` (appended to any `Vary` the handler set).
 ///
 /// `App::new().wrap(actix_web::middleware::from_fn(auth_actix::private_responses))`
 pub async fn private_responses(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let headers = match req.app_data::<web::Data<Auth>>() {
-        Some(auth) => auth.private_headers(&RequestView::new(req.request())),
-        None => &[],
+    let headers: Vec<(HeaderName, HeaderValue)> = match req.app_data::<web::Data<Auth>>() {
+        Some(auth) => auth
+            .private_headers(&RequestView::new(req.request()))
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(value).ok()?,
+                ))
+            })
+            .collect(),
+        None => Vec::new(),
     };
     let mut response = next.call(req).await?;
     for (name, value) in headers {
-        let name = HeaderName::from_static(name);
-        let value = HeaderValue::from_static(value);
         if name == actix_web::http::header::VARY {
             response.headers_mut().append(name, value);
         } else {

@@ -2,6 +2,7 @@
 //! thin call into `auth-core`'s framework-neutral endpoint, so it answers exactly as the
 //! other adapters.
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::{RequestView, auth_of, into_response};
@@ -29,7 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(limit())
             .route(web::post().to(login)),
     )
-    .service(web::resource("/logout").route(web::post().to(logout)))
+    .service(
+        web::resource("/logout")
+            .app_data(limit())
+            .route(web::post().to(logout)),
+    )
     .service(web::resource("/logout/all").route(web::post().to(logout_all)))
     .service(web::resource("/sessions").route(web::get().to(list_sessions)))
     .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)))
@@ -77,14 +82,30 @@ async fn login(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     }
 }
 
-async fn logout(req: HttpRequest) -> HttpResponse {
-    match auth_of(&req) {
-        Ok(auth) => into_response(
-            auth.logout_endpoint(&RequestView::new(&req), req.method().as_str())
-                .await,
-        ),
-        Err(e) => into_response(e.0.to_response()),
+async fn logout(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let auth = match auth_of(&req) {
+        Ok(auth) => auth,
+        Err(e) => return into_response(e.0.to_response()),
+    };
+    let view = RequestView::new(&req);
+    // An HTML form may carry the CSRF token as its `csrf_token` field.
+    let mut headers = req.headers().clone();
+    if auth.csrf_form_wanted(&view, req.method().as_str()) {
+        match auth.csrf_form_token(Some(&body)) {
+            Ok(Some(token)) => {
+                if let Ok(value) = HeaderValue::from_str(&token) {
+                    headers.insert(HeaderName::from_static("x-csrf-token"), value);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return into_response(e.to_response()),
+        }
     }
+    let view = RequestView {
+        headers: &headers,
+        query: req.query_string(),
+    };
+    into_response(auth.logout_endpoint(&view, req.method().as_str()).await)
 }
 
 async fn logout_all(req: HttpRequest) -> HttpResponse {

@@ -165,15 +165,9 @@ impl std::fmt::Display for AuthRejection {
 
 impl std::error::Error for AuthRejection {}
 
-fn is_absent(e: &AuthError) -> bool {
-    matches!(
-        e,
-        AuthError::MissingCredentials(_) | AuthError::NotAuthenticated
-    )
-}
-
 /// `Option<T>`: `None` when no credentials were sent, the rejection when some were sent
-/// and refused (axum's convention for optional extractors).
+/// and refused or could not be checked (a store outage is 503, never anonymous), as
+/// [`auth_core::optional`] decides for every adapter.
 macro_rules! optional_via_absence {
     ($ty:ty) => {
         impl<S> OptionalFromRequestParts<S> for $ty
@@ -187,11 +181,8 @@ macro_rules! optional_via_absence {
                 parts: &mut Parts,
                 state: &S,
             ) -> Result<Option<Self>, Self::Rejection> {
-                match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-                    Ok(v) => Ok(Some(v)),
-                    Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
-                    Err(e) => Err(e),
-                }
+                let result = <Self as FromRequestParts<S>>::from_request_parts(parts, state).await;
+                Ok(auth_core::optional(result.map_err(|AuthRejection(e)| e))?)
             }
         }
     };
@@ -228,11 +219,8 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(b) => Ok(Some(b)),
-            Err(AuthRejection(e)) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let result = <Self as FromRequestParts<S>>::from_request_parts(parts, state).await;
+        Ok(auth_core::optional(result.map_err(|AuthRejection(e)| e))?)
     }
 }
 
@@ -477,7 +465,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (auth, rule) = (self.auth.clone(), self.rule.clone());
         Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
+            let (mut parts, body) = match csrf_form_field(&auth, request).await {
+                Ok(request) => request.into_parts(),
+                Err(e) => return Ok(AuthRejection(e).into_response()),
+            };
             let checked = auth
                 .guard(&RequestView::new(&parts), parts.method.as_str(), &rule)
                 .await;
@@ -494,6 +485,31 @@ where
     }
 }
 
+/// For an HTML form (cookie-authenticated, unsafe, form body, no `X-CSRF-Token` header,
+/// as [`Auth::csrf_form_wanted`] decides), reads the body (at most
+/// [`MAX_CSRF_FORM_BYTES`](auth_core::session::MAX_CSRF_FORM_BYTES)), presents its
+/// `csrf_token` field as the `X-CSRF-Token` header to the CSRF checks that follow, and
+/// hands the body on to the handler unchanged. Every other request passes untouched.
+pub async fn csrf_form_field(auth: &Auth, request: Request) -> Result<Request, AuthError> {
+    if !auth.csrf_form_wanted(&RequestView::of(&request), request.method().as_str()) {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, auth_core::session::MAX_CSRF_FORM_BYTES)
+        .await
+        .ok();
+    let token = auth.csrf_form_token(bytes.as_deref())?;
+    if let Some(value) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        parts
+            .headers
+            .insert(HeaderName::from_static("x-csrf-token"), value);
+    }
+    Ok(Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes.unwrap_or_default()),
+    ))
+}
+
 /// A CSRF guard for route groups whose handlers read the session cookie themselves:
 /// cookie-authenticated unsafe requests (no `Authorization` header) must carry the
 /// session's `X-CSRF-Token` and an allowed `Origin`.
@@ -505,7 +521,8 @@ pub fn csrf(auth: &Auth) -> RequireLayer {
 }
 
 /// Middleware keeping answers to credentialed requests private
-/// ([`Auth::private_headers`]): `Cache-Control: no-store`, `Vary: Authorization, Cookie`.
+/// ([`Auth::private_headers`]): `Cache-Control: no-store` and `Vary: Authorization,
+/// Cookie, X-API-Key` (appended to any `Vary` the handler set).
 ///
 /// `router.layer(axum::middleware::from_fn_with_state(auth.clone(), auth_axum::private_responses))`
 pub async fn private_responses(
@@ -514,13 +531,20 @@ pub async fn private_responses(
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let headers = auth.private_headers(&RequestView::new(&parts));
+    let headers: Vec<(HeaderName, HeaderValue)> = auth
+        .private_headers(&RequestView::new(&parts))
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).ok()?,
+            ))
+        })
+        .collect();
     let mut response = next
         .run(axum::extract::Request::from_parts(parts, body))
         .await;
     for (name, value) in headers {
-        let name = HeaderName::from_static(name);
-        let value = HeaderValue::from_static(value);
         if name == axum::http::header::VARY {
             response.headers_mut().append(name, value);
         } else {

@@ -80,7 +80,12 @@ async fn login(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response 
     )
 }
 
-async fn logout(State(auth): State<Auth>, parts: Parts) -> Response {
+async fn logout(State(auth): State<Auth>, request: axum::extract::Request) -> Response {
+    // An HTML form may carry the CSRF token as its `csrf_token` field.
+    let parts = match crate::csrf_form_field(&auth, request).await {
+        Ok(request) => request.into_parts().0,
+        Err(e) => return into_response(e.to_response()),
+    };
     into_response(
         auth.logout_endpoint(&RequestView::new(&parts), parts.method.as_str())
             .await,

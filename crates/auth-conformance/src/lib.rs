@@ -70,6 +70,7 @@ macro_rules! conformance_suite {
                 store_outage_fails_closed_in_allowlist_mode,
                 external_login_across_instances,
                 logout_is_seen_by_a_replicated_instance,
+                optional_bearer_fails_closed_on_store_outage,
             );
         }
     };
@@ -116,6 +117,10 @@ macro_rules! conformance_suite {
             username_forms_share_one_throttle,
             multibyte_jwt_headers_are_refused_not_a_panic,
             multibyte_request_text_is_refused_not_a_panic,
+            login_csrf_and_the_origin_policy,
+            allowed_origins_are_validated,
+            csrf_token_form_field,
+            credentialed_answers_are_never_stored,
         );
     };
     (@revocation $target:expr) => {

@@ -10,6 +10,11 @@ use crate::app::{App, Target};
 
 pub mod attacks;
 pub use attacks::{authenticated_responses_are_private, jwt_attack_corpus};
+pub mod browser;
+pub use browser::{
+    allowed_origins_are_validated, credentialed_answers_are_never_stored, csrf_token_form_field,
+    login_csrf_and_the_origin_policy,
+};
 pub mod external;
 pub mod openapi;
 pub use external::{
@@ -1051,6 +1056,7 @@ pub async fn bad_configuration_exits_with_one_line(t: &Target) {
 
 /// Scenarios with two app instances sharing one Redis.
 pub mod shared {
+    pub use super::browser::optional_bearer_fails_closed_on_store_outage;
     pub use super::external::external_login_across_instances;
     use super::*;
     use crate::app::unique_namespace;

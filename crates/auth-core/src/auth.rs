@@ -113,6 +113,20 @@ pub struct AuthParts {
 #[derive(Debug, Clone)]
 pub struct Auth {
     inner: Arc<AuthParts>,
+    /// [`Auth::private_headers`]' answer for credentialed requests, built once.
+    private: Arc<[(&'static str, String); 2]>,
+}
+
+/// An optional credential's outcome: `Ok(None)` only when the request sent no
+/// credential of the kind (or only a session cookie that no longer names a live
+/// session); every other failure stays an error: a refused token (401), a store outage
+/// (503). Every adapter's optional extractor (`Option<Bearer>` and its kin) decides here.
+pub fn optional<T>(result: Result<T, AuthError>) -> Result<Option<T>, AuthError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(AuthError::MissingCredentials(_) | AuthError::NotAuthenticated) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The user as `/me` and `/dashboard` show it.
@@ -127,8 +141,10 @@ pub fn user_json(user: &User) -> serde_json::Value {
 impl Auth {
     /// Assembles the facade.
     pub fn new(parts: AuthParts) -> Self {
+        let vary = format!("Authorization, Cookie, {}", parts.api_keys.config().header);
         Self {
             inner: Arc::new(parts),
+            private: Arc::new([("cache-control", "no-store".into()), ("vary", vary)]),
         }
     }
 
@@ -205,24 +221,53 @@ impl Auth {
         Ok(token)
     }
 
-    /// Headers for the response to `request`: when it carries credentials (an
-    /// `Authorization` header, the session cookie, or an API key header),
-    /// `Cache-Control: no-store` and `Vary: Authorization, Cookie`, so no shared cache
-    /// stores or serves one user's answer to another (RFC 9111 §5.2.2.5, OWASP ASVS
-    /// 5 V14.3). Adapters apply them to every response (`private_responses`).
-    pub fn private_headers(
-        &self,
-        request: &impl Request,
-    ) -> &'static [(&'static str, &'static str)] {
-        const PRIVATE: &[(&str, &str)] = &[
-            ("cache-control", "no-store"),
-            ("vary", "Authorization, Cookie"),
-        ];
-        let header = self.inner.api_keys.config().header.as_str();
-        let credentials = request.header_values("authorization").next().is_some()
-            || request.header_values(header).next().is_some()
-            || self.inner.sessions.presented_id(request).is_some();
-        if credentials { PRIVATE } else { &[] }
+    /// Headers for the response to `request`, decided once for every adapter: when it
+    /// carried a credential (an `Authorization` header, the API key header or query
+    /// parameter, the session cookie), `Cache-Control: no-store` and
+    /// `Vary: Authorization, Cookie, <API key header>`, so no shared cache stores or
+    /// serves one user's answer to another (RFC 9111 §5.2.2.5, OWASP ASVS 5 V14.3);
+    /// otherwise none. Adapters apply them to every response (`private_responses`),
+    /// replacing `Cache-Control` and appending to any `Vary` the app set.
+    pub fn private_headers(&self, request: &impl Request) -> &[(&'static str, String)] {
+        if self.carries_credentials(request) {
+            &self.private[..]
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether `request` carries any credential this app reads: an `Authorization`
+    /// header, the API key header or query parameter, or the session cookie.
+    pub fn carries_credentials(&self, request: &impl Request) -> bool {
+        let keys = self.inner.api_keys.config();
+        request.header_values("authorization").next().is_some()
+            || request.header_values(&keys.header).next().is_some()
+            || keys.query_param.as_deref().is_some_and(|param| {
+                request
+                    .query()
+                    .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == param))
+            })
+            || self.inner.sessions.presented_id(request).is_some()
+    }
+
+    /// Whether `POST /login` may start a session for this request (login CSRF): `true`
+    /// without an `Origin` header (non-browser clients), else only for the app's own
+    /// origin or a configured one, compared by scheme, host and port
+    /// ([`SessionManager::origin_allowed`], the same policy as the CSRF check).
+    pub fn login_origin_allowed(&self, request: &impl Request) -> bool {
+        self.inner.sessions.origin_allowed(request)
+    }
+
+    /// Whether the CSRF check of this request needs its body's `csrf_token` form field
+    /// ([`SessionManager::csrf_form_wanted`]); adapters read the body only then.
+    pub fn csrf_form_wanted(&self, request: &impl Request, method: &str) -> bool {
+        self.inner.sessions.csrf_form_wanted(request, method)
+    }
+
+    /// The `csrf_token` field of a form body ([`SessionManager::csrf_form_token`]), for
+    /// the adapter to present as `X-CSRF-Token` to the CSRF check.
+    pub fn csrf_form_token(&self, body: Option<&[u8]>) -> Result<Option<String>, AuthError> {
+        self.inner.sessions.csrf_form_token(body)
     }
 
     /// The caller's verified, unrevoked access-token claims.
@@ -375,6 +420,12 @@ impl Auth {
         body: &[u8],
         client: Option<IpAddr>,
     ) -> Reply {
+        if !self.login_origin_allowed(request) {
+            return AuthError::Forbidden {
+                detail: "Login refused: the request's Origin is not this app's origin".into(),
+            }
+            .to_response();
+        }
         let form = content_type
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|ct| {

@@ -57,7 +57,9 @@ pub mod store;
 pub mod testing;
 pub mod token;
 
-pub use auth::{Auth, AuthBuilder, AuthParts, Guard, Principal, Reply, json_reply, user_json};
+pub use auth::{
+    Auth, AuthBuilder, AuthParts, Guard, Principal, Reply, json_reply, optional, user_json,
+};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
 pub use token::families::{ExtraClaims, RevocationMode, TokenManager, subject_of};

@@ -7,7 +7,8 @@
 //!
 //! - **Filters**: [`bearer`] (and [`bearer_as`] for typed claims), [`api_key`],
 //!   [`session`], [`authenticated`] (bearer or session, CSRF-checked), and
-//!   [`optional_bearer`]; [`require_roles`], [`require_permission`], [`require_scopes`]
+//!   [`optional_bearer`] and [`optional_authenticated`] (`None` only without
+//!   credentials; 401 when refused, 503 on a store outage); [`require_roles`], [`require_permission`], [`require_scopes`]
 //!   compose with `and`; [`csrf`] for handlers that read the session themselves.
 //! - **Recovery**: add `.recover(auth_warp::recover)`; it renders auth rejections and
 //!   passes every other rejection on to your own handler.
@@ -168,19 +169,85 @@ where
 }
 
 /// `Some` claims, `None` when no credentials were sent, a rejection when a token was sent
-/// but refused.
+/// but refused (401) or could not be checked (a store outage: 503, never anonymous), as
+/// [`auth_core::optional`] decides for every adapter.
 pub fn optional_bearer(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Claims>,), Error = Rejection> + Clone {
     with_auth(auth)
         .and(view())
         .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
-            match auth.bearer(&view).await {
-                Ok(c) => Ok(Some(c)),
-                Err(AuthError::MissingCredentials(_)) => Ok(None),
-                Err(e) => Err(reject(e)),
+            auth_core::optional(auth.bearer(&view).await).map_err(reject)
+        })
+}
+
+/// `Some` principal (bearer, else session, CSRF-checked on unsafe methods), `None` when
+/// no credentials were sent, a rejection when some were refused or could not be checked
+/// (503 on a store outage), as [`auth_core::optional`] decides.
+pub fn optional_authenticated(
+    auth: Auth,
+) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
+    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
+        |auth: Auth, view: RequestView, method: Method| async move {
+            auth_core::optional(auth.principal(&view, method.as_str()).await).map_err(reject)
+        },
+    )
+}
+
+/// As [`view`], and for an HTML form (cookie-authenticated, unsafe, form body, no
+/// `X-CSRF-Token` header, as [`Auth::csrf_form_wanted`] decides) its `csrf_token` field
+/// presented as the `X-CSRF-Token` header to the CSRF check. Only then is the body read
+/// (at most [`MAX_CSRF_FORM_BYTES`](auth_core::session::MAX_CSRF_FORM_BYTES)), and warp
+/// hands a body out once: a handler behind a cookie-authenticated filter that reads the
+/// form itself should take the token from the `X-CSRF-Token` header.
+pub fn csrf_view(
+    auth: Auth,
+) -> impl Filter<Extract = (RequestView, Method), Error = Rejection> + Clone {
+    let wanted = {
+        let auth = auth.clone();
+        view().and_then(move |view: RequestView, method: Method| {
+            let wanted = auth.csrf_form_wanted(&view, method.as_str());
+            async move {
+                if wanted {
+                    Ok((view, method))
+                } else {
+                    Err(warp::reject::not_found())
+                }
             }
         })
+    }
+    .untuple_one();
+    let with_form = wanted
+        .and(warp::body::content_length_limit(BODY_LIMIT).and(warp::body::bytes()))
+        .map(
+            |view: RequestView, method: Method, body: warp::hyper::body::Bytes| {
+                (view, method, Some(body))
+            },
+        );
+    let without = view().map(|view: RequestView, method: Method| (view, method, None));
+    with_form
+        .or(without)
+        .unify()
+        .untuple_one()
+        .and_then(
+            move |mut view: RequestView, method: Method, body: Option<warp::hyper::body::Bytes>| {
+                let token = body.map(|b| auth.csrf_form_token(Some(&b)));
+                async move {
+                    match token {
+                        None | Some(Ok(None)) => {}
+                        Some(Ok(Some(token))) => {
+                            if let Ok(value) = HeaderValue::from_str(&token) {
+                                view.headers
+                                    .insert(HeaderName::from_static("x-csrf-token"), value);
+                            }
+                        }
+                        Some(Err(e)) => return Err(reject(e)),
+                    }
+                    Ok((view, method))
+                }
+            },
+        )
+        .untuple_one()
 }
 
 /// The API-key caller: the key's record and where it was found.
@@ -196,7 +263,7 @@ pub fn api_key(
 
 /// The session caller; on unsafe methods the CSRF check runs as well.
 pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
-    with_auth(auth).and(view()).and_then(
+    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
         |auth: Auth, view: RequestView, method: Method| async move {
             let session = auth.session(&view).await.map_err(reject)?;
             if csrf_applies(CredentialKind::Session, method.as_str()) {
@@ -213,7 +280,7 @@ pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejectio
 /// Any authenticated principal: bearer when an `Authorization` header is sent, else the
 /// session cookie (CSRF-checked on unsafe methods).
 pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    with_auth(auth).and(view()).and_then(
+    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
         |auth: Auth, view: RequestView, method: Method| async move {
             auth.principal(&view, method.as_str()).await.map_err(reject)
         },
@@ -224,16 +291,16 @@ fn guarded(
     auth: Auth,
     guard: Guard,
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
-    with_auth(auth)
-        .and(view())
-        .and_then(move |auth: Auth, view: RequestView, method: Method| {
+    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
+        move |auth: Auth, view: RequestView, method: Method| {
             let guard = guard.clone();
             async move {
                 auth.guard(&view, method.as_str(), &guard)
                     .await
                     .map_err(reject)
             }
-        })
+        },
+    )
 }
 
 /// An authenticated principal satisfying `guard`: the general form of
@@ -374,7 +441,7 @@ pub fn routes(
     let logout = warp::path!("logout")
         .and(warp::post())
         .and(a())
-        .and(view())
+        .and(csrf_view(auth.clone()))
         .then(|auth: Auth, view: RequestView, m: Method| async move {
             into_response(auth.logout_endpoint(&view, m.as_str()).await)
         });
@@ -439,7 +506,8 @@ pub fn routes(
 }
 
 /// Wraps `routes` so answers to credentialed requests stay private
-/// ([`Auth::private_headers`]): `Cache-Control: no-store`, `Vary: Authorization, Cookie`.
+/// ([`Auth::private_headers`]): `Cache-Control: no-store` and `Vary: Authorization,
+/// Cookie, X-API-Key` (appended to any `Vary` the handler set).
 pub fn private_responses<F>(
     auth: Auth,
     routes: F,
@@ -455,7 +523,9 @@ where
         move |view: RequestView, _method: Method, mut response: warp::reply::Response| {
             for (name, value) in auth.private_headers(&view) {
                 let name = HeaderName::from_static(name);
-                let value = HeaderValue::from_static(value);
+                let Ok(value) = HeaderValue::from_str(value) else {
+                    continue;
+                };
                 if name == warp::http::header::VARY {
                     response.headers_mut().append(name, value);
                 } else {

@@ -4,7 +4,8 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::{
-    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response, require,
+    ApiKey, AuthRejection, Authenticated, Bearer, Maybe, SessionUser, authorize, into_response,
+    require,
 };
 use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::{Auth, Principal, user_json};
@@ -80,6 +81,14 @@ async fn delete_article(
     Ok(HttpResponse::Ok().json(json!({"message": "Article deleted"})))
 }
 
+/// An optional bearer. Not `Option<Bearer>`: actix-web's `Option` swallows every error,
+/// a refused token and a store outage alike; `Maybe` keeps them (401, 503).
+async fn hello(Maybe(who): Maybe<Bearer>) -> HttpResponse {
+    HttpResponse::Ok().json(reference_common::hello(
+        who.as_ref().map(|Bearer(c)| c.sub.as_str()),
+    ))
+}
+
 async fn health(auth: web::Data<Auth>) -> HttpResponse {
     into_response(auth.health().await)
 }
@@ -104,6 +113,7 @@ async fn main() {
             .route("/dashboard", web::get().to(dashboard))
             .route("/reports", web::get().to(reports))
             .route("/health", web::get().to(health))
+            .route("/hello", web::get().to(hello))
             .service(
                 web::resource("/articles")
                     .wrap(require(reference_common::editors()))

@@ -37,6 +37,7 @@ fn app(state: AppState) -> Router {
         .route("/reports", get(reports))
         .route("/articles/{id}", put(update_article).delete(delete_article))
         .route("/health", get(health))
+        .route("/hello", get(hello))
         .merge(editors)
         .merge(admins)
         .merge(auth_axum::routes::auth_routes())
@@ -118,6 +119,12 @@ async fn delete_article(
     )?;
     articles.remove(article.id);
     Ok(Json(json!({"message": "Article deleted"})))
+}
+
+async fn hello(who: Option<Bearer>) -> Json<Value> {
+    Json(reference_common::hello(
+        who.as_ref().map(|Bearer(c)| c.sub.as_str()),
+    ))
 }
 
 async fn health(State(auth): State<Auth>) -> Response {

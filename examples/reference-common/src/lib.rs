@@ -57,6 +57,10 @@ pub struct Settings {
     pub revocation: RevocationMode,
     /// `AUTH_VERIFIED_CACHE`: verified access tokens remembered (default 10000; 0 = off).
     pub verified_cache: usize,
+    /// `AUTH_ALLOWED_ORIGINS`: origins `scheme://host[:port]`, comma-separated, allowed
+    /// on `POST /login` and cookie-authenticated unsafe requests besides the app's own
+    /// (default none).
+    pub allowed_origins: Vec<String>,
     /// `AUTH_OAUTH_PROVIDERS` and each provider's `AUTH_OAUTH_<NAME>_…` variables.
     pub providers: auth_core::external::Providers,
     /// Warnings to print at start-up (never containing a secret).
@@ -124,6 +128,20 @@ impl Settings {
         };
         let providers =
             auth_core::external::Providers::from_vars(&get).map_err(|e| e.to_string())?;
+        let allowed_origins = match get("AUTH_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|entry| {
+                    let entry = entry.trim();
+                    auth_core::session::Origin::parse(entry)
+                        .map(|_| entry.to_string())
+                        .map_err(|e| {
+                            format!("AUTH_ALLOWED_ORIGINS: `{entry}` is {e} (a comma-separated list, e.g. https://app.example,http://localhost:3000)")
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         Ok(Self {
             bind,
             access_secret,
@@ -152,6 +170,7 @@ impl Settings {
                     format!("AUTH_VERIFIED_CACHE must be a number of entries (0 turns it off), got `{v}`")
                 })?,
             },
+            allowed_origins,
             providers,
             warnings,
         })
@@ -269,6 +288,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
             secure: settings.cookie_secure,
             absolute_timeout: Duration::from_secs(settings.session_ttl),
             idle_timeout: Duration::from_secs(settings.session_ttl),
+            allowed_origins: settings.allowed_origins.clone(),
             ..SessionConfig::default()
         })
         .build()
@@ -364,6 +384,12 @@ pub fn demo_users() -> MemoryUsers {
         });
     }
     users
+}
+
+/// The body of `GET /hello` (optional bearer): `{"user": "<sub>"}`, or `{"user": null}`
+/// when no credential was sent.
+pub fn hello(user: Option<&str>) -> serde_json::Value {
+    serde_json::json!({ "user": user })
 }
 
 /// The ABAC subject for a principal.

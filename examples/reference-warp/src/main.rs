@@ -117,6 +117,15 @@ fn app(
         .and(with_auth(auth.clone()))
         .then(|auth: Auth| async move { into_response(auth.health().await) });
 
+    let hello = warp::path!("hello")
+        .and(warp::get())
+        .and(auth_warp::optional_bearer(auth.clone()))
+        .map(|who: Option<Claims>| {
+            ok(&reference_common::hello(
+                who.as_ref().map(|c| c.sub.as_str()),
+            ))
+        });
+
     let docs = auth_warp::docs::docs(&reference_common::api_doc(&auth));
     me.or(data)
         .unify()
@@ -133,6 +142,8 @@ fn app(
         .or(delete_article)
         .unify()
         .or(health)
+        .unify()
+        .or(hello)
         .unify()
         .or(docs)
         .unify()

@@ -11,7 +11,9 @@
 //! - Idle and absolute timeouts; the idle expiry slides, but the store is written at most
 //!   once per `touch_interval`, not on every request.
 //! - CSRF for cookie-authenticated unsafe methods: a synchronizer token kept in the
-//!   session, compared in constant time with `X-CSRF-Token`, plus an `Origin` check.
+//!   session, compared in constant time with `X-CSRF-Token` (or an HTML form's
+//!   `csrf_token` field, which the adapters present as that header), plus an `Origin`
+//!   check by scheme, host and port ([`OriginPolicy`], also applied to `POST /login`).
 //!   Bearer- and API-key-authenticated requests need none ([`csrf_applies`]).
 //!
 //! ```
@@ -52,8 +54,14 @@ use crate::ids::random_b64;
 use crate::request::{Request, header_value};
 use crate::store::{SessionRecord, StateStore};
 
+mod origin;
 #[cfg(any(test, feature = "store-test-suite"))]
 pub mod suite;
+
+pub use origin::{Origin, OriginError, OriginPolicy};
+
+/// The largest form body the CSRF check reads for the `csrf_token` field (16 KiB).
+pub const MAX_CSRF_FORM_BYTES: usize = 16 * 1024;
 
 /// Length of a session id: 32 random bytes in unpadded base64url.
 const ID_LEN: usize = 43;
@@ -93,8 +101,9 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// The store is written to slide the idle expiry at most this often (default 60 s).
     pub touch_interval: Duration,
-    /// Origins (`scheme://host[:port]`) allowed on cookie-authenticated unsafe requests.
-    /// Empty (the default): the `Origin` must name the request's own `Host`.
+    /// Origins (`scheme://host[:port]`) allowed on cookie-authenticated unsafe requests
+    /// and on `POST /login`, besides the app's own (see [`OriginPolicy`]). Compared by
+    /// scheme, host and port. Default: none.
     pub allowed_origins: Vec<String>,
 }
 
@@ -231,6 +240,7 @@ pub fn session_key(id: &str) -> String {
 pub struct SessionManager {
     config: Arc<SessionConfig>,
     cookie_name: Arc<str>,
+    origins: Arc<OriginPolicy>,
     store: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
     data: Option<Arc<dyn SessionData>>,
@@ -272,6 +282,8 @@ impl SessionManager {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let origins =
+            OriginPolicy::new(&config.allowed_origins, config.secure || config.host_prefix)?;
         let cookie_name = if config.host_prefix {
             format!("__Host-{}", config.cookie_name)
         } else {
@@ -280,6 +292,7 @@ impl SessionManager {
         Ok(Self {
             config: Arc::new(config),
             cookie_name: cookie_name.into(),
+            origins: Arc::new(origins),
             store,
             clock,
             data: None,
@@ -461,8 +474,9 @@ impl SessionManager {
     }
 
     /// The CSRF check for a cookie-authenticated request: safe methods pass; unsafe ones
-    /// need an allowed `Origin` (when one is sent) and `X-CSRF-Token` equal to the
-    /// session's token (compared in constant time). Failure is [`AuthError::Csrf`].
+    /// need an allowed `Origin` (when one is sent; see [`SessionManager::origin_allowed`])
+    /// and `X-CSRF-Token` equal to the session's token (compared in constant time).
+    /// Failure is [`AuthError::Csrf`].
     pub fn check_csrf(
         &self,
         method: &str,
@@ -472,10 +486,8 @@ impl SessionManager {
         if is_safe_method(method) {
             return Ok(());
         }
-        match header_value(request, "origin") {
-            Ok(None) => {}
-            Ok(Some(origin)) if self.origin_allowed(origin, request) => {}
-            _ => return Err(AuthError::Csrf),
+        if !self.origin_allowed(request) {
+            return Err(AuthError::Csrf);
         }
         let sent = match header_value(request, "x-csrf-token") {
             Ok(Some(t)) => t,
@@ -488,22 +500,49 @@ impl SessionManager {
         Ok(())
     }
 
-    fn origin_allowed(&self, origin: &str, request: &impl Request) -> bool {
-        let origin = origin.trim_end_matches('/');
-        if origin.eq_ignore_ascii_case("null") {
-            return false;
-        }
-        if !self.config.allowed_origins.is_empty() {
-            return self
-                .config
-                .allowed_origins
-                .iter()
-                .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin));
-        }
-        let Some((_, authority)) = origin.split_once("://") else {
-            return false;
+    /// The one origin decision, for cookie-authenticated unsafe requests and for
+    /// `POST /login`: `true` without an `Origin` header (non-browser clients), else
+    /// whether it is the app's own origin or a configured one ([`OriginPolicy`]).
+    pub fn origin_allowed(&self, request: &impl Request) -> bool {
+        self.origins.allows(request)
+    }
+
+    /// Whether the CSRF check needs the `csrf_token` field of this request's body: an
+    /// unsafe method, the session cookie, no `Authorization` and no `X-CSRF-Token`
+    /// header, and an `application/x-www-form-urlencoded` body. Only then does an adapter
+    /// read the body (at most [`MAX_CSRF_FORM_BYTES`], keeping it for the handler) and
+    /// pass it to [`SessionManager::csrf_form_token`].
+    pub fn csrf_form_wanted(&self, request: &impl Request, method: &str) -> bool {
+        !is_safe_method(method)
+            && request.header_values("authorization").next().is_none()
+            && request.header_values("x-csrf-token").next().is_none()
+            && matches!(header_value(request, "content-type"), Ok(Some(ct))
+                if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")))
+            && self.presented_id(request).is_some()
+    }
+
+    /// The `csrf_token` field of a form body, for the adapter to present as the
+    /// `X-CSRF-Token` header that [`SessionManager::check_csrf`] compares. `body` is
+    /// `None` when the adapter could not read it within [`MAX_CSRF_FORM_BYTES`]: then
+    /// (and for a larger one) [`AuthError::BadRequest`]. `Ok(None)` when the field is
+    /// absent, repeated, empty or not visible ASCII (the check then fails).
+    pub fn csrf_form_token(&self, body: Option<&[u8]>) -> Result<Option<String>, AuthError> {
+        let Some(body) = body.filter(|b| b.len() <= MAX_CSRF_FORM_BYTES) else {
+            return Err(AuthError::BadRequest {
+                detail: "The form is too large to read its `csrf_token`; send the token in the X-CSRF-Token header".into(),
+            });
         };
-        matches!(header_value(request, "host"), Ok(Some(host)) if host.eq_ignore_ascii_case(authority))
+        let mut found = None;
+        for (k, v) in form_urlencoded::parse(body) {
+            if k == "csrf_token" {
+                if found.is_some() {
+                    return Ok(None);
+                }
+                found = Some(v.into_owned());
+            }
+        }
+        Ok(found
+            .filter(|t| !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic())))
     }
 }
 

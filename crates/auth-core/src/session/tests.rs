@@ -264,7 +264,7 @@ fn csrf_applies_only_to_cookie_authenticated_unsafe_methods() {
 }
 
 #[tokio::test]
-async fn configured_allowed_origins_replace_the_same_host_rule() {
+async fn configured_allowed_origins_are_allowed_besides_the_own_one() {
     let m = manager(SessionConfig {
         allowed_origins: vec![
             "https://app.example".into(),
@@ -298,8 +298,18 @@ async fn configured_allowed_origins_replace_the_same_host_rule() {
     );
     assert!(
         m.check_csrf("POST", &req("https://api.example"), &session)
+            .is_ok(),
+        "the own origin (Secure cookies: https) stays allowed"
+    );
+    assert!(
+        m.check_csrf("POST", &req("http://api.example"), &session)
             .is_err(),
-        "only the listed origins"
+        "not over plain http"
+    );
+    assert!(
+        m.check_csrf("POST", &req("https://other.example"), &session)
+            .is_err(),
+        "only the own and the listed origins"
     );
     assert!(
         m.check_csrf("POST", &req("https://app.example.evil"), &session)
