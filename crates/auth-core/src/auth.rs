@@ -978,6 +978,7 @@ impl AuthBuilder {
         if let Some(hook) = self.session_data {
             sessions = sessions.with_data_hook(hook);
         }
+        sessions = sessions.with_users(users.clone());
         let key_store = self
             .api_keys
             .unwrap_or_else(|| Arc::new(MemoryApiKeys::new()));

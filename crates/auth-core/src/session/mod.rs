@@ -244,6 +244,7 @@ pub struct SessionManager {
     store: Arc<dyn StateStore>,
     clock: Arc<dyn Clock>,
     data: Option<Arc<dyn SessionData>>,
+    users: Option<Arc<dyn crate::credential::UserStore>>,
 }
 
 /// A team's per-session data (its `tenant_id`, say), attached when a session starts: by
@@ -296,7 +297,17 @@ impl SessionManager {
             store,
             clock,
             data: None,
+            users: None,
         })
+    }
+
+    /// The same manager reading the user again whenever it slides a session (at most once
+    /// per `touch_interval`): a disabled or deleted user's sessions end there, and removed
+    /// roles are gone from the session, instead of living until the session expires.
+    /// [`AuthBuilder`](crate::AuthBuilder) sets it.
+    pub fn with_users(mut self, users: Arc<dyn crate::credential::UserStore>) -> Self {
+        self.users = Some(users);
+        self
     }
 
     /// The same manager attaching `hook`'s data to every session it starts for a login.
@@ -448,11 +459,30 @@ impl SessionManager {
         }
         if now.saturating_sub(record.last_seen) >= self.config.touch_interval.as_secs() {
             let expires_at = absolute.min(now + self.config.idle_timeout.as_secs());
-            if !self.store.touch_session(&key, now, expires_at).await? {
-                return Ok(None);
-            }
+            // The user as the store knows them now (fail closed if it cannot be asked).
+            let roles_now = match &self.users {
+                None => None,
+                Some(users) => match users.find_by_id(&record.user_id).await? {
+                    Some(user) if !user.disabled => Some(user.roles),
+                    _ => {
+                        self.store.remove_session(&key).await?;
+                        return Ok(None);
+                    }
+                },
+            };
             record.last_seen = now;
             record.expires_at = expires_at;
+            match roles_now {
+                Some(roles) if roles != record.roles => {
+                    record.roles = roles;
+                    self.store.insert_session(&key, &record).await?;
+                }
+                _ => {
+                    if !self.store.touch_session(&key, now, expires_at).await? {
+                        return Ok(None);
+                    }
+                }
+            }
         }
         Ok(Some(Session { key, record }))
     }

@@ -316,3 +316,58 @@ async fn configured_allowed_origins_are_allowed_besides_the_own_one() {
             .is_err()
     );
 }
+
+/// A session re-reads its user when it slides (once per `touch_interval`): a disabled
+/// user's session ends there and a removed role is gone, rather than living until the
+/// session expires. Within the interval nothing is read (no store cost per request).
+#[tokio::test]
+async fn sliding_a_session_reads_the_user_again() {
+    let clock = Arc::new(crate::clock::ManualClock::at_unix(1_800_000_000));
+    let users = Arc::new(crate::credential::MemoryUsers::new());
+    let mut alice = suite::user("1");
+    alice.roles = vec!["admin".into(), "editor".into()];
+    users.insert(alice.clone());
+    let m = SessionManager::new(
+        SessionConfig::default(),
+        Arc::new(MemoryStore::with_clock(clock.clone())),
+        clock.clone(),
+    )
+    .unwrap()
+    .with_users(users.clone());
+    let started = m
+        .start(&alice, serde_json::Value::Null, &SimpleRequest::new())
+        .await
+        .unwrap();
+    let back = suite::with_cookie(&started.set_cookie);
+
+    let mut demoted = alice.clone();
+    demoted.roles = vec!["editor".into()];
+    users.insert(demoted.clone());
+    let within = m.load(&back).await.unwrap().unwrap();
+    assert_eq!(
+        within.record.roles,
+        ["admin", "editor"],
+        "read at most once per interval"
+    );
+    clock.advance(m.config().touch_interval);
+    let slid = m.load(&back).await.unwrap().unwrap();
+    assert_eq!(slid.record.roles, ["editor"], "the removed role is gone");
+    assert_eq!(
+        m.load(&back).await.unwrap().unwrap().record.roles,
+        ["editor"]
+    );
+
+    let mut disabled = demoted;
+    disabled.disabled = true;
+    users.insert(disabled);
+    clock.advance(m.config().touch_interval);
+    assert!(
+        m.load(&back).await.unwrap().is_none(),
+        "a disabled user's session ends"
+    );
+    users.insert(alice);
+    assert!(
+        m.load(&back).await.unwrap().is_none(),
+        "ended for good, not suspended"
+    );
+}
