@@ -310,24 +310,22 @@ optional_via_absence!(Authenticated);
 ///
 /// let carol = Actor { id: 3, roles: vec!["viewer".into()] };
 /// let draft = Article { id: 3, title: "Draft Notes".into(), author_id: 3, published: false };
-/// assert!(authorize(&*delete_policy(), &carol, "delete", &draft, "Cannot delete this article").is_ok());
+/// # let auth = auth_core::AuthBuilder::new(&[1; 32], &[2; 32])
+/// #     .users(std::sync::Arc::new(auth_core::credential::MemoryUsers::new()))
+/// #     .build()
+/// #     .unwrap();
+/// assert!(authorize(&auth, &*delete_policy(), &carol, "delete", &draft, "Cannot delete this article").is_ok());
 /// ```
 pub fn authorize<S: ?Sized, R: ?Sized>(
+    auth: &Auth,
     policy: &dyn auth_core::policy::Policy<S, R>,
     subject: &S,
     action: &str,
     resource: &R,
     detail: &'static str,
 ) -> Result<(), AuthRejection> {
-    let env = auth_core::policy::Environment {
-        now: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        client: None,
-    };
-    Ok(policy
-        .decide(subject, action, resource, &env)
-        .require(detail)?)
+    // The core decides, on its injected clock.
+    Ok(auth.authorize(policy, subject, action, resource, detail)?)
 }
 
 /// A fixed set of roles for the [`RequireRoles`] extractor.

@@ -153,6 +153,27 @@ impl Auth {
         &self.inner
     }
 
+    /// Decides `action` on a loaded `resource` with an ABAC `policy`, at the injected
+    /// clock's now; a denial is [`AuthError::Forbidden`] carrying `detail` (the decision's
+    /// reason is logged, never sent). The one ABAC decision every adapter's `authorize`
+    /// helper calls.
+    pub fn authorize<S: ?Sized, R: ?Sized>(
+        &self,
+        policy: &dyn crate::policy::Policy<S, R>,
+        subject: &S,
+        action: &str,
+        resource: &R,
+        detail: &'static str,
+    ) -> Result<(), AuthError> {
+        let env = crate::policy::Environment {
+            now: self.inner.tokens.tokens().clock().unix_seconds(),
+            client: None,
+        };
+        policy
+            .decide(subject, action, resource, &env)
+            .require(detail)
+    }
+
     /// Rotates the token keys of this running `Auth`, as one call: `access` and `refresh`
     /// sign from now on, the previous keys verify until the tokens they signed expire and
     /// then retire by themselves. Every route, extractor and the token endpoint see the

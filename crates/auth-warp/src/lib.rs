@@ -356,21 +356,15 @@ pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone 
 /// The ABAC helper: decides `action` on a loaded `resource` with `policy`; a denial is an
 /// [`AuthError::Forbidden`] carrying `detail`, ready to `reject` or render.
 pub fn authorize<S: ?Sized, R: ?Sized>(
+    auth: &Auth,
     policy: &dyn auth_core::policy::Policy<S, R>,
     subject: &S,
     action: &str,
     resource: &R,
     detail: &'static str,
 ) -> Result<(), Rejection> {
-    let env = auth_core::policy::Environment {
-        now: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        client: None,
-    };
-    policy
-        .decide(subject, action, resource, &env)
-        .require(detail)
+    // The core decides, on its injected clock.
+    auth.authorize(policy, subject, action, resource, detail)
         .map_err(reject)
 }
 

@@ -49,12 +49,14 @@ async fn delete_user(raw: web::Path<String>) -> Result<HttpResponse> {
 }
 
 async fn update_article(
+    auth: web::Data<Auth>,
     articles: web::Data<Articles>,
     Authenticated(who): Authenticated,
     raw: web::Path<String>,
 ) -> Result<HttpResponse> {
     let article = articles.load(&raw)?;
     authorize(
+        &auth,
         &*edit_policy(),
         &actor(&who),
         "edit",
@@ -65,12 +67,14 @@ async fn update_article(
 }
 
 async fn delete_article(
+    auth: web::Data<Auth>,
     articles: web::Data<Articles>,
     Authenticated(who): Authenticated,
     raw: web::Path<String>,
 ) -> Result<HttpResponse> {
     let article = articles.load(&raw)?;
     authorize(
+        &auth,
         &*delete_policy(),
         &actor(&who),
         "delete",

@@ -89,12 +89,14 @@ async fn delete_user(Path(raw): Path<String>) -> Result<Json<Value>, AuthRejecti
 }
 
 async fn update_article(
+    State(auth): State<Auth>,
     State(articles): State<Articles>,
     Authenticated(who): Authenticated,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AuthRejection> {
     let article = articles.load(&raw)?;
     authorize(
+        &auth,
         &*edit_policy(),
         &actor(&who),
         "edit",
@@ -105,12 +107,14 @@ async fn update_article(
 }
 
 async fn delete_article(
+    State(auth): State<Auth>,
     State(articles): State<Articles>,
     Authenticated(who): Authenticated,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AuthRejection> {
     let article = articles.load(&raw)?;
     authorize(
+        &auth,
         &*delete_policy(),
         &actor(&who),
         "delete",

@@ -81,10 +81,12 @@ fn app(
         .and(warp::put())
         .and(authenticated(auth.clone()))
         .and(with_articles.clone())
+        .and(with_auth(auth.clone()))
         .and_then(
-            |raw: String, who: Principal, articles: Articles| async move {
+            |raw: String, who: Principal, articles: Articles, auth: Auth| async move {
                 let article = articles.load(&raw).map_err(fail)?;
                 authorize(
+                    &auth,
                     &*edit_policy(),
                     &actor(&who),
                     "edit",
@@ -98,10 +100,12 @@ fn app(
         .and(warp::delete())
         .and(authenticated(auth.clone()))
         .and(with_articles)
+        .and(with_auth(auth.clone()))
         .and_then(
-            |raw: String, who: Principal, articles: Articles| async move {
+            |raw: String, who: Principal, articles: Articles, auth: Auth| async move {
                 let article = articles.load(&raw).map_err(fail)?;
                 authorize(
+                    &auth,
                     &*delete_policy(),
                     &actor(&who),
                     "delete",

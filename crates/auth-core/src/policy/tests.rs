@@ -331,3 +331,33 @@ proptest! {
         prop_assert!(Requirement::permission(perm).check_roles(&[role.as_str()], &t).is_err());
     }
 }
+
+/// `Auth::authorize` decides on the injected clock (the adapters no longer read the
+/// system clock): a time-bound policy follows a `ManualClock`.
+#[test]
+fn auth_authorize_decides_on_the_injected_clock() {
+    use crate::policy::abac::{Decision, Environment, Policy};
+    struct OpenUntil(u64);
+    impl Policy<str, str> for OpenUntil {
+        fn decide(&self, _: &str, _: &str, _: &str, env: &Environment) -> Decision {
+            if env.now < self.0 {
+                Decision::allow("before the deadline")
+            } else {
+                Decision::deny("after the deadline")
+            }
+        }
+    }
+    let clock = std::sync::Arc::new(crate::clock::ManualClock::at_unix(1_000));
+    let auth = crate::AuthBuilder::new(&[1; 32], &[2; 32])
+        .users(std::sync::Arc::new(crate::credential::MemoryUsers::new()))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let policy = OpenUntil(1_010);
+    assert!(auth.authorize(&policy, "u", "read", "doc", "Closed").is_ok());
+    clock.advance(std::time::Duration::from_secs(10));
+    let err = auth
+        .authorize(&policy, "u", "read", "doc", "Closed")
+        .unwrap_err();
+    assert_eq!(err.to_response().status, 403);
+}
