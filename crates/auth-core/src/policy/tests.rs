@@ -354,7 +354,10 @@ fn auth_authorize_decides_on_the_injected_clock() {
         .build()
         .unwrap();
     let policy = OpenUntil(1_010);
-    assert!(auth.authorize(&policy, "u", "read", "doc", "Closed").is_ok());
+    assert!(
+        auth.authorize(&policy, "u", "read", "doc", "Closed")
+            .is_ok()
+    );
     clock.advance(std::time::Duration::from_secs(10));
     let err = auth
         .authorize(&policy, "u", "read", "doc", "Closed")
