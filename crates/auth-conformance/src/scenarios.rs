@@ -1054,6 +1054,37 @@ pub async fn bad_configuration_exits_with_one_line(t: &Target) {
     }
 }
 
+/// A `redis-server` of the scenario's own on a free port (for scenarios that stop it),
+/// and its URL, once it accepts connections.
+pub(crate) async fn private_redis() -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("this scenario starts its own redis-server; install Debian's `redis-server`");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (server, format!("redis://127.0.0.1:{port}"))
+}
+
 /// Scenarios with two app instances sharing one Redis.
 pub mod shared {
     pub use super::browser::optional_bearer_fails_closed_on_store_outage;
@@ -1175,32 +1206,7 @@ pub mod shared {
     }
 
     async fn store_outage_fails_closed_with(binary: &str, mode: &str) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("this scenario starts its own redis-server; install Debian's `redis-server`");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let url = format!("redis://127.0.0.1:{port}");
+        let (mut server, url) = private_redis().await;
         let app = App::start(
             binary,
             None,

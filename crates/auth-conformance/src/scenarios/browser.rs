@@ -323,32 +323,7 @@ async fn hello(app: &App, authorization: Option<&str>) -> Response {
 /// optional credential (`GET /hello`, optional bearer) is `null` only when none was
 /// sent; a refused token is 401; a store outage is 503, never "anonymous".
 pub async fn optional_bearer_fails_closed_on_store_outage(binary: &str) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("this scenario starts its own redis-server; install Debian's `redis-server`");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let url = format!("redis://127.0.0.1:{port}");
+    let (mut server, url) = super::private_redis().await;
     let app = App::start(binary, None, &[("AUTH_REDIS_URL", url.as_str())]).await;
     let tok = login_bearer(&app, "alice").await;
     let r = hello(&app, Some(&bearer(&tok))).await;
