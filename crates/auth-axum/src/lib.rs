@@ -5,7 +5,10 @@
 //! (status, `WWW-Authenticate`, problem+json). This crate never chooses a status code.
 //!
 //! - **Extractors**: [`Bearer`] (typed claims), [`ApiKey`], [`SessionUser`],
-//!   [`Authenticated`] (bearer or session, CSRF-checked), each also as `Option<…>`.
+//!   [`Authenticated`] (bearer or session, CSRF-checked), each also as `Option<…>`:
+//!   `None` only when the request sent no such credential at all; a credential that was
+//!   sent and refused is still a 401 (an invalid token never becomes "anonymous"), and a
+//!   store outage a 503 ([`auth_core::optional`] decides, for every adapter).
 //!   They find the [`Auth`] through axum's `FromRef`, so it lives in your own state.
 //! - **Guards**: [`require_roles`], [`require_permission`], [`require_scopes`] are tower
 //!   layers for route groups (`.route_layer(…)`); [`RequireRoles`] guards one handler.

@@ -14,6 +14,9 @@
 //!   session, compared in constant time with `X-CSRF-Token` (or an HTML form's
 //!   `csrf_token` field, which the adapters present as that header), plus an `Origin`
 //!   check by scheme, host and port ([`OriginPolicy`], also applied to `POST /login`).
+//!   A request that sends no `Origin` passes the origin check (non-browser clients send
+//!   none; browsers send one on every cross-origin unsafe request): the token is what a
+//!   forged request cannot carry, so it is required either way.
 //!   Bearer- and API-key-authenticated requests need none ([`csrf_applies`]).
 //!
 //! ```
