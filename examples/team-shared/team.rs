@@ -262,7 +262,9 @@ pub async fn build(config: &Config) -> Result<Auth, String> {
 /// `refresh-<TEAM_KEY_ID_NEXT>`; returns the new access `kid`. Tokens signed before keep
 /// working until they expire. Key material comes from the environment (your secret
 /// store), never from the request. Keys live in each instance's memory: call the route
-/// on every instance, and on the next deploy make the `_NEXT` values the main ones.
+/// on every instance. To restart without logging anyone out, start with both keys in
+/// rings (`AuthBuilder::key_rings`: the new key signing, the previous one verifying until
+/// its tokens expire) rather than with the new secrets alone.
 pub fn rotate_keys(auth: &Auth) -> Result<String, AuthError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (Some(access), Some(refresh), Some(id)) = (

@@ -9,6 +9,13 @@ use crate::parse_listening_line;
 
 /// The test secrets every scenario's app gets (at least 32 bytes, distinct).
 pub const ACCESS_SECRET: &str = "conformance-access-secret-0123456789abcdef";
+/// The `kid` the apps' access tokens carry: derived from [`ACCESS_SECRET`] as
+/// `auth_core::token::derived_kid` documents (forged tokens need it to reach the
+/// signature check).
+pub fn access_kid() -> String {
+    auth_core::token::derived_kid(ACCESS_SECRET.as_bytes())
+}
+
 /// See [`ACCESS_SECRET`].
 pub const REFRESH_SECRET: &str = "conformance-refresh-secret-0123456789abcde";
 

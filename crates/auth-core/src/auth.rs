@@ -797,6 +797,7 @@ pub struct AuthBuilder {
     identity: Option<Arc<dyn crate::external::IdentityHook>>,
     extra_claims: Option<Arc<dyn crate::token::families::ExtraClaims>>,
     session_data: Option<Arc<dyn crate::session::SessionData>>,
+    rings: Option<(crate::token::KeyRing, crate::token::KeyRing)>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -809,7 +810,10 @@ impl std::fmt::Debug for AuthBuilder {
 
 impl AuthBuilder {
     /// A builder with the HS256 secrets for access and refresh tokens (each ≥ 32 bytes,
-    /// and different: checked by [`AuthBuilder::build`]).
+    /// and different: checked by [`AuthBuilder::build`]). Their `kid`s are derived from
+    /// the secrets ([`derived_kid`](crate::token::derived_kid)); for kids of your own,
+    /// asymmetric keys or a previous key that still verifies, add
+    /// [`AuthBuilder::key_rings`].
     pub fn new(access_secret: &[u8], refresh_secret: &[u8]) -> Self {
         Self {
             access: access_secret.to_vec(),
@@ -832,7 +836,35 @@ impl AuthBuilder {
             identity: None,
             extra_claims: None,
             session_data: None,
+            rings: None,
         }
+    }
+
+    /// The token keys as key rings, instead of the HMAC shortcut of
+    /// [`AuthBuilder::new`]: asymmetric keys (RS256, PS256, ES256, EdDSA from PEM), kids of
+    /// your choosing, and previous keys that still verify (start after a rotation without
+    /// logging anyone out: the previous key in the ring, the new one signing). The access
+    /// secret given to `new` still keys the third-party login's state cookie.
+    ///
+    /// ```
+    /// use auth_core::token::{Algorithm, Key, KeyRing};
+    /// # fn run(users: std::sync::Arc<auth_core::credential::MemoryUsers>) -> Result<(), auth_core::ConfigError> {
+    /// let access = KeyRing::new(Key::hmac("access-2026-12", Algorithm::HS256, b"the current access secret, 32 b+")?)
+    ///     .with_key(Key::hmac("access-2026-11", Algorithm::HS256, b"the previous access secret, 32 b")?)?;
+    /// let refresh = KeyRing::new(Key::hmac("refresh-2026-12", Algorithm::HS256, b"the current refresh secret, 32b+")?);
+    /// let auth = auth_core::AuthBuilder::new(b"login-state-secret-of-at-least-32-b", b"unused-when-rings-are-given-32-byte")
+    ///     .key_rings(access, refresh)
+    ///     .users(users)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn key_rings(
+        mut self,
+        access: crate::token::KeyRing,
+        refresh: crate::token::KeyRing,
+    ) -> Self {
+        self.rings = Some((access, refresh));
+        self
     }
 
     /// Your per-session data, attached when a login starts a session (the ready-made
@@ -980,12 +1012,23 @@ impl AuthBuilder {
                 Arc::new(crate::store::MemoryStore::with_clock(self.clock.clone()))
             }
         };
-        let tokens = TokenService::with_clock(
-            KeyRing::new(Key::hmac("access-1", Algorithm::HS256, &self.access)?),
-            KeyRing::new(Key::hmac("refresh-1", Algorithm::HS256, &self.refresh)?),
-            self.tokens,
-            self.clock.clone(),
-        )?;
+        let (access_ring, refresh_ring) = match self.rings {
+            Some(rings) => rings,
+            None => (
+                KeyRing::new(Key::hmac(
+                    crate::token::derived_kid(&self.access),
+                    Algorithm::HS256,
+                    &self.access,
+                )?),
+                KeyRing::new(Key::hmac(
+                    crate::token::derived_kid(&self.refresh),
+                    Algorithm::HS256,
+                    &self.refresh,
+                )?),
+            ),
+        };
+        let tokens =
+            TokenService::with_clock(access_ring, refresh_ring, self.tokens, self.clock.clone())?;
         let throttle = LoginThrottle::new(self.throttle, store.clone());
         let authenticator =
             Authenticator::new(users.clone(), Passwords::new(self.passwords)?, throttle);

@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::{bearer, get, header, login_bearer, problem};
-use crate::app::{ACCESS_SECRET, App, Target};
+use crate::app::{ACCESS_SECRET, App, Target, access_kid};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -29,11 +29,20 @@ fn mac(header_json: &str, claims_json: &str, secret: &[u8]) -> String {
     format!("{message}.{sig}")
 }
 
-const OUR_HEADER: &str = r#"{"alg":"HS256","typ":"at+jwt","kid":"access-1"}"#;
+/// The apps' own access-token header.
+fn our_header() -> String {
+    format!(
+        r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}"}}"#,
+        access_kid()
+    )
+}
 
 /// Our header with `extra` members added (JSON object text without braces).
 fn header_with(extra: &str) -> String {
-    format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"access-1",{extra}}}"#)
+    format!(
+        r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}",{extra}}}"#,
+        access_kid()
+    )
 }
 
 /// Expects 401 with `Bearer error="invalid_token"` and exactly `description`.
@@ -119,7 +128,7 @@ pub async fn jwt_attack_corpus(t: &Target) {
     let with = |f: &dyn Fn(&mut Value)| {
         let mut c = claims.clone();
         f(&mut c);
-        mac(OUR_HEADER, &c.to_string(), secret)
+        mac(&our_header(), &c.to_string(), secret)
     };
     // Sanity: a token re-MACed by this scenario is accepted, so refusals below are
     // caused by the one change each makes.
@@ -133,7 +142,10 @@ pub async fn jwt_attack_corpus(t: &Target) {
 
     // alg none, in every spelling, signed or not.
     for alg in ["none", "None", "NONE", "nOnE"] {
-        let h = format!(r#"{{"alg":"{alg}","typ":"at+jwt","kid":"access-1"}}"#);
+        let h = format!(
+            r#"{{"alg":"{alg}","typ":"at+jwt","kid":"{}"}}"#,
+            access_kid()
+        );
         let unsigned = format!("{}.{}.", B64.encode(&h), parts[1]);
         refused(&app, &unsigned, ALG, alg).await;
         refused(&app, &format!("{unsigned}{}", parts[2]), ALG, alg).await;
@@ -147,7 +159,7 @@ pub async fn jwt_attack_corpus(t: &Target) {
     ] {
         refused(
             &app,
-            &mac(OUR_HEADER, &claims.to_string(), &key),
+            &mac(&our_header(), &claims.to_string(), &key),
             SIGNATURE,
             name,
         )
@@ -155,7 +167,10 @@ pub async fn jwt_attack_corpus(t: &Target) {
     }
     // An algorithm the key is not for (the key is HS256 only).
     for alg in ["HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA"] {
-        let h = format!(r#"{{"alg":"{alg}","typ":"at+jwt","kid":"access-1"}}"#);
+        let h = format!(
+            r#"{{"alg":"{alg}","typ":"at+jwt","kid":"{}"}}"#,
+            access_kid()
+        );
         refused(
             &app,
             &format!("{}.{}.{}", B64.encode(&h), parts[1], parts[2]),
@@ -166,7 +181,10 @@ pub async fn jwt_attack_corpus(t: &Target) {
     }
     // ES256 with r = s = 0 (the "psychic signature", CVE-2022-21449).
     let zero = B64.encode([0u8; 64]);
-    let es = r#"{"alg":"ES256","typ":"at+jwt","kid":"access-1"}"#;
+    let es = &format!(
+        r#"{{"alg":"ES256","typ":"at+jwt","kid":"{}"}}"#,
+        access_kid()
+    );
     refused(
         &app,
         &format!("{}.{}.{zero}", B64.encode(es), parts[1]),
@@ -323,7 +341,7 @@ pub async fn jwt_attack_corpus(t: &Target) {
     };
     refused(&app, &id_token, UNKNOWN_KEY, "id token").await;
     let typed = mac(
-        r#"{"alg":"HS256","typ":"JWT","kid":"access-1"}"#,
+        &format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, access_kid()),
         &claims.to_string(),
         secret,
     );
@@ -347,7 +365,7 @@ pub async fn jwt_attack_corpus(t: &Target) {
     for kid in [
         "rotated-out",
         "../../dev/null",
-        "access-1\u{0}",
+        &format!("{}\u{0}", access_kid()),
         "' OR 1=1 --",
     ] {
         let h = json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}).to_string();
@@ -410,12 +428,15 @@ pub async fn jwt_attack_corpus(t: &Target) {
     let dup_claims = claims.to_string().replacen('{', r#"{"sub":"1","#, 1);
     refused(
         &app,
-        &mac(OUR_HEADER, &dup_claims, secret),
+        &mac(&our_header(), &dup_claims, secret),
         MISSING,
         "duplicate sub",
     )
     .await;
-    let dup_header = r#"{"alg":"HS256","alg":"none","typ":"at+jwt","kid":"access-1"}"#;
+    let dup_header = &format!(
+        r#"{{"alg":"HS256","alg":"none","typ":"at+jwt","kid":"{}"}}"#,
+        access_kid()
+    );
     refused(
         &app,
         &mac(dup_header, &claims.to_string(), secret),

@@ -52,6 +52,21 @@ pub const ACCESS_TYP: &str = "at+jwt";
 /// The header `typ` of refresh tokens.
 pub const REFRESH_TYP: &str = "JWT";
 
+/// The `kid` of an HMAC key made from `secret` when none is named (the
+/// [`AuthBuilder`](crate::AuthBuilder) shortcut): `hs-` and 16 base64url characters of a
+/// domain-separated SHA-256 of the secret. Stable across restarts with the same secret,
+/// different for every secret (so a restart with a new secret never mistakes old tokens
+/// for its own), and revealing nothing a token's signature does not.
+pub fn derived_kid(secret: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"auth-toolkit hmac kid v1\0")
+        .chain_update(secret)
+        .finalize();
+    let head: Vec<u8> = digest.iter().copied().take(12).collect();
+    format!("hs-{}", B64.encode(head))
+}
+
 /// 48 random bytes from the OS-seeded CSPRNG: an HMAC secret for development, or when a
 /// deployment deliberately does not keep tokens across restarts.
 pub fn random_secret() -> Vec<u8> {

@@ -212,3 +212,59 @@ async fn the_token_endpoint_signs_with_the_rotated_key() {
         auth.parts().tokens.authenticate(t).await.unwrap();
     }
 }
+
+/// The builder names no fixed key: the shortcut's kid comes from the secret, and key
+/// rings (with a previous key) let a restart after a rotation keep old tokens valid.
+#[tokio::test]
+async fn the_builder_takes_key_rings_and_derives_the_shortcut_kid() {
+    let users = Arc::new(crate::credential::MemoryUsers::new());
+    let shortcut = crate::AuthBuilder::new(&[1; 32], &[2; 32])
+        .users(users.clone())
+        .build()
+        .unwrap();
+    let old = shortcut
+        .parts()
+        .tokens
+        .login(
+            &crate::credential::User {
+                id: "1".into(),
+                username: "u".into(),
+                email: None,
+                roles: vec![],
+                password_hash: String::new(),
+                disabled: false,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(kid_of(&old.access.token), derived_kid(&[1; 32]));
+    assert_ne!(derived_kid(&[1; 32]), derived_kid(&[3; 32]));
+
+    // Restart after a rotation: the new key signs, the previous one still verifies.
+    let restarted = crate::AuthBuilder::new(&[9; 32], &[8; 32])
+        .users(users)
+        .key_rings(
+            KeyRing::new(hs("access-next", 3))
+                .with_key(Key::hmac(derived_kid(&[1; 32]), Algorithm::HS256, &[1; 32]).unwrap())
+                .unwrap(),
+            KeyRing::new(hs("refresh-next", 4))
+                .with_key(Key::hmac(derived_kid(&[2; 32]), Algorithm::HS256, &[2; 32]).unwrap())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    restarted
+        .parts()
+        .tokens
+        .authenticate(&old.access.token)
+        .await
+        .expect("the previous key still verifies after the restart");
+    let new = restarted
+        .parts()
+        .tokens
+        .tokens()
+        .issue_pair(&Subject::new("1"))
+        .unwrap();
+    assert_eq!(kid_of(&new.access.token), "access-next");
+}
