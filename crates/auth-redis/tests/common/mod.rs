@@ -87,3 +87,212 @@ impl Drop for OwnServer {
         let _ = self.child.wait();
     }
 }
+
+/// A free TCP port `p` on 127.0.0.1 whose cluster bus port `p + 10000` is free too.
+pub fn free_cluster_port() -> u16 {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One `redis-server` of a test cluster. It runs under a small shell that kills it when
+/// the test process's end of its stdin closes, so a cluster kept for a whole test binary
+/// never outlives it; dropping the node kills it at once.
+#[derive(Debug)]
+pub struct ClusterNode {
+    child: std::process::Child,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl ClusterNode {
+    pub fn start(port: u16, extra: &[String]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("auth-redis-cluster-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--dir",
+            dir.to_str().expect("a UTF-8 temporary path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"redis-server "$@" & p=$!; while read -r _; do :; done; kill $p; wait $p"#)
+            .arg("sh")
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this test starts redis-server processes and could not: {e}")
+            });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server (cluster node) did not listen on {port}; is Debian's redis-server installed?"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { child, port, dir }
+    }
+
+    /// Kills the server now (the shell's stdin closes; the shell kills it and exits).
+    pub fn kill(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        // The shell waited for the server; make sure the port is free.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of real `redis-server` processes on free ports, built with
+/// `redis-cli --cluster create`: `masters` primaries with `replicas` replicas each.
+#[derive(Debug)]
+pub struct OwnCluster {
+    pub nodes: Vec<ClusterNode>,
+    scheme: &'static str,
+    cli_tls: Vec<String>,
+}
+
+impl OwnCluster {
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        Self::start_with(masters, replicas, "redis", &[], &[])
+    }
+
+    /// `node_args(port)` adds arguments per node (TLS); `cli` adds `redis-cli` options.
+    pub fn start_with(
+        masters: usize,
+        replicas: usize,
+        scheme: &'static str,
+        node_args: &[String],
+        cli: &[String],
+    ) -> Self {
+        let n = masters * (1 + replicas);
+        let nodes: Vec<ClusterNode> = (0..n)
+            .map(|_| ClusterNode::start(free_cluster_port(), node_args))
+            .collect();
+        let cluster = Self {
+            nodes,
+            scheme,
+            cli_tls: cli.to_vec(),
+        };
+        let mut cmd = std::process::Command::new("redis-cli");
+        cmd.args(&cluster.cli_tls).arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            cmd.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let out = cmd
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .unwrap_or_else(|e| panic!("redis-cli --cluster create could not run: {e}"));
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster.wait_ok(&cluster.ports());
+        cluster
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// Node URLs (all of them).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("{}://127.0.0.1:{}", self.scheme, n.port))
+            .collect()
+    }
+
+    /// `redis-cli` against `port` with this cluster's TLS options.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(&self.cli_tls)
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until every node in `ports` reports `cluster_state:ok` and knows all slots.
+    pub fn wait_ok(&self, ports: &[u16]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for port in ports {
+            loop {
+                let info = self.cli(*port, &["cluster", "info"]);
+                if info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the test cluster did not become ready on {port}: {info}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The ports of the nodes that are primaries now.
+    pub fn primaries(&self) -> Vec<u16> {
+        self.ports()
+            .into_iter()
+            .filter(|p| self.cli(*p, &["role"]).starts_with("master"))
+            .collect()
+    }
+}
+
+/// One 3-primary cluster shared by every test of a test binary (started on first use;
+/// its servers end with the test process).
+pub fn shared_cluster() -> &'static OwnCluster {
+    static CLUSTER: std::sync::OnceLock<OwnCluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| OwnCluster::start(3, 0))
+}
+
+pub async fn connect_cluster(namespace: &str) -> RedisStore {
+    let urls = shared_cluster().urls();
+    RedisStore::connect_cluster(&urls, namespace)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test cluster at {urls:?}: {e}"))
+}
