@@ -59,8 +59,25 @@ impl OwnServer {
     }
 
     pub fn start_on(port: u16) -> Self {
+        let args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Self::spawn(port, &args)
+    }
+
+    pub fn spawn(port: u16, args: &[String]) -> Self {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -112,14 +129,30 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
-    pub fn start(port: u16, extra: &[String]) -> Self {
+    /// `tls`: serve only TLS on `port` (and on the cluster bus), with `tls`'s files.
+    pub fn start(port: u16, tls: Option<&ThrowawayCa>) -> Self {
         let dir =
             std::env::temp_dir().join(format!("auth-redis-cluster-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let port_args: Vec<String> = match tls {
+            None => vec!["--port".into(), port.to_string()],
+            Some(ca) => {
+                let mut a = vec![
+                    "--port".into(),
+                    "0".into(),
+                    "--tls-port".into(),
+                    port.to_string(),
+                    "--tls-cluster".into(),
+                    "yes".into(),
+                    "--tls-replication".into(),
+                    "yes".into(),
+                ];
+                a.extend(ca.server_args());
+                a
+            }
+        };
         let mut args: Vec<String> = [
-            "--port",
-            &port.to_string(),
             "--bind",
             "127.0.0.1",
             "--save",
@@ -138,7 +171,7 @@ impl ClusterNode {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(extra.iter().cloned());
+        args.extend(port_args);
         let child = std::process::Command::new("sh")
             .arg("-c")
             .arg(r#"redis-server "$@" & p=$!; while read -r _; do :; done; kill $p; wait $p"#)
@@ -194,28 +227,27 @@ pub struct OwnCluster {
 
 impl OwnCluster {
     pub fn start(masters: usize, replicas: usize) -> Self {
-        Self::start_with(masters, replicas, "redis", &[], &[])
+        Self::start_with(masters, replicas, None)
     }
 
-    /// `node_args(port)` adds arguments per node (TLS); `cli` adds `redis-cli` options.
-    pub fn start_with(
-        masters: usize,
-        replicas: usize,
-        scheme: &'static str,
-        node_args: &[String],
-        cli: &[String],
-    ) -> Self {
+    /// With `tls`: every node serves TLS only, certified by `tls`'s CA.
+    pub fn start_with(masters: usize, replicas: usize, tls: Option<&ThrowawayCa>) -> Self {
         let n = masters * (1 + replicas);
         let nodes: Vec<ClusterNode> = (0..n)
-            .map(|_| ClusterNode::start(free_cluster_port(), node_args))
+            .map(|_| ClusterNode::start(free_cluster_port(), tls))
             .collect();
         let cluster = Self {
             nodes,
-            scheme,
-            cli_tls: cli.to_vec(),
+            scheme: if tls.is_some() { "rediss" } else { "redis" },
+            cli_tls: tls.map(ThrowawayCa::cli_args).unwrap_or_default(),
         };
-        let mut cmd = std::process::Command::new("redis-cli");
-        cmd.args(&cluster.cli_tls).arg("--cluster").arg("create");
+        // `timeout`: a create that cannot finish (e.g. nodes that cannot talk on their
+        // bus) fails the test instead of hanging it.
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.args(["60", "redis-cli"])
+            .args(&cluster.cli_tls)
+            .arg("--cluster")
+            .arg("create");
         for node in &cluster.nodes {
             cmd.arg(format!("127.0.0.1:{}", node.port));
         }
@@ -295,4 +327,147 @@ pub async fn connect_cluster(namespace: &str) -> RedisStore {
     RedisStore::connect_cluster(&urls, namespace)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test cluster at {urls:?}: {e}"))
+}
+
+/// A CA made for one test run with `openssl`, and a server certificate it signed for
+/// `127.0.0.1` and `localhost` (also a client certificate: cluster nodes present it to
+/// each other on the TLS bus); the files are deleted on drop.
+#[derive(Debug)]
+pub struct ThrowawayCa {
+    pub dir: std::path::PathBuf,
+}
+
+impl ThrowawayCa {
+    pub fn new() -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "auth-redis-ca-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("this test makes a CA with openssl and could not run it: {e}")
+                });
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=auth-redis test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+        Self { dir }
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_str().unwrap().to_string()
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.crt")).unwrap()
+    }
+
+    fn server_args(&self) -> Vec<String> {
+        vec![
+            "--tls-cert-file".into(),
+            self.path("server.crt"),
+            "--tls-key-file".into(),
+            self.path("server.key"),
+            "--tls-ca-cert-file".into(),
+            self.path("ca.crt"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
+    }
+
+    pub fn cli_args(&self) -> Vec<String> {
+        vec!["--tls".into(), "--cacert".into(), self.path("ca.crt")]
+    }
+}
+
+impl Drop for ThrowawayCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A single TLS-only `redis-server` on a free port, certified by `ca`; killed on drop.
+pub fn tls_server(ca: &ThrowawayCa) -> OwnServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let mut args = vec![
+        "--port".to_string(),
+        "0".into(),
+        "--tls-port".into(),
+        port.to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--save".into(),
+        "".into(),
+        "--appendonly".into(),
+        "no".into(),
+    ];
+    args.extend(ca.server_args());
+    OwnServer::spawn(port, &args)
 }
