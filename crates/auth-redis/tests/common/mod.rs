@@ -165,6 +165,10 @@ impl ClusterNode {
             "nodes.conf",
             "--cluster-node-timeout",
             "2000",
+            // Replicas sync at once (the default waits 5 s for more replicas), so a
+            // failover test never kills a primary whose replica has no data yet.
+            "--repl-diskless-sync-delay",
+            "0",
             "--dir",
             dir.to_str().expect("a UTF-8 temporary path"),
         ]
@@ -262,7 +266,44 @@ impl OwnCluster {
             String::from_utf8_lossy(&out.stderr)
         );
         cluster.wait_ok(&cluster.ports());
+        cluster.wait_agreed(masters * replicas);
         cluster
+    }
+
+    /// Waits until every node knows `replicas` replicas, every replica is in sync with
+    /// its primary and `redis-cli --cluster check` finds the nodes agreeing about the
+    /// configuration.
+    pub fn wait_agreed(&self, replicas: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let ports = self.ports();
+        loop {
+            let known = ports.iter().all(|p| {
+                self.cli(*p, &["cluster", "nodes"])
+                    .lines()
+                    .filter(|l| l.contains("slave") && !l.contains("fail"))
+                    .count()
+                    == replicas
+            });
+            let check = std::process::Command::new("redis-cli")
+                .args(&self.cli_tls)
+                .args(["--cluster", "check", &format!("127.0.0.1:{}", ports[0])])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let synced = ports.iter().all(|p| {
+                let info = self.cli(*p, &["info", "replication"]);
+                !info.contains("role:slave") || info.contains("master_link_status:up")
+            });
+            if known && synced && check.contains("[OK] All nodes agree") && !check.contains("[ERR]")
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test cluster did not settle: {check}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     pub fn ports(&self) -> Vec<u16> {
