@@ -149,16 +149,22 @@ pub(crate) enum Opener {
 }
 
 impl Opener {
-    /// The TLS stack: rustls on aws-lc-rs, installed once for the process unless the
-    /// application installed a provider first.
-    fn tls_provider() {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    /// The TLS stack for `rediss://`: rustls on aws-lc-rs, installed as the process's
+    /// default provider unless the application installed one first (the `redis` crate
+    /// builds its rustls configuration from the default). Plain `redis://` installs
+    /// nothing.
+    fn tls_provider<S: AsRef<str>>(urls: &[S]) {
+        if urls.iter().any(|u| u.as_ref().starts_with("rediss://"))
+            && rustls::crypto::CryptoProvider::get_default().is_none()
+        {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
     }
 
     /// A client for `url` (`redis://` or `rediss://`), trusting `ca_pem` (PEM) if given
     /// instead of the system's roots.
     pub(crate) fn single(url: &str, ca_pem: Option<&[u8]>) -> Result<Self, StoreError> {
-        Self::tls_provider();
+        Self::tls_provider(&[url]);
         let client = match ca_pem {
             Some(pem) => redis::Client::build_with_tls(
                 url,
@@ -178,7 +184,7 @@ impl Opener {
         nodes: &[S],
         ca_pem: Option<&[u8]>,
     ) -> Result<Self, StoreError> {
-        Self::tls_provider();
+        Self::tls_provider(nodes);
         if nodes.is_empty() {
             return Err(StoreError::new("redis cluster: no node URL given"));
         }

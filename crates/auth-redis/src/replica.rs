@@ -2,15 +2,17 @@
 //! trip.
 //!
 //! Every revocation (a token, a family, a user's "log out everywhere", a family revoked
-//! by refresh-token reuse) is appended, in the same atomic script that records it, to the
-//! stream `NS:revocations`. Each instance with a replica reads the stream with `XREAD
+//! by refresh-token reuse) is appended, in the same atomic script that records it (on a
+//! Redis Cluster, where the stream is in a slot of its own: right after that script), to
+//! the stream `NS:revocations`. Each instance with a replica reads the stream with `XREAD
 //! BLOCK` on its own connection, applies entries to a local set, and resumes from its
 //! last id after a reconnect. Its own revocations are applied locally at once
 //! (read-your-writes).
 //!
 //! The stream is trimmed, so it cannot be the whole history: a replica first loads the
 //! whole revoked set from the keys that hold it (a *snapshot*: `SCAN` of the namespace's
-//! blocked `jti`s, revoked families and user cut-offs), then reads the stream from a
+//! blocked `jti`s, revoked families and user cut-offs, on every primary of a cluster),
+//! then reads the stream from a
 //! position taken *before* the snapshot, so nothing written during the snapshot is
 //! missed. After every read it compares its position with the stream (`XINFO STREAM`):
 //! if an entry it had not read was trimmed or deleted, or the stream was deleted or

@@ -124,3 +124,51 @@ async fn users_spread_over_every_primary() {
         );
     }
 }
+
+/// A store on connections the application already has: a cluster connection and a
+/// single-server connection manager. Without a client of its own it refuses a replica
+/// with an error that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_the_applications_own_connections() {
+    let urls = common::shared_cluster().urls();
+    let conn = redis::cluster::ClusterClient::new(urls)
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    let ns = common::unique_namespace("cluster-own");
+    let store = RedisStore::from_connection(conn, &ns, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let other = common::connect_cluster(&ns).await;
+    let now = SystemClock.unix_seconds();
+    let t = TokenRef {
+        iss: "i",
+        jti: "own",
+        sid: "s",
+        sub: "u",
+        iat: now,
+        exp: now + 60,
+    };
+    store.revoke_token(&t).await.unwrap();
+    assert_eq!(other.check(&t).await.unwrap(), TokenStatus::Revoked);
+    let e = store
+        .with_replica(auth_redis::ReplicaConfig::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("connection of its own"), "{e}");
+
+    let single =
+        redis::aio::ConnectionManager::new(redis::Client::open(common::redis_url()).unwrap())
+            .await
+            .unwrap();
+    let ns = common::unique_namespace("single-own");
+    let store = RedisStore::from_connection(single, &ns, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    store.revoke_token(&t).await.unwrap();
+    assert_eq!(
+        common::connect(&ns).await.check(&t).await.unwrap(),
+        TokenStatus::Revoked
+    );
+}

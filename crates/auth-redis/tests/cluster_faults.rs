@@ -17,11 +17,19 @@ use auth_core::token::{Algorithm, Key, KeyRing, Subject, TokenConfig, TokenServi
 use auth_core::{AuthError, TokenManager};
 use auth_redis::RedisStore;
 
-/// `CLUSTER NODES` as (id, port, is_primary, primary id of a replica, slot ranges).
-fn nodes(
-    cluster: &common::OwnCluster,
-    via: u16,
-) -> Vec<(String, u16, bool, String, Vec<(u16, u16)>)> {
+/// A live node as `CLUSTER NODES` shows it.
+#[derive(Debug, Clone)]
+struct Node {
+    id: String,
+    port: u16,
+    primary: bool,
+    /// A replica's primary (`-` for a primary).
+    of: String,
+    slots: Vec<(u16, u16)>,
+}
+
+/// The live nodes, as `via` sees them.
+fn nodes(cluster: &common::OwnCluster, via: u16) -> Vec<Node> {
     cluster
         .cli(via, &["cluster", "nodes"])
         .lines()
@@ -40,13 +48,13 @@ fn nodes(
                     Some((a.parse().ok()?, b.parse().ok()?))
                 })
                 .collect();
-            Some((
-                f.first()?.to_string(),
+            Some(Node {
+                id: f.first()?.to_string(),
                 port,
-                flags.contains("master"),
-                f.get(3)?.to_string(),
+                primary: flags.contains("master"),
+                of: f.get(3)?.to_string(),
                 slots,
-            ))
+            })
         })
         .collect()
 }
@@ -59,18 +67,15 @@ fn owner(cluster: &common::OwnCluster, via: u16, tag: &str) -> (u16, Option<u16>
         .parse()
         .unwrap();
     let all = nodes(cluster, via);
-    let (id, port, ..) = all
+    let primary = all
         .iter()
-        .find(|(_, _, primary, _, slots)| {
-            *primary && slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
-        })
-        .expect("a primary serves the slot")
-        .clone();
+        .find(|n| n.primary && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+        .expect("a primary serves the slot");
     let replica = all
         .iter()
-        .find(|(_, _, primary, of, _)| !primary && *of == id)
-        .map(|n| n.1);
-    (port, replica)
+        .find(|n| !n.primary && n.of == primary.id)
+        .map(|n| n.port);
+    (primary.port, replica)
 }
 
 fn manager(store: &RedisStore) -> (TokenService, TokenManager) {
@@ -220,8 +225,11 @@ async fn a_manual_failover_and_moved_slots_are_followed_without_errors() {
 
     // Resharding while checks run: half of one primary's slots move to another (keys
     // migrate one by one: ASK while a slot is migrating, MOVED after).
-    let primaries: Vec<_> = nodes(&cluster, via).into_iter().filter(|n| n.2).collect();
-    let (from, to) = (primaries[0].0.clone(), primaries[1].0.clone());
+    let primaries: Vec<Node> = nodes(&cluster, via)
+        .into_iter()
+        .filter(|n| n.primary)
+        .collect();
+    let (from, to) = (primaries[0].id.clone(), primaries[1].id.clone());
     let checker = tokio::spawn({
         let (store, subs) = (store.clone(), subs.clone());
         async move {
