@@ -28,6 +28,8 @@ pub struct Target {
     pub redis: bool,
     /// Run with `AUTH_REVOCATION=allowlist`.
     pub allowlist: bool,
+    /// Run on a Redis Cluster ([`crate::cluster::cluster_nodes`]) instead.
+    pub cluster: bool,
 }
 
 impl Target {
@@ -37,6 +39,7 @@ impl Target {
             binary: binary.into(),
             redis: false,
             allowlist: false,
+            cluster: false,
         }
     }
 
@@ -46,6 +49,17 @@ impl Target {
             binary: binary.into(),
             redis: true,
             allowlist: false,
+            cluster: false,
+        }
+    }
+
+    /// A Redis Cluster (`AUTH_TEST_REDIS_CLUSTER_NODES`, or a local one this suite starts).
+    pub fn cluster(binary: &str) -> Self {
+        Self {
+            binary: binary.into(),
+            redis: true,
+            allowlist: false,
+            cluster: true,
         }
     }
 
@@ -67,8 +81,18 @@ impl Target {
         if self.allowlist {
             all.push(("AUTH_REVOCATION", "allowlist"));
         }
+        let nodes;
+        if self.cluster {
+            nodes = crate::cluster::cluster_nodes();
+            all.extend(cluster_env(&nodes));
+        }
         App::start(&self.binary, self.redis.then_some(ns.as_str()), &all).await
     }
+}
+
+/// The environment that moves an app from `AUTH_REDIS_URL` to the cluster `nodes`.
+pub fn cluster_env(nodes: &str) -> [(&'static str, &str); 2] {
+    [("AUTH_REDIS_URL", ""), ("AUTH_REDIS_CLUSTER_NODES", nodes)]
 }
 
 /// The Redis URL the suite uses.
@@ -116,6 +140,7 @@ impl App {
             .env("AUTH_JWT_SECRET", ACCESS_SECRET)
             .env("AUTH_REFRESH_SECRET", REFRESH_SECRET)
             .env_remove("AUTH_REDIS_URL")
+            .env_remove("AUTH_REDIS_CLUSTER_NODES")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(ns) = redis_ns {

@@ -14,7 +14,9 @@
 //! which runs every scenario against the in-memory store and against Redis
 //! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), the revocation scenarios
 //! again in allowlist mode (`AUTH_REVOCATION=allowlist`) on both, plus the two-instance
-//! scenarios (two apps sharing one Redis).
+//! scenarios (two apps sharing one Redis). The revocation and two-instance scenarios run
+//! once more on a Redis Cluster (`AUTH_TEST_REDIS_CLUSTER_NODES`, or 3 local primaries
+//! this suite starts itself: see [`cluster`]).
 //!
 //! ```
 //! assert_eq!(
@@ -31,6 +33,7 @@
 )] // a scenario fails by panicking
 
 pub mod app;
+pub mod cluster;
 pub mod provider;
 pub mod scenarios;
 pub mod webdriver;
@@ -59,6 +62,18 @@ macro_rules! conformance_suite {
         }
         mod allowlist_redis {
             $crate::conformance_suite!(@revocation $crate::Target::redis($binary).allowlist());
+        }
+        mod cluster {
+            $crate::conformance_suite!(@revocation $crate::Target::cluster($binary));
+        }
+        mod two_instances_on_a_cluster {
+            $crate::conformance_suite!(@cluster $binary;
+                logout_is_seen_by_the_other_instance_on_a_cluster,
+                session_is_seen_by_the_other_instance_on_a_cluster,
+                rotation_is_seen_by_the_other_instance_on_a_cluster,
+                allowlist_is_shared_between_instances_on_a_cluster,
+                logout_is_seen_by_a_replicated_instance_on_a_cluster,
+            );
         }
         mod two_instances {
             $crate::conformance_suite!(@shared $binary;
@@ -141,6 +156,14 @@ macro_rules! conformance_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 $crate::scenarios::shared::$name($binary).await;
+            }
+        )*
+    };
+    (@cluster $binary:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::scenarios::cluster::$name($binary).await;
             }
         )*
     };

@@ -28,6 +28,7 @@ pub use throttle::{
     concurrent_guesses_cannot_pass_the_user_limit, concurrent_sprays_cannot_pass_the_address_limit,
     username_forms_share_one_throttle,
 };
+pub mod cluster;
 pub mod external_linking;
 pub use external_linking::{
     external_login_checks_azp_and_at_hash,
@@ -1092,11 +1093,7 @@ pub mod shared {
     use super::*;
     use crate::app::unique_namespace;
 
-    async fn pair(binary: &str) -> (App, App) {
-        pair_with(binary, &[]).await
-    }
-
-    async fn pair_with(binary: &str, env: &[(&str, &str)]) -> (App, App) {
+    pub(crate) async fn pair_with(binary: &str, env: &[(&str, &str)]) -> (App, App) {
         let ns = unique_namespace();
         (
             App::start(binary, Some(&ns), env).await,
@@ -1106,7 +1103,11 @@ pub mod shared {
 
     /// A logout on instance `a` is refused by instance `b`: at once, or within `within`
     /// for instances that replicate revocations.
-    async fn logout_across(binary: &str, env: &[(&str, &str)], within: std::time::Duration) {
+    pub(crate) async fn logout_across(
+        binary: &str,
+        env: &[(&str, &str)],
+        within: std::time::Duration,
+    ) {
         let (a, b) = pair_with(binary, env).await;
         let tok = login_bearer(&a, "alice").await;
         assert_eq!(
@@ -1163,7 +1164,11 @@ pub mod shared {
 
     /// Scenario: session is seen by the other instance.
     pub async fn session_is_seen_by_the_other_instance(binary: &str) {
-        let (a, b) = pair(binary).await;
+        session_across(binary, &[]).await;
+    }
+
+    pub(crate) async fn session_across(binary: &str, env: &[(&str, &str)]) {
+        let (a, b) = pair_with(binary, env).await;
         let (cookie, csrf, _) = cookie_login(&a, "bob").await;
         let r = b
             .client
@@ -1227,7 +1232,11 @@ pub mod shared {
 
     /// Scenario: rotation is seen by the other instance.
     pub async fn rotation_is_seen_by_the_other_instance(binary: &str) {
-        let (a, b) = pair(binary).await;
+        rotation_across(binary, &[]).await;
+    }
+
+    pub(crate) async fn rotation_across(binary: &str, env: &[(&str, &str)]) {
+        let (a, b) = pair_with(binary, env).await;
         let first = login_bearer(&a, "carol").await;
         let rt = first["refresh_token"].as_str().unwrap();
         assert_eq!(refresh(&a, rt).await.status(), 200);

@@ -36,7 +36,7 @@
 //! | `NS:{u:USER}:sess` | set | the user's session keys |
 //! | `NS:{s:DIGEST}:sess` | hash | a session (`record`, `last_seen`, `expires_at`) |
 //! | `NS:{c:KEY}:ctr` | hash | a throttle counter (`count`, `last`) |
-//! | `NS:revocations` | stream | every revocation, appended by the script that records it (trimmed to about 1 000 000 entries) |
+//! | `NS:revocations` | stream | every revocation, appended by the script that records it (on a cluster: right after it; trimmed to about 1 000 000 entries) |
 //!
 //! ## Replicated revocations
 //!
@@ -55,19 +55,44 @@
 //! fresh (heard from Redis within [`ReplicaConfig::max_lag`]); otherwise the check goes
 //! direct and fails closed when Redis is down. Needs Redis 7.0 or later, as the scripts
 //! do (`PEXPIRETIME`).
-//! Rotation, sessions, counters and the allowlist always go direct. On Redis Cluster the
-//! stream is one more slot, so the appends would have to leave the scripts (a cluster
-//! connection is future work, see below).
+//! Rotation, sessions, counters and the allowlist always go direct.
 //!
 //! ## Redis Cluster
+//!
+//! [`RedisStore::connect_cluster`] (or [`RedisStore::connect_to`] with
+//! [`Server::Cluster`]) talks to a Redis Cluster through the `redis` crate's async
+//! cluster client: each command goes to its slot's primary, `MOVED`/`ASK` (resharding,
+//! failover) are followed and the slot map refreshed, never surfaced.
 //!
 //! Everything one user's tokens touch shares the hash tag `{u:USER}`, so it lives in one
 //! slot: the per-request check (blocked `jti`, revoked family, user cut-off) is one Lua
 //! script, and rotation with reuse detection is one atomic script, on a cluster as on a
-//! single server. A cluster deployment needs a cluster-aware connection (this crate's
-//! [`RedisStore`] talks to one node; a `ClusterConnection` variant is the next step) and
-//! accepts that a session's own key and its user's session index live in two slots, so
-//! "end every session of a user" there is two steps rather than one atomic one.
+//! single server. A session is tagged by its own key (`{s:…}`), a throttle counter by
+//! its (`{c:…}`): different users, sessions and counters hash to different slots, so the
+//! load spreads over every primary (no single hot slot). A session's own key and its
+//! user's session index live in two slots, so on a cluster writing or ending a session is
+//! two single-slot steps (the session first, then the index; a stale index entry is
+//! pruned when read).
+//!
+//! The revocation stream is one key, in a slot of its own: on a cluster the scripts
+//! cannot append to it, so the store appends right after the script that recorded the
+//! revocation (key first, stream second, which keeps the replica's snapshot rule: every
+//! revocation appended before a stream position is in its key before that position).
+//! If the append fails the caller gets the error (a 503; the revocation already holds for
+//! every direct check), and a retry appends again. The replica's snapshot runs its `SCAN`
+//! on every primary; after a failover that lost stream entries, the stream's counters go
+//! back and the replica takes a new snapshot, as after a trim. A process that dies
+//! between the two steps leaves a revocation other instances' replicas learn only at
+//! their next snapshot: on a cluster with replicas, that window is the price of keeping
+//! users spread over the slots.
+//!
+//! ## TLS and versions
+//!
+//! `rediss://` URLs connect over TLS (rustls, on the aws-lc-rs provider the rest of the
+//! workspace uses), for one server and for a cluster; [`RedisStore::connect_to`] takes a
+//! PEM CA to trust instead of the system's roots. Every constructor checks the server
+//! version (`INFO server`, on every primary of a cluster) and refuses anything older than
+//! [`MIN_REDIS_VERSION`] (7.0) with an error that says so.
 //!
 //! ## Failure
 //!
@@ -85,10 +110,12 @@ use auth_core::store::{
     Admission, Counter, Counters, Family, Limit, RefreshFamilies, Revocations, Rotation,
     SessionRecord, Sessions, TokenMeta, TokenRef, TokenStatus,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
 
+mod conn;
 mod replica;
+pub use conn::{MIN_REDIS_VERSION, RedisConnection};
+use conn::{Opener, err};
 pub use replica::ReplicaConfig;
 
 const CHECK: &str = r"
@@ -132,28 +159,39 @@ if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPI
 return 1
 ";
 
-/// KEYS: fam, fams, allow, stream; ARGV: sid, jti, next_jti, next_exp_ms, now, sub.
+/// KEYS: fam, fams, allow, stream (on one server; on a cluster the caller appends);
+/// ARGV: sid, jti, next_jti, next_exp_ms, now, sub, maxlen. Returns {code, family expiry
+/// in ms}: 0 unknown, 1 rotated, 2 reuse (the family revoked now), 3 reuse of a family
+/// revoked before.
 const ROTATE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 local f = redis.call('HMGET', KEYS[1], 'current', 'revoked')
 if f[2] == '1' or f[1] ~= ARGV[2] then
+  local e = redis.call('PEXPIRETIME', KEYS[1])
+  local code = 3
   if f[2] ~= '1' then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'k', 'f', 's', ARGV[6], 'i', ARGV[1], 'e', redis.call('PEXPIRETIME', KEYS[1]))
+    code = 2
+    if KEYS[4] then
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'k', 'f', 's', ARGV[6], 'i', ARGV[1], 'e', e)
+    end
   end
   redis.call('HSET', KEYS[1], 'revoked', '1')
   redis.call('SREM', KEYS[2], ARGV[1])
   redis.call('DEL', KEYS[3])
-  return 2
+  return {code, e}
 end
 redis.call('HSET', KEYS[1], 'current', ARGV[3], 'last_used', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
-return 1
+return {1, 0}
 ";
 
-/// KEYS: fam, fams, allow, stream; ARGV: sid, until_ms, sub, maxlen.
+/// KEYS: fam, fams, allow, stream (on one server; on a cluster the caller appends);
+/// ARGV: sid, until_ms, sub, maxlen.
 const REVOKE_FAMILY: &str = r"
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'k', 'f', 's', ARGV[3], 'i', ARGV[1], 'e', ARGV[2])
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'k', 'f', 's', ARGV[3], 'i', ARGV[1], 'e', ARGV[2])
+end
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[1], 'revoked', '1')
 if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
@@ -161,11 +199,13 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 ";
 
-/// KEYS: cut, fams, stream, then fam_i, allow_i per family; ARGV: at, until_ms, n, sub,
-/// maxlen, sid_1..sid_n. Returns -1 when the family set changed since it was read (the
-/// caller re-reads and retries).
+/// KEYS: cut, fams, then fam_i, allow_i per family, then the stream (on one server; on a
+/// cluster the caller appends); ARGV: at, until_ms, n, sub, maxlen, sid_1..sid_n.
+/// Returns the cut-off now in force, or -1 when the family set changed since it was read
+/// (the caller re-reads and retries).
 const REVOKE_USER: &str = r"
 local n = tonumber(ARGV[3])
+local stream = KEYS[3 + 2 * n]
 local members = redis.call('SMEMBERS', KEYS[2])
 if #members ~= n then return -1 end
 local want = {}
@@ -174,17 +214,19 @@ for _, m in ipairs(members) do if not want[m] then return -1 end end
 local cut = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cut then cut = tonumber(ARGV[1]) end
 redis.call('SET', KEYS[1], cut, 'PXAT', ARGV[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'k', 'u', 's', ARGV[4], 'a', cut, 'e', ARGV[2])
-for i = 1, n do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'k', 'f', 's', ARGV[4], 'i', ARGV[5 + i], 'e', ARGV[2])
+if stream then
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'k', 'u', 's', ARGV[4], 'a', cut, 'e', ARGV[2])
+  for i = 1, n do
+    redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'k', 'f', 's', ARGV[4], 'i', ARGV[5 + i], 'e', ARGV[2])
+  end
 end
-for i = 4, #KEYS, 2 do
+for i = 3, 2 + 2 * n, 2 do
   redis.call('HSET', KEYS[i], 'revoked', '1')
   if redis.call('PEXPIRETIME', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[i], ARGV[2]) end
   redis.call('DEL', KEYS[i + 1])
 end
 redis.call('DEL', KEYS[2])
-return 1
+return cut
 ";
 
 const INCREMENT: &str = r"
@@ -251,12 +293,14 @@ struct Scripts {
     touch: Script,
 }
 
-/// All of `auth-core`'s state stores on one Redis. Cheap to clone (one multiplexed,
-/// self-reconnecting connection).
+/// All of `auth-core`'s state stores on one Redis or one Redis Cluster. Cheap to clone
+/// (one multiplexed, self-reconnecting connection).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
-    client: redis::Client,
+    conn: RedisConnection,
+    /// How to open the replica reader's own connection (`None`: the store was given its
+    /// connection by the application).
+    opener: Option<Opener>,
     ns: Arc<str>,
     scripts: Arc<Scripts>,
     clock: Arc<dyn Clock>,
@@ -269,10 +313,6 @@ impl std::fmt::Debug for RedisStore {
             .field("namespace", &self.ns)
             .finish_non_exhaustive()
     }
-}
-
-fn err(op: &str, e: redis::RedisError) -> StoreError {
-    StoreError::new(format!("redis {op}: {e}"))
 }
 
 /// A key component: kept as is when plainly safe, hex-encoded otherwise, so user input can
@@ -314,6 +354,28 @@ pub(crate) fn unpart(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+fn check_namespace(namespace: &str) -> Result<(), StoreError> {
+    if namespace.is_empty()
+        || !namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+    {
+        return Err(StoreError::new(
+            "the Redis namespace must be non-empty letters, digits, `-`, `_` or `:`",
+        ));
+    }
+    Ok(())
+}
+
+/// Where the store's Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    /// One server: `redis://[:password@]host:port[/db]` or `rediss://…` (TLS).
+    Single(String),
+    /// Some nodes of a Redis Cluster, each a `redis://` or `rediss://` URL.
+    Cluster(Vec<String>),
+}
+
 fn ms(secs: u64) -> u64 {
     secs.saturating_mul(1000)
 }
@@ -333,27 +395,61 @@ impl RedisStore {
         namespace: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        if namespace.is_empty()
-            || !namespace
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
-        {
-            return Err(StoreError::new(
-                "the Redis namespace must be non-empty letters, digits, `-`, `_` or `:`",
-            ));
-        }
-        let client = redis::Client::open(url).map_err(|e| err("url", e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(|e| err("connect", e))?;
+        Self::connect_to(&Server::Single(url.to_string()), namespace, None, clock).await
+    }
+
+    /// Connects to the Redis Cluster one or more of whose nodes are `nodes`
+    /// (`redis://` or `rediss://` URLs; the client learns the rest from them). Keys are
+    /// hash-tagged per user, session and counter, so every multi-key step stays in one
+    /// slot while users spread over all of them.
+    pub async fn connect_cluster<S: AsRef<str>>(
+        nodes: &[S],
+        namespace: &str,
+    ) -> Result<Self, StoreError> {
+        let nodes = nodes.iter().map(|n| n.as_ref().to_string()).collect();
+        Self::connect_to(
+            &Server::Cluster(nodes),
+            namespace,
+            None,
+            Arc::new(SystemClock),
+        )
+        .await
+    }
+
+    /// Connects to `server`, trusting the PEM certificates in `ca_pem` (instead of the
+    /// system's roots) for `rediss://` URLs. Refuses a server older than
+    /// [`MIN_REDIS_VERSION`] with an error that says so.
+    pub async fn connect_to(
+        server: &Server,
+        namespace: &str,
+        ca_pem: Option<&[u8]>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let opener = match server {
+            Server::Single(url) => Opener::single(url, ca_pem)?,
+            Server::Cluster(nodes) => Opener::cluster(nodes, ca_pem)?,
+        };
+        check_namespace(namespace)?;
+        let conn = opener.open().await?;
+        let mut store = Self::from_connection(conn, namespace, clock).await?;
+        store.opener = Some(opener);
+        Ok(store)
+    }
+
+    /// A store on a connection the application already has (one server or a cluster).
+    /// Checks the server version as [`RedisStore::connect_to`] does. Such a store cannot
+    /// open a second connection of its own, so [`RedisStore::with_replica`] refuses it.
+    pub async fn from_connection(
+        conn: impl Into<RedisConnection>,
+        namespace: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        check_namespace(namespace)?;
+        let mut conn = conn.into();
+        conn::check_version(&mut conn).await?;
         Ok(Self {
             conn,
-            client,
+            opener: None,
             replica: None,
             ns: namespace.into(),
             scripts: Arc::new(Scripts {
@@ -381,7 +477,12 @@ impl RedisStore {
     /// since) before returning, so the first check already knows every recorded
     /// revocation, however much of the stream was trimmed.
     pub async fn with_replica(mut self, config: ReplicaConfig) -> Result<Self, StoreError> {
-        self.replica = Some(replica::Replica::start(self.client.clone(), &self.ns, config).await?);
+        let Some(opener) = self.opener.clone() else {
+            return Err(StoreError::new(
+                "the revocation replica needs a connection of its own: build the store with connect, connect_cluster or connect_to",
+            ));
+        };
+        self.replica = Some(replica::Replica::start(opener, &self.ns, config).await?);
         Ok(self)
     }
 
@@ -392,6 +493,39 @@ impl RedisStore {
 
     fn stream_key(&self) -> String {
         format!("{}:revocations", self.ns)
+    }
+
+    /// The stream key for a script to append to itself: on one server; `None` on a
+    /// cluster, where the stream is in a slot of its own and [`RedisStore::append`] adds
+    /// the entries after the script.
+    fn script_stream(&self) -> Option<String> {
+        (!self.conn.is_cluster()).then(|| self.stream_key())
+    }
+
+    /// On a cluster: appends `entries` (field/value lists) to the revocation stream,
+    /// after the script that recorded them in their keys. The order keeps the replica's
+    /// snapshot rule (a revocation appended before a position is in its key before it).
+    /// Should this fail, the revocation holds for every direct check, the caller gets the
+    /// error (a 503; a retry appends again) and replicas catch up on their next snapshot.
+    async fn append(&self, entries: &[Vec<String>]) -> Result<(), StoreError> {
+        if !self.conn.is_cluster() || entries.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for fields in entries {
+            pipe.cmd("XADD")
+                .arg(self.stream_key())
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(replica::STREAM_MAXLEN)
+                .arg("*")
+                .arg(fields)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut c)
+            .await
+            .map_err(|e| err("revocation stream", e))
     }
 
     /// Whether the server answers `PING` (for health checks).
@@ -470,9 +604,10 @@ impl Revocations for RedisStore {
             return Ok(());
         }
         let mut c = self.conn.clone();
-        // Both keys carry the user's hash tag: one atomic MULTI on one slot.
-        redis::pipe()
-            .atomic()
+        // Both keys carry the user's hash tag: one atomic MULTI on one slot (with the
+        // stream append on one server; after it on a cluster).
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("SET")
             .arg(self.jti_key(t))
             .arg(1)
@@ -482,19 +617,26 @@ impl Revocations for RedisStore {
             .cmd("HDEL")
             .arg(self.allow_key(t.sub, t.sid))
             .arg(Self::allow_field(t))
-            .ignore()
-            .cmd("XADD")
-            .arg(self.stream_key())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(replica::STREAM_MAXLEN)
-            .arg("*")
-            .arg(&["k", "t", "s", t.sub, "i", t.iss, "j", t.jti, "e"])
-            .arg(ms(t.exp))
-            .ignore()
-            .query_async::<()>(&mut c)
+            .ignore();
+        let entry: Vec<String> = ["k", "t", "s", t.sub, "i", t.iss, "j", t.jti, "e"]
+            .iter()
+            .map(|f| f.to_string())
+            .chain([ms(t.exp).to_string()])
+            .collect();
+        if let Some(stream) = self.script_stream() {
+            pipe.cmd("XADD")
+                .arg(stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(replica::STREAM_MAXLEN)
+                .arg("*")
+                .arg(&entry)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut c)
             .await
             .map_err(|e| err("revoke_token", e))?;
+        self.append(&[entry]).await?;
         if let Some(r) = &self.replica {
             r.record("t", t.sub, (t.iss, t.jti), 0, ms(t.exp));
         }
@@ -503,19 +645,22 @@ impl Revocations for RedisStore {
 
     async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        self.scripts
-            .revoke_family
-            .key(self.fam_key(sub, sid))
+        let until_ms = ms(until.max(self.now() + 1));
+        let mut inv = self.scripts.revoke_family.prepare_invoke();
+        inv.key(self.fam_key(sub, sid))
             .key(self.user(sub, "fams"))
-            .key(self.allow_key(sub, sid))
-            .key(self.stream_key())
-            .arg(sid)
-            .arg(ms(until.max(self.now() + 1)))
+            .key(self.allow_key(sub, sid));
+        if let Some(stream) = self.script_stream() {
+            inv.key(stream);
+        }
+        inv.arg(sid)
+            .arg(until_ms)
             .arg(sub)
             .arg(replica::STREAM_MAXLEN)
             .invoke_async::<i64>(&mut c)
             .await
             .map_err(|e| err("revoke_family", e))?;
+        self.append(&[family_entry(sub, sid, until_ms)]).await?;
         if let Some(r) = &self.replica {
             r.record("f", sub, (sid, ""), 0, ms(until.max(self.now() + 1)));
         }
@@ -531,12 +676,13 @@ impl Revocations for RedisStore {
                 .await
                 .map_err(|e| err("revoke_user", e))?;
             let mut inv = self.scripts.revoke_user.prepare_invoke();
-            inv.key(self.user(sub, "cut"))
-                .key(self.user(sub, "fams"))
-                .key(self.stream_key());
+            inv.key(self.user(sub, "cut")).key(self.user(sub, "fams"));
             for sid in &sids {
                 inv.key(self.fam_key(sub, sid))
                     .key(self.allow_key(sub, sid));
+            }
+            if let Some(stream) = self.script_stream() {
+                inv.key(stream);
             }
             inv.arg(at)
                 .arg(until)
@@ -550,7 +696,16 @@ impl Revocations for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(|e| err("revoke_user", e))?;
-            if done == 1 {
+            if done >= 0 {
+                let mut entries = vec![
+                    ["k", "u", "s", sub, "a"]
+                        .iter()
+                        .map(|f| f.to_string())
+                        .chain([done.to_string(), "e".into(), until.to_string()])
+                        .collect(),
+                ];
+                entries.extend(sids.iter().map(|sid| family_entry(sub, sid, until)));
+                self.append(&entries).await?;
                 if let Some(r) = &self.replica {
                     r.record("u", sub, ("", ""), at, until);
                     for sid in &sids {
@@ -632,13 +787,14 @@ impl RefreshFamilies for RedisStore {
         next_exp: u64,
     ) -> Result<Rotation, StoreError> {
         let mut c = self.conn.clone();
-        let r: i64 = self
-            .scripts
-            .rotate
-            .key(self.fam_key(sub, sid))
+        let mut inv = self.scripts.rotate.prepare_invoke();
+        inv.key(self.fam_key(sub, sid))
             .key(self.user(sub, "fams"))
-            .key(self.allow_key(sub, sid))
-            .key(self.stream_key())
+            .key(self.allow_key(sub, sid));
+        if let Some(stream) = self.script_stream() {
+            inv.key(stream);
+        }
+        let (r, expires_ms): (i64, i64) = inv
             .arg(sid)
             .arg(jti)
             .arg(next_jti)
@@ -649,9 +805,13 @@ impl RefreshFamilies for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(|e| err("rotate", e))?;
+        if r == 2 {
+            let until = u64::try_from(expires_ms).unwrap_or(0);
+            self.append(&[family_entry(sub, sid, until)]).await?;
+        }
         Ok(match r {
             1 => Rotation::Rotated,
-            2 => {
+            2 | 3 => {
                 // Read-your-writes; the stream entry brings the family's real expiry.
                 if let Some(rep) = &self.replica {
                     rep.record("f", sub, (sid, ""), 0, u64::MAX);
@@ -806,6 +966,15 @@ impl Counters for RedisStore {
     }
 }
 
+/// A stream entry: family `sid` of `sub` revoked until `until_ms`.
+fn family_entry(sub: &str, sid: &str, until_ms: u64) -> Vec<String> {
+    ["k", "f", "s", sub, "i", sid, "e"]
+        .iter()
+        .map(|f| f.to_string())
+        .chain([until_ms.to_string()])
+        .collect()
+}
+
 fn counter(v: &[i64], _: u8) -> Option<Counter> {
     let (count, last, exp) = (*v.first()?, *v.get(1)?, *v.get(2)?);
     (count > 0 && exp > 0).then(|| Counter {
@@ -824,8 +993,11 @@ impl Sessions for RedisStore {
         let k = self.session_key(key);
         let idx = self.user(&record.user_id, "sess");
         let exp = ms(record.expires_at);
-        redis::pipe()
-            .cmd("HSET")
+        // The session (its own slot) and the user's index (the user's slot): one
+        // pipeline on one server, one each on a cluster (a pipeline must stay in one
+        // slot there), the session first.
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET")
             .arg(&k)
             .arg("record")
             .arg(json)
@@ -837,8 +1009,14 @@ impl Sessions for RedisStore {
             .cmd("PEXPIREAT")
             .arg(&k)
             .arg(exp)
-            .ignore()
-            .cmd("SADD")
+            .ignore();
+        if self.conn.is_cluster() {
+            pipe.query_async::<()>(&mut c)
+                .await
+                .map_err(|e| err("insert_session", e))?;
+            pipe = redis::pipe();
+        }
+        pipe.cmd("SADD")
             .arg(&idx)
             .arg(key)
             .ignore()
@@ -901,6 +1079,17 @@ impl Sessions for RedisStore {
             return Ok(false);
         };
         let mut c = self.conn.clone();
+        if self.conn.is_cluster() {
+            // Two slots: the session first, then its index entry.
+            let deleted: i64 = c
+                .del(self.session_key(key))
+                .await
+                .map_err(|e| err("remove_session", e))?;
+            c.srem::<_, _, ()>(self.user(&record.user_id, "sess"), key)
+                .await
+                .map_err(|e| err("remove_session", e))?;
+            return Ok(deleted == 1);
+        }
         let (deleted, _): (i64, i64) = redis::pipe()
             .cmd("DEL")
             .arg(self.session_key(key))

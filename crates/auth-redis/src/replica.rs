@@ -2,15 +2,17 @@
 //! trip.
 //!
 //! Every revocation (a token, a family, a user's "log out everywhere", a family revoked
-//! by refresh-token reuse) is appended, in the same atomic script that records it, to the
-//! stream `NS:revocations`. Each instance with a replica reads the stream with `XREAD
+//! by refresh-token reuse) is appended, in the same atomic script that records it (on a
+//! Redis Cluster, where the stream is in a slot of its own: right after that script), to
+//! the stream `NS:revocations`. Each instance with a replica reads the stream with `XREAD
 //! BLOCK` on its own connection, applies entries to a local set, and resumes from its
 //! last id after a reconnect. Its own revocations are applied locally at once
 //! (read-your-writes).
 //!
 //! The stream is trimmed, so it cannot be the whole history: a replica first loads the
 //! whole revoked set from the keys that hold it (a *snapshot*: `SCAN` of the namespace's
-//! blocked `jti`s, revoked families and user cut-offs), then reads the stream from a
+//! blocked `jti`s, revoked families and user cut-offs, on every primary of a cluster),
+//! then reads the stream from a
 //! position taken *before* the snapshot, so nothing written during the snapshot is
 //! missed. After every read it compares its position with the stream (`XINFO STREAM`):
 //! if an entry it had not read was trimmed or deleted, or the stream was deleted or
@@ -29,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use auth_core::StoreError;
 use auth_core::store::TokenRef;
-use redis::aio::MultiplexedConnection;
+
+use crate::conn::{Node, Opener, ReaderConnection};
 use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands as _, Value};
 
@@ -172,7 +175,7 @@ impl Replica {
     /// Connects, takes a snapshot of the revoked set and reads the stream since, and
     /// starts the reader task.
     pub(crate) async fn start(
-        client: redis::Client,
+        opener: Opener,
         namespace: &str,
         config: ReplicaConfig,
     ) -> Result<Arc<Self>, StoreError> {
@@ -185,14 +188,14 @@ impl Replica {
             stream: format!("{namespace}:revocations"),
             user_prefix: format!("{namespace}:{{u:"),
         });
-        let mut conn = reader_connection(&client, &config)
+        let mut conn = reader_connection(&opener, &config)
             .await
             .map_err(|e| replica_err("connect", e))?;
         // Before serving, so a fresh instance never answers from an empty set. Should the
         // stream be trimmed past the snapshot's position meanwhile, the replica starts
         // untrusted (checks go direct) and the reader takes another snapshot.
         replica.resync(&mut conn).await?;
-        tokio::spawn(read_loop(Arc::downgrade(&replica), client, conn, config));
+        tokio::spawn(read_loop(Arc::downgrade(&replica), opener, conn, config));
         Ok(replica)
     }
 
@@ -249,7 +252,7 @@ impl Replica {
     /// Loads the whole revoked set, then the stream since a position taken before it;
     /// trusted at the end unless the stream lost entries after that position meanwhile.
     /// Answers whether the replica is trusted now.
-    async fn resync(&self, conn: &mut MultiplexedConnection) -> Result<bool, StoreError> {
+    async fn resync(&self, conn: &mut ReaderConnection) -> Result<bool, StoreError> {
         self.lock().trusted = false;
         // 1. The position first: every revocation appended up to it was recorded in its
         //    key before (the same atomic script), so the snapshot below sees it.
@@ -298,17 +301,36 @@ impl Replica {
     /// `COUNT` keeps each call short. The values are read per page, each key on its own
     /// (they live in different hash slots): on Redis Cluster the same walk runs on each
     /// primary.
-    async fn snapshot(&self, conn: &mut MultiplexedConnection) -> Result<(), StoreError> {
+    async fn snapshot(&self, conn: &mut ReaderConnection) -> Result<(), StoreError> {
+        let nodes = conn
+            .primaries()
+            .await
+            .map_err(|e| replica_err("snapshot", e))?;
+        for node in &nodes {
+            self.snapshot_node(conn, node).await?;
+        }
+        Ok(())
+    }
+
+    /// The snapshot's walk on one primary (the server itself, or one of a cluster's).
+    async fn snapshot_node(
+        &self,
+        conn: &mut ReaderConnection,
+        node: &Node,
+    ) -> Result<(), StoreError> {
         let pattern = format!("{}*}}:*", self.user_prefix);
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(conn)
+            let (next, keys): (u64, Vec<Vec<u8>>) = conn
+                .query_on(
+                    node,
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT),
+                )
                 .await
                 .map_err(|e| replica_err("snapshot", e))?;
             // Keys this crate writes are ASCII; any other name is not one of them.
@@ -326,8 +348,8 @@ impl Replica {
                     };
                     pipe.cmd("PEXPIRETIME").arg(key);
                 }
-                let values: Vec<Value> = pipe
-                    .query_async(conn)
+                let values: Vec<Value> = conn
+                    .pipe_on(node, &pipe)
                     .await
                     .map_err(|e| replica_err("snapshot", e))?;
                 let mut s = self.lock();
@@ -414,7 +436,7 @@ struct StreamInfo {
 
 /// The stream's counters, or `None` when it does not exist.
 async fn stream_info(
-    conn: &mut MultiplexedConnection,
+    conn: &mut ReaderConnection,
     stream: &str,
 ) -> Result<Option<StreamInfo>, StoreError> {
     let reply: Value = match redis::cmd("XINFO")
@@ -504,20 +526,18 @@ fn block_time(config: &ReplicaConfig) -> Duration {
 /// the replica would go stale); a server that does not answer within block + `max_lag`
 /// is treated as gone.
 async fn reader_connection(
-    client: &redis::Client,
+    opener: &Opener,
     config: &ReplicaConfig,
-) -> redis::RedisResult<MultiplexedConnection> {
-    let timeouts = redis::AsyncConnectionConfig::new()
-        .set_response_timeout(Some(block_time(config) + config.max_lag));
-    client
-        .get_multiplexed_async_connection_with_config(&timeouts)
+) -> redis::RedisResult<ReaderConnection> {
+    opener
+        .open_reader(block_time(config) + config.max_lag)
         .await
 }
 
 async fn read_loop(
     replica: Weak<Replica>,
-    client: redis::Client,
-    mut conn: MultiplexedConnection,
+    opener: Opener,
+    mut conn: ReaderConnection,
     config: ReplicaConfig,
 ) {
     let block = block_time(&config);
@@ -535,7 +555,7 @@ async fn read_loop(
         if let Err(e) = step {
             tracing::warn!(error = %e, "redis replica: read failed; reconnecting");
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Ok(c) = reader_connection(&client, &config).await {
+            if let Ok(c) = reader_connection(&opener, &config).await {
                 conn = c;
             }
         }
@@ -545,11 +565,7 @@ async fn read_loop(
 impl Replica {
     /// One turn of the reader: a snapshot if untrusted; otherwise one `XREAD` and the gap
     /// check after it. Fresh again (`heard_at`) only once the check found no gap.
-    async fn step(
-        &self,
-        conn: &mut MultiplexedConnection,
-        block: Duration,
-    ) -> Result<(), StoreError> {
+    async fn step(&self, conn: &mut ReaderConnection, block: Duration) -> Result<(), StoreError> {
         if !self.lock().trusted {
             if self.resync(conn).await? {
                 tracing::info!("redis replica: snapshot complete; answering locally again");

@@ -36,6 +36,12 @@ pub struct Settings {
     pub refresh_secret: Vec<u8>,
     /// `AUTH_REDIS_URL`.
     pub redis_url: Option<String>,
+    /// `AUTH_REDIS_CLUSTER_NODES`: a comma list of `redis://` (or `rediss://`) node URLs
+    /// of a Redis Cluster, instead of `AUTH_REDIS_URL` (empty when unset).
+    pub redis_cluster_nodes: Vec<String>,
+    /// `AUTH_REDIS_CA_FILE`: a PEM file of CA certificates to trust for `rediss://`
+    /// instead of the system's roots.
+    pub redis_ca_file: Option<String>,
     /// `AUTH_REDIS_NAMESPACE` (default `auth-reference`): lets tests share one Redis.
     pub redis_namespace: String,
     /// `AUTH_REDIS_REPLICA` (`true`/`false`, default `false`): replicate revocations into
@@ -147,6 +153,16 @@ impl Settings {
             access_secret,
             refresh_secret,
             redis_url: get("AUTH_REDIS_URL").filter(|u| !u.is_empty()),
+            redis_cluster_nodes: get("AUTH_REDIS_CLUSTER_NODES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            redis_ca_file: get("AUTH_REDIS_CA_FILE").filter(|f| !f.is_empty()),
             redis_namespace: get("AUTH_REDIS_NAMESPACE").unwrap_or_else(|| "auth-reference".into()),
             redis_replica: match get("AUTH_REDIS_REPLICA").as_deref() {
                 None | Some("false") | Some("0") => false,
@@ -240,13 +256,39 @@ pub struct Reference {
 /// The contract's demo API keys (stored only as digests).
 pub const DEMO_API_KEYS: [&str; 2] = ["secret-key-123", "another-key-456"];
 
-/// Builds the reference app from `settings`: memory store, or Redis at `AUTH_REDIS_URL`.
+/// Builds the reference app from `settings`: memory store, or Redis at `AUTH_REDIS_URL`
+/// or on the cluster `AUTH_REDIS_CLUSTER_NODES`.
 pub async fn build(settings: Settings) -> Result<Reference, String> {
-    let store: Arc<dyn StateStore> = match &settings.redis_url {
-        Some(url) => {
-            let store = auth_redis::RedisStore::connect(url, &settings.redis_namespace)
-                .await
-                .map_err(|e| format!("AUTH_REDIS_URL: cannot reach Redis ({e})"))?;
+    let server = match (&settings.redis_url, settings.redis_cluster_nodes.is_empty()) {
+        (Some(_), false) => {
+            return Err(
+                "AUTH_REDIS_URL and AUTH_REDIS_CLUSTER_NODES are both set: choose one".into(),
+            );
+        }
+        (Some(url), true) => Some(("AUTH_REDIS_URL", auth_redis::Server::Single(url.clone()))),
+        (None, false) => Some((
+            "AUTH_REDIS_CLUSTER_NODES",
+            auth_redis::Server::Cluster(settings.redis_cluster_nodes.clone()),
+        )),
+        (None, true) => None,
+    };
+    let store: Arc<dyn StateStore> = match server {
+        Some((var, server)) => {
+            let ca = match &settings.redis_ca_file {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("AUTH_REDIS_CA_FILE: cannot read {path}: {e}"))?,
+                ),
+                None => None,
+            };
+            let store = auth_redis::RedisStore::connect_to(
+                &server,
+                &settings.redis_namespace,
+                ca.as_deref(),
+                Arc::new(auth_core::clock::SystemClock),
+            )
+            .await
+            .map_err(|e| format!("{var}: cannot use Redis ({e})"))?;
             let store = if settings.redis_replica {
                 store
                     .with_replica(auth_redis::ReplicaConfig::default())
