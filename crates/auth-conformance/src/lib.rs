@@ -11,10 +11,13 @@
 //! auth_conformance::conformance_suite!(env!("CARGO_BIN_EXE_reference-axum"));
 //! ```
 //!
-//! which runs every scenario against the in-memory store and against Redis
-//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), the revocation scenarios
-//! again in allowlist mode (`AUTH_REVOCATION=allowlist`) on both, plus the two-instance
-//! scenarios (two apps sharing one Redis).
+//! which runs every scenario against the in-memory store, against Redis
+//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), against a SQLite file and
+//! against Postgres (`AUTH_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh database per app), the
+//! revocation scenarios again in allowlist mode (`AUTH_REVOCATION=allowlist`) on each,
+//! the restart scenario on each store that outlives the app, plus the two-instance
+//! scenarios (two apps sharing one Redis, or one Postgres database).
 //!
 //! ```
 //! assert_eq!(
@@ -39,7 +42,7 @@ pub fn parse_listening_line(line: &str) -> Option<&str> {
 }
 
 /// Instantiates every scenario for a reference binary: once on the memory store, once
-/// on Redis, plus the two-instance scenarios.
+/// on Redis, once on SQLite and once on Postgres, plus the two-instance scenarios.
 #[macro_export]
 macro_rules! conformance_suite {
     ($binary:expr) => {
@@ -48,12 +51,38 @@ macro_rules! conformance_suite {
         }
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));
+            $crate::conformance_suite!(@persistent $crate::Target::redis($binary));
+        }
+        mod sqlite {
+            $crate::conformance_suite!(@tests $crate::Target::sqlite($binary));
+            $crate::conformance_suite!(@persistent $crate::Target::sqlite($binary));
+        }
+        mod postgres {
+            $crate::conformance_suite!(@tests $crate::Target::postgres($binary));
+            $crate::conformance_suite!(@persistent $crate::Target::postgres($binary));
         }
         mod allowlist_memory {
             $crate::conformance_suite!(@revocation $crate::Target::memory($binary).allowlist());
         }
         mod allowlist_redis {
             $crate::conformance_suite!(@revocation $crate::Target::redis($binary).allowlist());
+        }
+        mod allowlist_sqlite {
+            $crate::conformance_suite!(@revocation $crate::Target::sqlite($binary).allowlist());
+        }
+        mod allowlist_postgres {
+            $crate::conformance_suite!(@revocation $crate::Target::postgres($binary).allowlist());
+            $crate::conformance_suite!(@each $crate::Target::postgres($binary).allowlist();
+                a_restart_loses_nothing,
+                two_instances_share_one_database,
+            );
+        }
+        mod two_instances_postgres {
+            $crate::conformance_suite!(@each $crate::Target::postgres($binary);
+                two_instances_share_one_database,
+                concurrent_refreshes_across_two_instances_have_one_winner,
+                database_outage_fails_closed_and_recovers,
+            );
         }
         mod two_instances {
             $crate::conformance_suite!(@shared $binary;
@@ -109,6 +138,11 @@ macro_rules! conformance_suite {
             concurrent_guesses_cannot_pass_the_user_limit,
             concurrent_sprays_cannot_pass_the_address_limit,
             username_forms_share_one_throttle,
+        );
+    };
+    (@persistent $target:expr) => {
+        $crate::conformance_suite!(@each $target;
+            a_restart_loses_nothing,
         );
     };
     (@revocation $target:expr) => {

@@ -263,7 +263,12 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
     let (users, api_keys): (Arc<dyn UserStore>, Arc<dyn ApiKeyStore>) = match &database {
         Some(db) => {
             let users = db.users();
-            if users.count().await.map_err(|e| format!("AUTH_DATABASE_URL: {e}"))? == 0 {
+            if users
+                .count()
+                .await
+                .map_err(|e| format!("AUTH_DATABASE_URL: {e}"))?
+                == 0
+            {
                 for user in demo_user_list() {
                     users
                         .insert_if_absent(&user)
