@@ -145,28 +145,55 @@ impl UserStore for SqlUsers {
         self.find_where("email_folded", &fold(email)).await
     }
 
-    async fn create_user(&self, mut user: User) -> Result<User, StoreError> {
-        if user.id.is_empty() {
-            user.id = new_id();
-        }
-        // One statement: the unique email (folded) makes a concurrent second creation of
-        // the same email a no-op, and that caller gets the first one's user.
-        if self.insert_if_absent(&user).await? {
-            return Ok(user);
-        }
-        if let Some(email) = &user.email
-            && let Some(existing) = self.find_by_email(email).await?
-        {
-            return Ok(existing);
+    async fn create_user(&self, user: User) -> Result<User, StoreError> {
+        // A given id is used as is; an empty one becomes the next number (as the demo
+        // users' "1", "2", "3" are), found again when a concurrent creation took it.
+        for _ in 0..20 {
+            let mut candidate = user.clone();
+            if candidate.id.is_empty() {
+                candidate.id = (self.max_numeric_id().await? + 1).to_string();
+            }
+            // One statement: the unique email (folded) makes a concurrent second creation
+            // of the same email a no-op, and that caller gets the first one's user.
+            if self.insert_if_absent(&candidate).await? {
+                return Ok(candidate);
+            }
+            if let Some(email) = &user.email
+                && let Some(existing) = self.find_by_email(email).await?
+            {
+                return Ok(existing);
+            }
+            if !user.id.is_empty() || self.find_by_username(&user.username).await?.is_some() {
+                break;
+            }
+            // The number was taken meanwhile: take the next one.
         }
         Err(StoreError::new("a user with this id or username exists"))
     }
 }
 
-/// A random user id (128 bits, hex).
-fn new_id() -> String {
-    let bits: u128 = rand::random();
-    format!("{bits:032x}")
+impl SqlUsers {
+    /// The largest id that is a number (0 when none is).
+    async fn max_numeric_id(&self) -> Result<i64, StoreError> {
+        let found: Result<i64, sqlx::Error> =
+            match &self.pool {
+                #[cfg(feature = "postgres")]
+                Pool::Postgres(p) => sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(MAX(CAST(id AS BIGINT)), 0) AS BIGINT) FROM auth_users \
+                     WHERE id ~ '^[0-9]{1,18}$'",
+                )
+                .fetch_one(p)
+                .await,
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(p) => sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(MAX(CAST(id AS INTEGER)), 0) AS BIGINT) FROM auth_users \
+                     WHERE id <> '' AND id NOT GLOB '*[^0-9]*' AND length(id) <= 18",
+                )
+                .fetch_one(p)
+                .await,
+            };
+        found.map_err(fault("next user id"))
+    }
 }
 
 /// API key records in the table `auth_api_keys`

@@ -130,7 +130,7 @@ async fn concurrent_first_logins_of_one_email_make_one_account(store: SqlStore) 
     assert_eq!(ids.len(), 1, "one account: {ids:?}");
     assert_eq!(users.count().await.unwrap(), 1);
     let id = ids.into_iter().next().unwrap();
-    assert!(!id.is_empty());
+    assert_eq!(id, "1", "the next number");
     assert_eq!(
         users
             .find_by_email("new@EXAMPLE.com")
@@ -152,6 +152,23 @@ async fn concurrent_first_logins_of_one_email_make_one_account(store: SqlStore) 
         })
         .await;
     assert!(clash.is_err());
+    // Numbers continue after the largest numeric id, whatever other ids exist.
+    users.insert_if_absent(&alice("phc")).await.unwrap();
+    let mut odd = alice("phc");
+    (odd.id, odd.username, odd.email) = ("svc-x".into(), "svc".into(), None);
+    users.insert_if_absent(&odd).await.unwrap();
+    let next = users
+        .create_user(User {
+            id: String::new(),
+            username: "zed".into(),
+            email: Some("zed@example.com".into()),
+            roles: vec![],
+            password_hash: String::new(),
+            disabled: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.id, "2");
 }
 
 async fn api_keys_are_kept_as_digests_only(store: SqlStore) {
