@@ -114,25 +114,36 @@ pub async fn concurrent_refreshes_across_two_instances_have_one_winner(t: &Targe
         let app = if i % 2 == 0 { &a } else { &b };
         let (client, url, rt) = (app.client.clone(), app.url("/refresh"), rt.clone());
         tasks.push(tokio::spawn(async move {
-            client
+            let r = client
                 .post(url)
                 .json(&json!({"refresh_token": rt}))
                 .send()
                 .await
-                .unwrap()
-                .status()
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.ok())
         }));
     }
-    let mut ok = 0;
+    let mut winners = Vec::new();
     for task in tasks {
-        let status = task.await.unwrap();
+        let (status, body) = task.await.unwrap();
         assert!(
             status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
             "{status}"
         );
-        ok += usize::from(status == StatusCode::OK);
+        if status == StatusCode::OK {
+            winners.push(body.unwrap());
+        }
     }
-    assert_eq!(ok, 1, "exactly one of 20 concurrent refreshes wins");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of 20 concurrent refreshes wins"
+    );
+    // The losers were reuse, on both instances: the family, winner included, is revoked.
+    for app in [&a, &b] {
+        expect_invalid_token(get(app, "/me", Some(&bearer(&winners[0]))).await).await;
+    }
 }
 
 /// A TCP proxy to `upstream` that can be cut (every connection closed, new ones refused)
