@@ -30,7 +30,7 @@ pub struct Target {
 pub enum Database {
     /// A fresh SQLite file per app (or per group of apps sharing it).
     Sqlite,
-    /// A fresh database on the Postgres server at `AUTH_TEST_DATABASE_URL` (default
+    /// A fresh schema on the Postgres server at `AUTH_TEST_DATABASE_URL` (default
     /// `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts one).
     Postgres,
 }
@@ -65,7 +65,7 @@ impl Target {
         }
     }
 
-    /// A fresh database per app on the Postgres server at `AUTH_TEST_DATABASE_URL`.
+    /// A fresh schema per app on the Postgres server at `AUTH_TEST_DATABASE_URL`.
     pub fn postgres(binary: &str) -> Self {
         Self {
             database: Some(Database::Postgres),
@@ -136,20 +136,6 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// `url` with its database name replaced by `db`.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[after_scheme..]
-        .find('/')
-        .map(|i| after_scheme + i)
-        .unwrap_or(base.len());
-    format!("{}/{db}{query}", &base[..host_end])
-}
-
 fn unique_name(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -169,7 +155,9 @@ pub fn fresh_sqlite() -> String {
     format!("sqlite://{}", path.display())
 }
 
-/// A new, empty database on the Postgres server; its URL. Panics loudly without one.
+/// A new, empty schema on the Postgres server, as a URL whose connections use it
+/// (`search_path`), so apps on different schemas never see each other's rows. Panics
+/// loudly without a server.
 pub async fn fresh_postgres() -> String {
     use sqlx::Connection as _;
     let admin = database_url();
@@ -182,12 +170,13 @@ pub async fn fresh_postgres() -> String {
             )
         });
     let name = unique_name("conformance");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
         .execute(&mut conn)
         .await
-        .expect("CREATE DATABASE");
+        .expect("CREATE SCHEMA");
     let _ = conn.close().await;
-    with_database(&admin, &name)
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    format!("{admin}{sep}options[search_path]={name}")
 }
 
 /// The Redis URL the suite uses.

@@ -14,7 +14,7 @@
 //! which runs every scenario against the in-memory store, against Redis
 //! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), against a SQLite file and
 //! against Postgres (`AUTH_TEST_DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh database per app), the
+//! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh schema per app), the
 //! revocation scenarios again in allowlist mode (`AUTH_REVOCATION=allowlist`) on each,
 //! the restart scenario on each store that outlives the app, plus the two-instance
 //! scenarios (two apps sharing one Redis, or one Postgres database).

@@ -17,20 +17,6 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// `url` with its database name replaced by `db`.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[after_scheme..]
-        .find('/')
-        .map(|i| after_scheme + i)
-        .unwrap_or(base.len());
-    format!("{}/{db}{query}", &base[..host_end])
-}
-
 fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -44,7 +30,9 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// A new, empty Postgres database; its URL. Panics loudly when no server answers.
+/// A new, empty schema on the Postgres server, as a URL whose connections use it
+/// (`search_path`): tables, indexes and sqlx's migration table all live in it, so tests
+/// never see each other's rows. Panics loudly when no server answers.
 pub async fn fresh_postgres() -> String {
     let admin = admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin)
@@ -56,12 +44,13 @@ pub async fn fresh_postgres() -> String {
             )
         });
     let name = unique("auth_test");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
         .execute(&mut conn)
         .await
         .unwrap();
     conn.close().await.unwrap();
-    with_database(&admin, &name)
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    format!("{admin}{sep}options[search_path]={name}")
 }
 
 /// A new SQLite file (not yet created); its URL.
