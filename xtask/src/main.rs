@@ -11,8 +11,8 @@
 //!   `docs/benchmarks.svg`. OPTIONS go to `bench-run`: `--seconds N` (per measurement,
 //!   default 3), `--rounds N` (default 2; a row is its best round), `--soak N` (default
 //!   300), `--fastapi DIR`, `--no-doc`.
-//! - `cargo xtask criterion`: the criterion micro-benchmarks of `auth-core` and
-//!   `auth-redis` (release build).
+//! - `cargo xtask criterion`: the criterion micro-benchmarks of `auth-core`,
+//!   `auth-redis` and `auth-sqlx` (release build; Redis and Postgres must answer).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]`: every libFuzzer target (or the ones named)
 //!   for SECONDS each (default 600), on its committed corpus under `fuzz/corpus/`,
 //!   installing `cargo-fuzz` if missing. The toolchain is stable; `RUSTC_BOOTSTRAP=1`
@@ -46,7 +46,15 @@ fn main() -> ExitCode {
             .current_dir(&root)
             .status(),
         Some("criterion") => Command::new(env!("CARGO"))
-            .args(["bench", "--package", "auth-core", "--package", "auth-redis"])
+            .args([
+                "bench",
+                "--package",
+                "auth-core",
+                "--package",
+                "auth-redis",
+                "--package",
+                "auth-sqlx",
+            ])
             .current_dir(&root)
             .status(),
         Some("bench") => return bench(&root, args.collect()),

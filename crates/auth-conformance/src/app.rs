@@ -26,10 +26,33 @@ pub struct Target {
     pub binary: String,
     /// Run on Redis (`AUTH_TEST_REDIS_URL`) instead of memory.
     pub redis: bool,
+    /// Run on a SQL database (`AUTH_DATABASE_URL`) instead of memory.
+    pub database: Option<Database>,
     /// Run with `AUTH_REVOCATION=allowlist`.
     pub allowlist: bool,
     /// Run on a Redis Cluster ([`crate::cluster::cluster_nodes`]) instead.
     pub cluster: bool,
+}
+
+/// The SQL databases a target can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    /// A fresh SQLite file per app (or per group of apps sharing it).
+    Sqlite,
+    /// A fresh schema on the Postgres server at `AUTH_TEST_DATABASE_URL` (default
+    /// `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts one).
+    Postgres,
+}
+
+/// Where a group of apps keeps its state: a Redis namespace or a database, fresh for the
+/// group, so apps started on one [`Storage`] share everything (and a restarted app finds
+/// what its predecessor left).
+#[derive(Debug, Clone, Default)]
+pub struct Storage {
+    /// `AUTH_REDIS_NAMESPACE`, with `AUTH_REDIS_URL`.
+    pub redis_namespace: Option<String>,
+    /// `AUTH_DATABASE_URL`.
+    pub database_url: Option<String>,
 }
 
 impl Target {
@@ -38,8 +61,25 @@ impl Target {
         Self {
             binary: binary.into(),
             redis: false,
+            database: None,
             allowlist: false,
             cluster: false,
+        }
+    }
+
+    /// A fresh SQLite file per app.
+    pub fn sqlite(binary: &str) -> Self {
+        Self {
+            database: Some(Database::Sqlite),
+            ..Self::memory(binary)
+        }
+    }
+
+    /// A fresh schema per app on the Postgres server at `AUTH_TEST_DATABASE_URL`.
+    pub fn postgres(binary: &str) -> Self {
+        Self {
+            database: Some(Database::Postgres),
+            ..Self::memory(binary)
         }
     }
 
@@ -48,6 +88,7 @@ impl Target {
         Self {
             binary: binary.into(),
             redis: true,
+            database: None,
             allowlist: false,
             cluster: false,
         }
@@ -58,6 +99,7 @@ impl Target {
         Self {
             binary: binary.into(),
             redis: true,
+            database: None,
             allowlist: false,
             cluster: true,
         }
@@ -76,7 +118,24 @@ impl Target {
 
     /// Starts one app with extra environment.
     pub async fn start_with(&self, env: &[(&str, &str)]) -> App {
-        let ns = unique_namespace();
+        let storage = self.storage().await;
+        self.start_on(&storage, env).await
+    }
+
+    /// Fresh state for a group of apps (nothing for the memory store).
+    pub async fn storage(&self) -> Storage {
+        Storage {
+            redis_namespace: self.redis.then(unique_namespace),
+            database_url: match self.database {
+                None => None,
+                Some(Database::Sqlite) => Some(fresh_sqlite()),
+                Some(Database::Postgres) => Some(fresh_postgres().await),
+            },
+        }
+    }
+
+    /// Starts one app on `storage`, with extra environment.
+    pub async fn start_on(&self, storage: &Storage, env: &[(&str, &str)]) -> App {
         let mut all: Vec<(&str, &str)> = env.to_vec();
         if self.allowlist {
             all.push(("AUTH_REVOCATION", "allowlist"));
@@ -86,8 +145,65 @@ impl Target {
             nodes = crate::cluster::cluster_nodes();
             all.extend(cluster_env(&nodes));
         }
-        App::start(&self.binary, self.redis.then_some(ns.as_str()), &all).await
+        if let Some(url) = &storage.database_url {
+            all.push(("AUTH_DATABASE_URL", url.as_str()));
+        }
+        App::start(&self.binary, storage.redis_namespace.as_deref(), &all).await
     }
+
+    /// Whether the state outlives an app (Redis or a database).
+    pub fn persistent(&self) -> bool {
+        self.redis || self.database.is_some()
+    }
+}
+
+/// The Postgres server the database targets use.
+pub fn database_url() -> String {
+    std::env::var("AUTH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn unique_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{nanos}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A new SQLite file's URL (the app creates the file).
+pub fn fresh_sqlite() -> String {
+    let path = std::env::temp_dir().join(format!("{}.db", unique_name("conformance")));
+    format!("sqlite://{}", path.display())
+}
+
+/// A new, empty schema on the Postgres server, as a URL whose connections use it
+/// (`search_path`), so apps on different schemas never see each other's rows. Panics
+/// loudly without a server.
+pub async fn fresh_postgres() -> String {
+    use sqlx::Connection as _;
+    let admin = database_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no Postgres at AUTH_TEST_DATABASE_URL={admin} ({e}); `.ci/run` starts one \
+             (Debian's postgresql package)"
+            )
+        });
+    let name = unique_name("conformance");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("CREATE SCHEMA");
+    let _ = conn.close().await;
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    format!("{admin}{sep}options[search_path]={name}")
 }
 
 /// The environment that moves an app from `AUTH_REDIS_URL` to the cluster `nodes`.
@@ -141,6 +257,7 @@ impl App {
             .env("AUTH_REFRESH_SECRET", REFRESH_SECRET)
             .env_remove("AUTH_REDIS_URL")
             .env_remove("AUTH_REDIS_CLUSTER_NODES")
+            .env_remove("AUTH_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(ns) = redis_ns {

@@ -11,12 +11,15 @@
 //! auth_conformance::conformance_suite!(env!("CARGO_BIN_EXE_reference-axum"));
 //! ```
 //!
-//! which runs every scenario against the in-memory store and against Redis
-//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), the revocation scenarios
-//! again in allowlist mode (`AUTH_REVOCATION=allowlist`) on both, plus the two-instance
-//! scenarios (two apps sharing one Redis). The revocation and two-instance scenarios run
-//! once more on a Redis Cluster (`AUTH_TEST_REDIS_CLUSTER_NODES`, or 3 local primaries
-//! this suite starts itself: see [`cluster`]).
+//! which runs every scenario against the in-memory store, against Redis
+//! (`AUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), against a SQLite file and
+//! against Postgres (`AUTH_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh schema per app), the
+//! revocation scenarios again in allowlist mode (`AUTH_REVOCATION=allowlist`) on each,
+//! the restart scenario on each store that outlives the app, plus the two-instance
+//! scenarios (two apps sharing one Redis, or one Postgres database). The revocation and
+//! two-instance scenarios run once more on a Redis Cluster (`AUTH_TEST_REDIS_CLUSTER_NODES`,
+//! or 3 local primaries this suite starts itself: see [`cluster`]).
 //!
 //! ```
 //! assert_eq!(
@@ -47,7 +50,7 @@ pub fn parse_listening_line(line: &str) -> Option<&str> {
 }
 
 /// Instantiates every scenario for a reference binary: once on the memory store, once
-/// on Redis, plus the two-instance scenarios.
+/// on Redis, once on SQLite and once on Postgres, plus the two-instance scenarios.
 #[macro_export]
 macro_rules! conformance_suite {
     ($binary:expr) => {
@@ -56,6 +59,15 @@ macro_rules! conformance_suite {
         }
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));
+            $crate::conformance_suite!(@persistent $crate::Target::redis($binary));
+        }
+        mod sqlite {
+            $crate::conformance_suite!(@tests $crate::Target::sqlite($binary));
+            $crate::conformance_suite!(@persistent $crate::Target::sqlite($binary));
+        }
+        mod postgres {
+            $crate::conformance_suite!(@tests $crate::Target::postgres($binary));
+            $crate::conformance_suite!(@persistent $crate::Target::postgres($binary));
         }
         mod allowlist_memory {
             $crate::conformance_suite!(@revocation $crate::Target::memory($binary).allowlist());
@@ -73,6 +85,23 @@ macro_rules! conformance_suite {
                 rotation_is_seen_by_the_other_instance_on_a_cluster,
                 allowlist_is_shared_between_instances_on_a_cluster,
                 logout_is_seen_by_a_replicated_instance_on_a_cluster,
+            );
+        }
+        mod allowlist_sqlite {
+            $crate::conformance_suite!(@revocation $crate::Target::sqlite($binary).allowlist());
+        }
+        mod allowlist_postgres {
+            $crate::conformance_suite!(@revocation $crate::Target::postgres($binary).allowlist());
+            $crate::conformance_suite!(@each $crate::Target::postgres($binary).allowlist();
+                a_restart_loses_nothing,
+                two_instances_share_one_database,
+            );
+        }
+        mod two_instances_postgres {
+            $crate::conformance_suite!(@each $crate::Target::postgres($binary);
+                two_instances_share_one_database,
+                concurrent_refreshes_across_two_instances_have_one_winner,
+                database_outage_fails_closed_and_recovers,
             );
         }
         mod two_instances {
@@ -136,6 +165,11 @@ macro_rules! conformance_suite {
             allowed_origins_are_validated,
             csrf_token_form_field,
             credentialed_answers_are_never_stored,
+        );
+    };
+    (@persistent $target:expr) => {
+        $crate::conformance_suite!(@each $target;
+            a_restart_loses_nothing,
         );
     };
     (@revocation $target:expr) => {

@@ -29,6 +29,11 @@ pub use throttle::{
     username_forms_share_one_throttle,
 };
 pub mod cluster;
+pub mod persistence;
+pub use persistence::{
+    a_restart_loses_nothing, concurrent_refreshes_across_two_instances_have_one_winner,
+    database_outage_fails_closed_and_recovers, two_instances_share_one_database,
+};
 pub mod external_linking;
 pub use external_linking::{
     external_login_checks_azp_and_at_hash,

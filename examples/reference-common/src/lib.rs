@@ -1,6 +1,7 @@
 //! What the three reference apps share, so they answer alike: configuration from the
 //! environment exactly as `docs/CONTRACT.md` describes it, the demo users, keys and articles,
-//! and the choice of state store (memory, or Redis when `AUTH_REDIS_URL` is set).
+//! and the choice of state store (memory, Redis when `AUTH_REDIS_URL` or `AUTH_REDIS_CLUSTER_NODES` is set, or a SQL
+//! database when `AUTH_DATABASE_URL` is set).
 //!
 //! ```
 //! let env = |name: &str| match name {
@@ -18,7 +19,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::credential::{ApiKeyConfig, MemoryApiKeys, MemoryUsers, User};
+use auth_core::credential::{
+    ApiKeyConfig, ApiKeyStore, MemoryApiKeys, MemoryUsers, User, UserStore,
+};
 use auth_core::policy::articles::Article;
 use auth_core::session::SessionConfig;
 use auth_core::store::{MemoryStore, StateStore};
@@ -42,6 +45,9 @@ pub struct Settings {
     /// `AUTH_REDIS_CA_FILE`: a PEM file of CA certificates to trust for `rediss://`
     /// instead of the system's roots.
     pub redis_ca_file: Option<String>,
+    /// `AUTH_DATABASE_URL` (`sqlite://PATH` or `postgres://…`): users, API keys and (unless
+    /// `AUTH_REDIS_URL` is also set) all server-side state live in that database.
+    pub database_url: Option<String>,
     /// `AUTH_REDIS_NAMESPACE` (default `auth-reference`): lets tests share one Redis.
     pub redis_namespace: String,
     /// `AUTH_REDIS_REPLICA` (`true`/`false`, default `false`): replicate revocations into
@@ -163,6 +169,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             redis_ca_file: get("AUTH_REDIS_CA_FILE").filter(|f| !f.is_empty()),
+            database_url: get("AUTH_DATABASE_URL").filter(|u| !u.is_empty()),
             redis_namespace: get("AUTH_REDIS_NAMESPACE").unwrap_or_else(|| "auth-reference".into()),
             redis_replica: match get("AUTH_REDIS_REPLICA").as_deref() {
                 None | Some("false") | Some("0") => false,
@@ -251,13 +258,17 @@ pub struct Reference {
     pub articles: Articles,
     /// The settings.
     pub settings: Settings,
+    /// The database's purge task, while the app lives.
+    _purge: Option<Arc<auth_sqlx::PurgeTask>>,
 }
 
 /// The contract's demo API keys (stored only as digests).
 pub const DEMO_API_KEYS: [&str; 2] = ["secret-key-123", "another-key-456"];
 
-/// Builds the reference app from `settings`: memory store, or Redis at `AUTH_REDIS_URL`
-/// or on the cluster `AUTH_REDIS_CLUSTER_NODES`.
+/// Builds the reference app from `settings`: memory store, Redis at `AUTH_REDIS_URL` or
+/// on the cluster `AUTH_REDIS_CLUSTER_NODES`, or the database at `AUTH_DATABASE_URL`
+/// (migrated at start-up, the demo data seeded once into an empty database; with Redis
+/// too, the state lives in Redis and the users and API keys in the database).
 pub async fn build(settings: Settings) -> Result<Reference, String> {
     let server = match (&settings.redis_url, settings.redis_cluster_nodes.is_empty()) {
         (Some(_), false) => {
@@ -272,8 +283,17 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         )),
         (None, true) => None,
     };
-    let store: Arc<dyn StateStore> = match server {
-        Some((var, server)) => {
+    let database = match &settings.database_url {
+        Some(url) => Some(
+            auth_sqlx::SqlStore::connect(url)
+                .await
+                .map_err(|e| format!("AUTH_DATABASE_URL: cannot open the database ({e})"))?,
+        ),
+        None => None,
+    };
+    let store: Arc<dyn StateStore> = match (server, &database) {
+        (None, Some(db)) => Arc::new(db.clone()),
+        (Some((var, server)), _) => {
             let ca = match &settings.redis_ca_file {
                 Some(path) => Some(
                     std::fs::read(path)
@@ -299,7 +319,39 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
             };
             Arc::new(store)
         }
-        None => Arc::new(MemoryStore::new()),
+        (None, None) => Arc::new(MemoryStore::new()),
+    };
+    let (users, api_keys): (Arc<dyn UserStore>, Arc<dyn ApiKeyStore>) = match &database {
+        Some(db) => {
+            let users = db.users();
+            if users
+                .count()
+                .await
+                .map_err(|e| format!("AUTH_DATABASE_URL: {e}"))?
+                == 0
+            {
+                for user in demo_user_list() {
+                    users
+                        .insert_if_absent(&user)
+                        .await
+                        .map_err(|e| format!("AUTH_DATABASE_URL: seeding users: {e}"))?;
+                }
+            }
+            (Arc::new(users), Arc::new(db.api_keys()))
+        }
+        None => (Arc::new(demo_users()), Arc::new(MemoryApiKeys::new())),
+    };
+    // Expired rows of the database go in the background (bounded batches).
+    let purge = database
+        .as_ref()
+        .map(|db| Arc::new(db.spawn_purge(auth_sqlx::PurgeConfig::default())));
+    let seed_keys = match &database {
+        Some(db) => db
+            .api_keys()
+            .is_empty()
+            .await
+            .map_err(|e| format!("AUTH_DATABASE_URL: {e}"))?,
+        None => true,
     };
     let mut builder = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret);
     if !settings.providers.is_empty() {
@@ -317,9 +369,9 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         )
         .store(store)
         .revocation_mode(settings.revocation)
-        .users(Arc::new(demo_users()))
+        .users(users)
         .api_keys(
-            Arc::new(MemoryApiKeys::new()),
+            api_keys,
             ApiKeyConfig {
                 query_param: Some("api_key".into()),
                 allow_legacy: true,
@@ -335,7 +387,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         })
         .build()
         .map_err(|e| e.to_string())?;
-    for key in DEMO_API_KEYS {
+    for key in DEMO_API_KEYS.into_iter().filter(|_| seed_keys) {
         auth.parts()
             .api_keys
             .register_legacy(key, "demo", "demo", Vec::new())
@@ -346,6 +398,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         auth,
         articles: Articles::default(),
         settings,
+        _purge: purge,
     })
 }
 
@@ -401,13 +454,23 @@ pub fn parse_id(raw: &str, what: &str) -> Result<u64, auth_core::AuthError> {
 /// themselves are in the contract's demo table. Reference-app data: the library crates
 /// ship no users.
 pub fn demo_users() -> MemoryUsers {
+    let users = MemoryUsers::new();
+    for user in demo_user_list() {
+        users.insert(user);
+    }
+    users
+}
+
+/// The contract's demo users as records (what [`demo_users`] holds and what an empty
+/// database is seeded with).
+pub fn demo_user_list() -> Vec<User> {
     /// argon2id (m=19456, t=2, p=1) of the three demo passwords, in user order.
     const HASHES: [&str; 3] = [
         "$argon2id$v=19$m=19456,t=2,p=1$h5bA6wPj9u3W2bY9jgec1w$d3Cgs/eSVcisKsKxKxYg6UP9V1zvF8Lob3PXRzdEmTs",
         "$argon2id$v=19$m=19456,t=2,p=1$yRuy+ErkJIfQK/SgP7Curg$fPMNimv+9egtJht+FfjaZPWx4g7WZNNyHFWL2mc3g5E",
         "$argon2id$v=19$m=19456,t=2,p=1$G/wd/doD9QUZtDxkFaEMhA$dUZpfyyXDxOFzcDV+QpblhUA3hO4OdcrQR1HuN919kc",
     ];
-    let users = MemoryUsers::new();
+    let mut users = Vec::new();
     for ((id, name, role), phc) in [
         ("1", "alice", "admin"),
         ("2", "bob", "editor"),
@@ -416,7 +479,7 @@ pub fn demo_users() -> MemoryUsers {
     .into_iter()
     .zip(HASHES)
     {
-        users.insert(User {
+        users.push(User {
             id: id.into(),
             username: name.into(),
             email: Some(format!("{name}@example.com")),

@@ -1,0 +1,167 @@
+//! Migrations (idempotent, an older set upgrades) and the purge of expired rows, on a
+//! real Postgres database and a real SQLite file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::clock::{Clock, ManualClock, SystemClock};
+use auth_core::store::{
+    Counters, RefreshFamilies, Revocations, SessionRecord, Sessions, TokenRef, TokenStatus,
+};
+use auth_sqlx::{Pool, PurgeConfig, SqlOptions, SqlStore};
+
+fn token(jti: &str, now: u64, ttl: u64) -> TokenRef<'_> {
+    TokenRef {
+        iss: "i",
+        jti,
+        sid: "s",
+        sub: "u",
+        iat: now,
+        exp: now + ttl,
+    }
+}
+
+/// Rows in `table`.
+async fn rows(store: &SqlStore, table: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}"));
+    match store.pool() {
+        Pool::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        Pool::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_no_op(url: String) {
+    // The first set only, as an older release of the crate would have left it.
+    let old = SqlStore::connect_with(
+        &url,
+        SqlOptions {
+            migrate: false,
+            ..SqlOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = SystemClock.unix_seconds();
+    match old.pool() {
+        Pool::Postgres(p) => auth_sqlx::POSTGRES_MIGRATIONS.run_to(1, p).await.unwrap(),
+        Pool::Sqlite(p) => auth_sqlx::SQLITE_MIGRATIONS.run_to(1, p).await.unwrap(),
+        _ => unreachable!(),
+    }
+    old.revoke_token(&token("j", now, 600)).await.unwrap();
+    assert!(old.users().count().await.is_err(), "no user table yet");
+
+    let new = SqlStore::connect(&url).await.unwrap();
+    assert_eq!(
+        new.check(&token("j", now, 600)).await.unwrap(),
+        TokenStatus::Revoked,
+        "data kept"
+    );
+    assert_eq!(
+        new.users().count().await.unwrap(),
+        0,
+        "the users table was added"
+    );
+    // Again, and concurrently from two starts: nothing changes, nothing fails.
+    let (a, b) = tokio::join!(SqlStore::connect(&url), SqlStore::connect(&url));
+    a.unwrap();
+    b.unwrap();
+    new.migrate().await.unwrap();
+    assert_eq!(
+        new.check(&token("j", now, 600)).await.unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(rows(&new, "_sqlx_migrations").await, 2);
+}
+
+async fn expired_rows_are_purged_in_bounded_batches(url: String) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let store = common::store(&url, clock.clone()).await;
+    let now = clock.unix_seconds();
+    for i in 0..25 {
+        store
+            .revoke_token(&token(&format!("j{i}"), now, 10))
+            .await
+            .unwrap();
+        store
+            .start("u", &format!("f{i}"), "r", now + 10)
+            .await
+            .unwrap();
+        store
+            .increment(&format!("c{i}"), Duration::from_secs(10))
+            .await
+            .unwrap();
+        let rec = SessionRecord {
+            user_id: "u".into(),
+            roles: vec![],
+            created: now,
+            last_seen: now,
+            csrf_token: "c".into(),
+            data: serde_json::Value::Null,
+            expires_at: now + 10,
+        };
+        store.insert_session(&format!("k{i}"), &rec).await.unwrap();
+    }
+    // One that lives on.
+    store.revoke_token(&token("live", now, 3600)).await.unwrap();
+    assert_eq!(
+        store.purge_expired(10, 2).await.unwrap(),
+        0,
+        "nothing expired yet"
+    );
+    clock.advance(Duration::from_secs(11));
+    // At most 10 rows per statement and 2 statements per table: 20 of each table's 25.
+    assert_eq!(store.purge_expired(10, 2).await.unwrap(), 4 * 20);
+    assert_eq!(rows(&store, "auth_blocked").await, 6);
+    // The background task takes the rest, and never the live row.
+    let task = store.spawn_purge(PurgeConfig {
+        every: Duration::from_millis(20),
+        batch: 10,
+        max_batches: 2,
+    });
+    for _ in 0..200 {
+        if rows(&store, "auth_sessions").await == 0 && rows(&store, "auth_blocked").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(task);
+    for table in ["auth_families", "auth_counters", "auth_sessions"] {
+        assert_eq!(rows(&store, table).await, 0, "{table}");
+    }
+    assert_eq!(rows(&store, "auth_blocked").await, 1);
+    assert_eq!(
+        store.check(&token("live", now, 3600)).await.unwrap(),
+        TokenStatus::Revoked
+    );
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::fresh_postgres().await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::fresh_sqlite()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_no_op,
+    expired_rows_are_purged_in_bounded_batches,
+);
