@@ -2,7 +2,7 @@
 //! free ports, built with `redis-cli --cluster create` (see `common`). The store and
 //! session suites run on it unchanged, with and without the revocation replica.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 

@@ -3,7 +3,7 @@
 //! requests. Checks fail closed (503) while a slot has no primary and recover by
 //! themselves; `MOVED`/`ASK` are followed, never surfaced.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 

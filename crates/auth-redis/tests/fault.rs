@@ -1,7 +1,7 @@
 //! The Redis server goes away mid-run and comes back: checks fail closed with the store
 //! error (503), then the same client recovers without a restart.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 

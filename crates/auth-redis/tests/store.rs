@@ -1,6 +1,6 @@
 //! The one store test suite, on a real Redis (see `common.rs` for the server).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 

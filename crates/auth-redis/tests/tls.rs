@@ -1,7 +1,7 @@
 //! `rediss://`: the store over TLS to a single server and to a cluster, each a real
 //! TLS-only `redis-server` certified by a CA made for this run with `openssl`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 

@@ -214,10 +214,10 @@ fn unhex(text: &str) -> Option<KeyDigest> {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let digit = |c: u8| (c as char).to_digit(16);
-        let (hi, lo) = (digit(pair[0])?, digit(pair[1])?);
-        out[i] = u8::try_from(hi * 16 + lo).ok()?;
+    let digit = |c: u8| (c as char).to_digit(16);
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let [hi, lo] = *pair else { return None };
+        *byte = u8::try_from(digit(hi)? * 16 + digit(lo)?).ok()?;
     }
     Some(out)
 }

@@ -2,7 +2,7 @@
 //! a real SQLite file. Time is a manual clock shared by both clients (the SQL store
 //! decides expiry on the application's clock), so expiry needs no waiting.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a test fails by panicking
 
 mod common;
 

@@ -197,7 +197,9 @@ impl Proxy {
 /// `scheme://user@host:port/db?q` → (`host:port`, the same URL through `127.0.0.1:proxy`).
 fn through_proxy(url: &str, proxy: u16) -> (String, String) {
     let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let (authority, tail) = rest
+        .split_at_checked(rest.find(['/', '?']).unwrap_or(rest.len()))
+        .unwrap();
     let (user, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (format!("{u}@"), h),
         None => (String::new(), authority),
