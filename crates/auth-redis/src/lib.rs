@@ -5,18 +5,21 @@
 //! counters live in one Redis, so a logout on one instance is refused by every other at
 //! once, and a refresh rotation or a session change is seen everywhere.
 //!
+//! Give it to the builder, and every part of the `Auth` (tokens, sessions, throttling,
+//! third-party login) keeps its state there:
+//!
 //! ```no_run
-//! # async fn run() -> Result<(), auth_core::StoreError> {
+//! # async fn run(users: std::sync::Arc<auth_core::credential::MemoryUsers>) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use auth_core::store::{Revocations, StateStore, TokenRef, TokenStatus};
 //! use auth_redis::RedisStore;
 //!
 //! let store = RedisStore::connect("redis://127.0.0.1:6379", "myapp").await?;
-//! let token = TokenRef { iss: "myapp", jti: "j1", sid: "s1", sub: "42", iat: 1_800_000_000, exp: 1_800_000_900 };
-//! store.revoke_token(&token).await?;
-//! assert_eq!(store.check(&token).await?, TokenStatus::Revoked);
-//! let shared: Arc<dyn StateStore> = Arc::new(store); // hand it to auth_core::TokenManager
-//! # Ok(()) }
+//! // or RedisStore::connect_cluster(&["redis://node-1:6379".into()], "myapp"), or rediss://
+//! let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+//!     .users(users)
+//!     .store(Arc::new(store))
+//!     .build()?;
+//! # let _ = auth; Ok(()) }
 //! ```
 //!
 //! ## Keys
