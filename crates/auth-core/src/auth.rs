@@ -737,7 +737,8 @@ fn token_reply(ok: &TokenResponse) -> Reply {
 ///
 /// Defaults: the in-memory state store (one process only: logout, revocation and
 /// throttling stay local to it, and a warning is logged at build; select a shared store
-/// with `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))`),
+/// with `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))` or
+/// `.store(Arc::new(auth_sqlx::SqlStore::connect(url).await?))`),
 /// argon2id at OWASP's parameters, 15-minute access and 30-day refresh tokens, default
 /// throttling and cookie settings, API keys in the `X-API-Key` header, the contract's
 /// role table, and 403s that name what was required.
@@ -923,8 +924,9 @@ impl AuthBuilder {
     }
 
     /// The state store. Default: in memory, for one process only (a warning is logged at
-    /// build when it is chosen this way). Several instances share state through Redis:
-    /// `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))`.
+    /// build when it is chosen this way). Several instances share state through Redis,
+    /// `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))`, or a SQL
+    /// database, `.store(Arc::new(auth_sqlx::SqlStore::connect(url).await?))`.
     pub fn store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.store = Some(store);
         self
