@@ -1,0 +1,397 @@
+//! [`Auth`]: everything an adapter needs, behind one cheap-to-clone handle.
+//!
+//! - this file: the handle, the principal of a request (bearer, API key, session + CSRF,
+//!   guards), and the decisions made once for every adapter (origins, private answers,
+//!   ABAC on the injected clock, key rotation);
+//! - `endpoints.rs`: the ready-made endpoints (token, refresh, login, logout, sessions,
+//!   third-party login) as framework-neutral functions returning a [`Reply`]; adapters
+//!   convert requests in and replies out, so all three frameworks answer byte for byte
+//!   alike;
+//! - `builder.rs`: [`AuthBuilder`].
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::credential::{ApiKeyRecord, ApiKeys, Authenticator, KeySource, User, UserStore};
+use crate::error::{AuthError, Scheme, TokenError};
+use crate::http::{ErrorResponse, JSON};
+use crate::oauth::TokenEndpoint;
+use crate::policy::{Disclosure, Requirement, RolePermissions};
+use crate::request::{MAX_HEADER_BYTES, Request};
+use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
+use crate::store::StateStore;
+use crate::token::Claims;
+use crate::token::families::TokenManager;
+
+mod builder;
+mod endpoints;
+
+pub use builder::AuthBuilder;
+
+/// A response for the wire: status, headers (lower-case names) and body.
+pub type Reply = ErrorResponse;
+
+/// A JSON reply.
+pub fn json_reply<T: Serialize>(status: u16, body: &T) -> Reply {
+    ErrorResponse {
+        status,
+        headers: vec![("content-type", JSON.to_string())],
+        body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    /// A verified, unrevoked access token.
+    Bearer(Claims),
+    /// A live cookie session.
+    Session(Session),
+}
+
+impl Principal {
+    /// The user id.
+    pub fn user_id(&self) -> &str {
+        match self {
+            Principal::Bearer(c) => &c.sub,
+            Principal::Session(s) => &s.record.user_id,
+        }
+    }
+
+    /// The roles.
+    pub fn roles(&self) -> &[String] {
+        match self {
+            Principal::Bearer(c) => &c.roles,
+            Principal::Session(s) => &s.record.roles,
+        }
+    }
+
+    /// How the request authenticated.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Principal::Bearer(_) => CredentialKind::Bearer,
+            Principal::Session(_) => CredentialKind::Session,
+        }
+    }
+}
+
+/// What a route guard requires. Every adapter's guard (axum layer, actix middleware,
+/// warp filter) checks it through [`Auth::guard`], so they decide alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Guard {
+    /// An authenticated principal (bearer, else session with CSRF) meeting a role or
+    /// permission requirement.
+    Require(Requirement),
+    /// A bearer principal granted every one of these scopes.
+    Scopes(Vec<String>),
+    /// Only the CSRF rule: cookie-authenticated unsafe requests without an
+    /// `Authorization` header need the session's token and an allowed `Origin`.
+    Csrf,
+}
+
+/// The parts [`Auth`] is built from.
+#[derive(Debug, Clone)]
+pub struct AuthParts {
+    /// Tokens with their state.
+    pub tokens: TokenManager,
+    /// The token endpoint.
+    pub endpoint: TokenEndpoint,
+    /// Password logins (shared by `/token` and `/login`).
+    pub authenticator: Authenticator,
+    /// Cookie sessions.
+    pub sessions: SessionManager,
+    /// API keys.
+    pub api_keys: ApiKeys,
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// The state store (for health checks).
+    pub store: Arc<dyn StateStore>,
+    /// The role → permission table.
+    pub roles: RolePermissions,
+    /// Whether a 403 names what was required.
+    pub disclosure: Disclosure,
+    /// Third-party login, when providers are configured.
+    pub external: Option<Arc<crate::external::ExternalLogin>>,
+    /// Maps a provider's identity to a local user.
+    pub identity: Arc<dyn crate::external::IdentityHook>,
+}
+
+/// Everything an adapter needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    inner: Arc<AuthParts>,
+    /// [`Auth::private_headers`]' answer for credentialed requests, built once.
+    private: Arc<[(&'static str, String); 2]>,
+}
+
+/// An optional credential's outcome: `Ok(None)` only when the request sent no
+/// credential of the kind (or only a session cookie that no longer names a live
+/// session); every other failure stays an error: a refused token (401), a store outage
+/// (503). Every adapter's optional extractor (`Option<Bearer>` and its kin) decides here.
+pub fn optional<T>(result: Result<T, AuthError>) -> Result<Option<T>, AuthError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(AuthError::MissingCredentials(_) | AuthError::NotAuthenticated) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The user as `/me` and `/dashboard` show it.
+pub fn user_json(user: &User) -> serde_json::Value {
+    let id = user
+        .id
+        .parse::<u64>()
+        .map_or_else(|_| json!(user.id), |n| json!(n));
+    json!({"id": id, "email": user.email, "roles": user.roles})
+}
+
+impl Auth {
+    /// Assembles the facade.
+    pub fn new(parts: AuthParts) -> Self {
+        let vary = format!("Authorization, Cookie, {}", parts.api_keys.config().header);
+        Self {
+            inner: Arc::new(parts),
+            private: Arc::new([("cache-control", "no-store".into()), ("vary", vary)]),
+        }
+    }
+
+    /// The parts.
+    pub fn parts(&self) -> &AuthParts {
+        &self.inner
+    }
+
+    /// Decides `action` on a loaded `resource` with an ABAC `policy`, at the injected
+    /// clock's now; a denial is [`AuthError::Forbidden`] carrying `detail` (the decision's
+    /// reason is logged, never sent). The one ABAC decision every adapter's `authorize`
+    /// helper calls.
+    pub fn authorize<S: ?Sized, R: ?Sized>(
+        &self,
+        policy: &dyn crate::policy::Policy<S, R>,
+        subject: &S,
+        action: &str,
+        resource: &R,
+        detail: &'static str,
+    ) -> Result<(), AuthError> {
+        let env = crate::policy::Environment {
+            now: self.inner.tokens.tokens().clock().unix_seconds(),
+            client: None,
+        };
+        policy
+            .decide(subject, action, resource, &env)
+            .require(detail)
+    }
+
+    /// Rotates the token keys of this running `Auth`, as one call: `access` and `refresh`
+    /// sign from now on, the previous keys verify until the tokens they signed expire and
+    /// then retire by themselves. Every route, extractor and the token endpoint see the
+    /// change at once (they share one owner of the keys); nobody is logged out.
+    ///
+    /// ```
+    /// # fn run(auth: &auth_core::Auth) -> Result<(), auth_core::ConfigError> {
+    /// use auth_core::token::{Algorithm, Key};
+    /// // New secrets from your secret store; kids name them.
+    /// auth.rotate_keys(
+    ///     Key::hmac("access-2026-12", Algorithm::HS256, b"the next access secret, 32 bytes+")?,
+    ///     Key::hmac("refresh-2026-12", Algorithm::HS256, b"the next refresh secret, 32 bytes")?,
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rotate_keys(
+        &self,
+        access: crate::token::Key,
+        refresh: crate::token::Key,
+    ) -> Result<(), crate::ConfigError> {
+        self.inner.tokens.tokens().rotate(access, refresh)
+    }
+
+    /// The bearer token of a request: exactly one `Authorization` header, at most 8 KiB of
+    /// visible ASCII, scheme `Bearer`.
+    pub fn bearer_token<'r>(&self, request: &'r impl Request) -> Result<&'r str, AuthError> {
+        let in_query = request.query().is_some_and(|q| {
+            form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+        });
+        let mut values = request.header_values("authorization");
+        if in_query {
+            return Err(AuthError::InvalidBearerRequest {
+                detail: if values.next().is_some() {
+                    "Send the access token once, in the Authorization header only".into()
+                } else {
+                    "Send the access token in the Authorization header, not in the URL".into()
+                },
+            });
+        }
+        let Some(raw) = values.next() else {
+            return Err(AuthError::MissingCredentials(Scheme::Bearer));
+        };
+        if values.next().is_some() {
+            return Err(TokenError::Malformed.into());
+        }
+        if raw.len() > MAX_HEADER_BYTES {
+            return Err(AuthError::HeaderTooLarge);
+        }
+        // Visible ASCII and spaces only. Written as a fold without an early exit so the
+        // compiler vectorises it: this runs on every request.
+        let visible = raw
+            .iter()
+            .fold(true, |ok, b| ok & (b.wrapping_sub(0x20) < 0x5f));
+        if !visible {
+            return Err(TokenError::Malformed.into());
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| TokenError::Malformed)?;
+        let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::MissingCredentials(Scheme::Bearer));
+        }
+        let token = token.trim();
+        if token.is_empty() || token.contains(' ') {
+            return Err(TokenError::Malformed.into());
+        }
+        Ok(token)
+    }
+
+    /// Headers for the response to `request`, decided once for every adapter: when it
+    /// carried a credential (an `Authorization` header, the API key header or query
+    /// parameter, the session cookie), `Cache-Control: no-store` and
+    /// `Vary: Authorization, Cookie, <API key header>`, so no shared cache stores or
+    /// serves one user's answer to another (RFC 9111 §5.2.2.5, OWASP ASVS 5 V14.3);
+    /// otherwise none. Adapters apply them to every response (`private_responses`),
+    /// replacing `Cache-Control` and appending to any `Vary` the app set.
+    pub fn private_headers(&self, request: &impl Request) -> &[(&'static str, String)] {
+        if self.carries_credentials(request) {
+            &self.private[..]
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether `request` carries any credential this app reads: an `Authorization`
+    /// header, the API key header or query parameter, or the session cookie.
+    pub fn carries_credentials(&self, request: &impl Request) -> bool {
+        let keys = self.inner.api_keys.config();
+        request.header_values("authorization").next().is_some()
+            || request.header_values(&keys.header).next().is_some()
+            || keys.query_param.as_deref().is_some_and(|param| {
+                request
+                    .query()
+                    .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == param))
+            })
+            || self.inner.sessions.presented_id(request).is_some()
+    }
+
+    /// Whether `POST /login` may start a session for this request (login CSRF): `true`
+    /// without an `Origin` header (non-browser clients), else only for the app's own
+    /// origin or a configured one, compared by scheme, host and port
+    /// ([`SessionManager::origin_allowed`], the same policy as the CSRF check).
+    pub fn login_origin_allowed(&self, request: &impl Request) -> bool {
+        self.inner.sessions.origin_allowed(request)
+    }
+
+    /// Whether the CSRF check of this request needs its body's `csrf_token` form field
+    /// ([`SessionManager::csrf_form_wanted`]); adapters read the body only then.
+    pub fn csrf_form_wanted(&self, request: &impl Request, method: &str) -> bool {
+        self.inner.sessions.csrf_form_wanted(request, method)
+    }
+
+    /// The `csrf_token` field of a form body ([`SessionManager::csrf_form_token`]), for
+    /// the adapter to present as `X-CSRF-Token` to the CSRF check.
+    pub fn csrf_form_token(&self, body: Option<&[u8]>) -> Result<Option<String>, AuthError> {
+        self.inner.sessions.csrf_form_token(body)
+    }
+
+    /// The caller's verified, unrevoked access-token claims.
+    pub async fn bearer(&self, request: &impl Request) -> Result<Claims, AuthError> {
+        let token = self.bearer_token(request)?;
+        self.inner.tokens.authenticate(token).await
+    }
+
+    /// As [`Auth::bearer`], with caller-defined claims `E`.
+    pub async fn bearer_as<E: serde::de::DeserializeOwned + 'static>(
+        &self,
+        request: &impl Request,
+    ) -> Result<Claims<E>, AuthError> {
+        let token = self.bearer_token(request)?;
+        self.inner.tokens.authenticate_as::<E>(token).await
+    }
+
+    /// The caller's API key record.
+    pub async fn api_key(
+        &self,
+        request: &impl Request,
+    ) -> Result<(ApiKeyRecord, KeySource), AuthError> {
+        self.inner.api_keys.authenticate(request).await
+    }
+
+    /// The caller's live session ([`AuthError::NotAuthenticated`] without one).
+    pub async fn session(&self, request: &impl Request) -> Result<Session, AuthError> {
+        self.inner.sessions.require(request).await
+    }
+
+    /// Bearer when an `Authorization` header is sent, else the session cookie. For a
+    /// cookie session and an unsafe `method`, the CSRF check runs too.
+    pub async fn principal(
+        &self,
+        request: &impl Request,
+        method: &str,
+    ) -> Result<Principal, AuthError> {
+        if request.header_values("authorization").next().is_some() {
+            return Ok(Principal::Bearer(self.bearer(request).await?));
+        }
+        match self.inner.sessions.load(request).await? {
+            Some(session) => {
+                if csrf_applies(CredentialKind::Session, method) {
+                    self.inner.sessions.check_csrf(method, request, &session)?;
+                }
+                Ok(Principal::Session(session))
+            }
+            None => Err(AuthError::MissingCredentials(Scheme::Bearer)),
+        }
+    }
+
+    /// Checks a role or permission requirement against the principal's roles.
+    pub fn require(
+        &self,
+        principal: &Principal,
+        requirement: &Requirement,
+    ) -> Result<(), AuthError> {
+        requirement.check(principal.roles(), &self.inner.roles, self.inner.disclosure)
+    }
+
+    /// Checks `guard` for a request; the principal it authenticated, if any (a CSRF-only
+    /// guard authenticates nobody).
+    pub async fn guard(
+        &self,
+        request: &impl Request,
+        method: &str,
+        guard: &Guard,
+    ) -> Result<Option<Principal>, AuthError> {
+        match guard {
+            Guard::Csrf => {
+                if csrf_applies(CredentialKind::Session, method)
+                    && request.header_values("authorization").next().is_none()
+                    && let Some(session) = self.inner.sessions.load(request).await?
+                {
+                    self.inner.sessions.check_csrf(method, request, &session)?;
+                }
+                Ok(None)
+            }
+            Guard::Require(requirement) => {
+                let principal = self.principal(request, method).await?;
+                self.require(&principal, requirement)?;
+                Ok(Some(principal))
+            }
+            Guard::Scopes(scopes) => {
+                let principal = self.principal(request, method).await?;
+                let granted = match &principal {
+                    Principal::Bearer(c) => c.scope.as_deref(),
+                    Principal::Session(_) => None,
+                };
+                let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                crate::policy::require_scopes(granted, &need)?;
+                Ok(Some(principal))
+            }
+        }
+    }
+}
