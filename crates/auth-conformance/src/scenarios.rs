@@ -103,6 +103,17 @@ async fn get(app: &App, path: &str, authorization: Option<&str>) -> Response {
 }
 
 /// `GET path` carrying a session cookie.
+/// `POST /logout` with the session cookie and its CSRF token.
+async fn cookie_logout(app: &App, cookie: &str, csrf: &str) -> Response {
+    app.client
+        .post(app.url("/logout"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn get_with_cookie(app: &App, path: &str, cookie: &str) -> Response {
     app.client
         .get(app.url(path))
@@ -782,14 +793,7 @@ pub async fn cookie_login_dashboard_and_logout(t: &Target) {
         problem(r, 403).await["detail"],
         "CSRF token missing or invalid"
     );
-    let r = app
-        .client
-        .post(app.url("/logout"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let r = cookie_logout(&app, &cookie, &csrf).await;
     assert_eq!(r.status(), 200);
     let cleared = header(&r, "set-cookie").unwrap().to_string();
     assert!(
@@ -1183,14 +1187,7 @@ pub mod shared {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let r = b
-            .client
-            .post(b.url("/logout"))
-            .header("cookie", &cookie)
-            .header("x-csrf-token", &csrf)
-            .send()
-            .await
-            .unwrap();
+        let r = cookie_logout(&b, &cookie, &csrf).await;
         assert_eq!(r.status(), 200);
         let r = a
             .client

@@ -48,33 +48,41 @@ impl From<ClusterConnection> for RedisConnection {
     }
 }
 
-impl ConnectionLike for RedisConnection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
+/// `ConnectionLike` for an enum of a single-server and a cluster connection: every call
+/// goes to the variant's own connection.
+macro_rules! delegate_connection_like {
+    ($ty:ty) => {
+        impl ConnectionLike for $ty {
+            fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+                match self {
+                    Self::Single(c) => c.req_packed_command(cmd),
+                    Self::Cluster(c) => c.req_packed_command(cmd),
+                }
+            }
 
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
+            fn req_packed_commands<'a>(
+                &'a mut self,
+                pipeline: &'a Pipeline,
+                offset: usize,
+                count: usize,
+            ) -> RedisFuture<'a, Vec<Value>> {
+                match self {
+                    Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+                    Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+                }
+            }
 
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Single(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
+            fn get_db(&self) -> i64 {
+                match self {
+                    Self::Single(c) => c.get_db(),
+                    Self::Cluster(c) => c.get_db(),
+                }
+            }
         }
-    }
+    };
 }
+
+delegate_connection_like!(RedisConnection);
 
 impl RedisConnection {
     /// Whether this is a cluster connection.
@@ -259,33 +267,7 @@ pub(crate) enum ReaderConnection {
     Cluster(RedisConnection),
 }
 
-impl ConnectionLike for ReaderConnection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Single(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
-        }
-    }
-}
+delegate_connection_like!(ReaderConnection);
 
 /// One primary: `None` on a single server.
 pub(crate) type Node = Option<(String, u16)>;

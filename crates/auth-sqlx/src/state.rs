@@ -43,12 +43,16 @@ fn status(revoked: bool) -> TokenStatus {
     }
 }
 
-#[async_trait]
-impl Revocations for SqlStore {
-    async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
-        const SQL: &str = CHECK;
+impl SqlStore {
+    /// One check statement (`CHECK` or `CHECK_LISTED`): whether `t` is refused now.
+    async fn token_status(
+        &self,
+        sql: &'static str,
+        t: &TokenRef<'_>,
+        what: &'static str,
+    ) -> Result<TokenStatus, StoreError> {
         let now = self.now();
-        let revoked: i64 = with_pool!(&self.pool, |p| sqlx::query_scalar(SQL)
+        let revoked: i64 = with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
             .bind(t.iss)
             .bind(t.jti)
             .bind(t.sid)
@@ -57,8 +61,15 @@ impl Revocations for SqlStore {
             .bind(int(t.iat))
             .fetch_one(p)
             .await)
-        .map_err(fault("check"))?;
+        .map_err(fault(what))?;
         Ok(status(revoked != 0))
+    }
+}
+
+#[async_trait]
+impl Revocations for SqlStore {
+    async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        self.token_status(CHECK, t, "check").await
     }
 
     async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
@@ -181,19 +192,7 @@ impl Revocations for SqlStore {
     }
 
     async fn check_listed(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
-        const SQL: &str = CHECK_LISTED;
-        let now = self.now();
-        let revoked: i64 = with_pool!(&self.pool, |p| sqlx::query_scalar(SQL)
-            .bind(t.iss)
-            .bind(t.jti)
-            .bind(t.sid)
-            .bind(t.sub)
-            .bind(now)
-            .bind(int(t.iat))
-            .fetch_one(p)
-            .await)
-        .map_err(fault("check_listed"))?;
-        Ok(status(revoked != 0))
+        self.token_status(CHECK_LISTED, t, "check_listed").await
     }
 }
 

@@ -85,14 +85,7 @@ pub async fn two_instances_share_one_database(t: &Target) {
         get_with_cookie(&b, "/dashboard", &cookie).await.status(),
         200
     );
-    let r = b
-        .client
-        .post(b.url("/logout"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let r = super::cookie_logout(&b, &cookie, &csrf).await;
     assert_eq!(r.status(), 200);
     problem(get_with_cookie(&a, "/dashboard", &cookie).await, 401).await;
     // A rotation on one makes the old token a reuse on the other.
