@@ -15,8 +15,22 @@
 //!   the route *vanish* (404, or another route answers), which is not an authorization
 //!   check, so this crate offers none. [`csrf`] protects cookie-authenticated unsafe
 //!   requests.
-//! - **Routes**: [`routes::configure`] registers `/token`, `/refresh`, `/login`, `/logout`,
-//!   `/logout/all`, `/sessions`.
+//! - **Routes**: [`routes::auth_routes`] registers `/token`, `/refresh`, `/login`,
+//!   `/logout`, `/logout/all`, `/sessions` (`App::new().configure(routes::auth_routes)`).
+//!
+//! ## The same names on every adapter
+//!
+//! | | auth-axum | auth-actix | auth-warp |
+//! |---|---|---|---|
+//! | rejection | `AuthRejection` | [`AuthRejection`] | `AuthRejection` |
+//! | optional bearer | `Option<Bearer>` | [`Maybe`]`<`[`Bearer`]`>` | `optional_bearer(auth)` |
+//! | guards | `require_roles(&auth, …)` | [`require_roles`]`(…)` | `require_roles(auth, …)` |
+//! | ready routes | `routes::auth_routes()` | [`routes::auth_routes`] | `routes::auth_routes(auth)` |
+//!
+//! actix-web's own idioms decide the rest: its `Option<T>` extractor turns every error
+//! into `None`, so optional credentials are [`Maybe`]`<T>`, which fails closed; the
+//! [`Auth`] lives in `web::Data`, so guards take no handle; routes are registered with a
+//! `fn(&mut ServiceConfig)` passed to `App::configure`.
 //!
 //! The [`Auth`] handle is registered as `web::Data<Auth>`; without it every extractor
 //! fails with a logged error saying what to add.
@@ -40,7 +54,7 @@
 //!         .app_data(web::Data::new(auth))
 //!         .route("/me", web::get().to(me))
 //!         .service(web::scope("/editors").wrap(require_roles(["editor", "admin"])).route("/publish", web::post().to(publish)))
-//!         .configure(auth_actix::routes::configure)
+//!         .configure(auth_actix::routes::auth_routes)
 //! }
 //! # let _ = app;
 //! ```
@@ -59,49 +73,61 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use std::net::IpAddr;
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use auth_core::adapter::{MAX_CSRF_FORM_BYTES, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
-use auth_core::request::Request as CoreRequest;
-use auth_core::session::{CredentialKind, Session, csrf_applies};
+use auth_core::session::Session;
 use auth_core::token::{Claims, NoExtra};
-use auth_core::{AuthError, Guard, Principal, Reply};
+use auth_core::{AuthError, Guard, Principal};
 use serde::de::DeserializeOwned;
 
 pub use auth_core::Auth;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-/// `auth-core`'s view of an actix request: its headers and query string.
+/// `auth-core`'s view of an actix request: method, headers, query string, peer address.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
+    method: &'a Method,
     headers: &'a HeaderMap,
     query: &'a str,
+    peer: Option<IpAddr>,
 }
 
 impl<'a> RequestView<'a> {
     /// A view of `req`.
     pub fn new(req: &'a HttpRequest) -> Self {
         Self {
+            method: req.method(),
             headers: req.headers(),
             query: req.query_string(),
+            peer: req.peer_addr().map(|a| a.ip()),
         }
     }
 
     /// A view of a service request (in middleware).
     pub fn of_service(req: &'a ServiceRequest) -> Self {
-        Self {
-            headers: req.headers(),
-            query: req.query_string(),
-        }
+        Self::new(req.request())
+    }
+
+    /// The same request with other headers (e.g. a form's CSRF token added).
+    pub fn with_headers(self, headers: &'a HeaderMap) -> Self {
+        Self { headers, ..self }
     }
 }
 
 impl CoreRequest for RequestView<'_> {
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
         self.headers.get_all(name).map(HeaderValue::as_bytes)
     }
@@ -109,24 +135,32 @@ impl CoreRequest for RequestView<'_> {
     fn query(&self) -> Option<&str> {
         (!self.query.is_empty()).then_some(self.query)
     }
+
+    fn peer_addr(&self) -> Option<IpAddr> {
+        self.peer
+    }
 }
 
-/// Renders a core [`Reply`] (success or failure) as an actix response.
-pub fn into_response(reply: Reply) -> HttpResponse {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
-    for (name, value) in reply.headers {
-        match HeaderValue::from_str(&value) {
-            Ok(v) => {
-                builder.append_header((HeaderName::from_static(name), v));
-            }
-            Err(_) => tracing::error!(
-                header = name,
-                "auth-core produced a header value actix cannot send"
-            ),
+/// Renders a core [`Reply`] (success or failure), or an [`AuthError`], as an actix
+/// response.
+pub fn into_response(reply: impl Into<Reply>) -> HttpResponse {
+    let (status, headers, body) = reply.into().into_parts();
+    let mut builder = HttpResponse::build(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    // The core sends only visible ASCII (`Reply::header`): each value converts.
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            builder.append_header((HeaderName::from_static(name), value));
         }
     }
-    builder.body(reply.body)
+    builder.body(body)
+}
+
+impl From<AuthRejection> for Reply {
+    fn from(rejection: AuthRejection) -> Self {
+        rejection.0.into()
+    }
 }
 
 /// An authentication or authorization failure: renders `auth-core`'s HTTP table.
@@ -174,7 +208,7 @@ pub fn auth_of(req: &HttpRequest) -> Result<Auth, AuthRejection> {
 ///
 /// Do not use `Option<Bearer>`: actix-web's own `Option<T>` extractor turns *every*
 /// error into `None`, so a refused token and a state-store outage would both read as
-/// "anonymous". Use [`Maybe`]`<Bearer>` (or [`MaybeBearer`]): `None` only when no
+/// "anonymous". Use [`Maybe`]`<Bearer>`: `None` only when no
 /// credential was sent, 401 for a refused token, 503 when the store is down.
 #[derive(Debug, Clone)]
 pub struct Bearer<E = NoExtra>(pub Claims<E>);
@@ -188,25 +222,6 @@ impl<E: DeserializeOwned + 'static> FromRequest for Bearer<E> {
         Box::pin(async move {
             let auth = auth_of(&req)?;
             Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(&req)).await?))
-        })
-    }
-}
-
-/// `Some` bearer caller, `None` when no credentials were sent, and a 401 when a token was
-/// sent but refused.
-#[derive(Debug, Clone)]
-pub struct MaybeBearer<E = NoExtra>(pub Option<Claims<E>>);
-
-impl<E: DeserializeOwned + 'static> FromRequest for MaybeBearer<E> {
-    type Error = AuthRejection;
-    type Future = LocalFuture<Result<Self, AuthRejection>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let auth = auth_of(&req)?;
-            let result = auth.bearer_as::<E>(&RequestView::new(&req)).await;
-            Ok(MaybeBearer(auth_core::optional(result)?))
         })
     }
 }
@@ -265,14 +280,7 @@ impl FromRequest for SessionUser {
         let req = req.clone();
         Box::pin(async move {
             let auth = auth_of(&req)?;
-            let view = RequestView::new(&req);
-            let session = auth.session(&view).await?;
-            if csrf_applies(CredentialKind::Session, req.method().as_str()) {
-                auth.parts()
-                    .sessions
-                    .check_csrf(req.method().as_str(), &view, &session)?;
-            }
-            Ok(SessionUser(session))
+            Ok(SessionUser(auth.session(&RequestView::new(&req)).await?))
         })
     }
 }
@@ -297,9 +305,7 @@ impl FromRequest for Authenticated {
                 return Ok(Authenticated(p.clone()));
             }
             let auth = auth_of(&req)?;
-            let principal = auth
-                .principal(&RequestView::new(&req), req.method().as_str())
-                .await?;
+            let principal = auth.principal(&RequestView::new(&req)).await?;
             req.extensions_mut().insert(principal.clone());
             Ok(Authenticated(principal))
         })
@@ -390,10 +396,15 @@ pub fn require_permission(permission: &str) -> Require {
     }
 }
 
-/// Requires bearer tokens granted every one of `scopes`.
-pub fn require_scopes<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Require {
+/// Requires bearer tokens granted every one of `scopes` (RFC 6750 `insufficient_scope`):
+/// `web::scope("/articles").wrap(require_scopes(["articles:write"]))`.
+pub fn require_scopes<I, S>(scopes: I) -> Require
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
     Require {
-        rule: Guard::Scopes(scopes.into_iter().map(String::from).collect()),
+        rule: Guard::Scopes(scopes.into_iter().map(|s| s.as_ref().to_owned()).collect()),
     }
 }
 
@@ -431,7 +442,7 @@ pub struct RequireMiddleware<S> {
 
 /// For an HTML form (cookie-authenticated, unsafe, form body, no `X-CSRF-Token` header,
 /// as [`Auth::csrf_form_wanted`] decides), reads the body (at most
-/// [`MAX_CSRF_FORM_BYTES`](auth_core::session::MAX_CSRF_FORM_BYTES)), presents its
+/// [`MAX_CSRF_FORM_BYTES`]), presents its
 /// `csrf_token` field as the `X-CSRF-Token` header to the CSRF checks that follow, and
 /// puts the body back for the handler. Every other request passes untouched. The guard
 /// middleware ([`require`], [`csrf`], …) call it; call it in your own middleware to
@@ -443,11 +454,11 @@ pub async fn csrf_form_field(req: &mut ServiceRequest) -> Result<(), AuthError> 
     else {
         return Ok(());
     };
-    if !auth.csrf_form_wanted(&RequestView::of_service(req), req.method().as_str()) {
+    if !auth.csrf_form_wanted(&RequestView::of_service(req)) {
         return Ok(());
     }
     let stream = actix_web::body::BodyStream::new(req.take_payload());
-    let bytes = actix_web::body::to_bytes_limited(stream, auth_core::session::MAX_CSRF_FORM_BYTES)
+    let bytes = actix_web::body::to_bytes_limited(stream, MAX_CSRF_FORM_BYTES)
         .await
         .ok()
         .and_then(Result::ok);
@@ -470,8 +481,7 @@ async fn apply(rule: &Guard, req: &ServiceRequest) -> Result<Option<Principal>, 
         );
         return Err(AuthError::Internal);
     };
-    auth.guard(&RequestView::of_service(req), req.method().as_str(), rule)
-        .await
+    auth.guard(&RequestView::of_service(req), rule).await
 }
 
 impl<S, B> Service<ServiceRequest> for RequireMiddleware<S>
@@ -491,9 +501,7 @@ where
         Box::pin(async move {
             let mut req = req;
             if let Err(e) = csrf_form_field(&mut req).await {
-                return Ok(req
-                    .into_response(into_response(e.to_response()))
-                    .map_into_right_body());
+                return Ok(req.into_response(into_response(e)).map_into_right_body());
             }
             match apply(&rule, &req).await {
                 Ok(principal) => {
@@ -505,9 +513,7 @@ where
                         .await
                         .map(ServiceResponse::map_into_left_body)
                 }
-                Err(e) => Ok(req
-                    .into_response(into_response(e.to_response()))
-                    .map_into_right_body()),
+                Err(e) => Ok(req.into_response(into_response(e)).map_into_right_body()),
             }
         })
     }

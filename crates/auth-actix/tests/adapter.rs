@@ -7,8 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, test, web};
 use auth_actix::test_helpers::{bearer_header, session_cookie};
 use auth_actix::{
-    Bearer, MaybeBearer, RequireRoles, RoleSet, SessionUser, csrf, require_permission,
-    require_scopes,
+    Bearer, Maybe, RequireRoles, RoleSet, SessionUser, csrf, require_permission, require_scopes,
 };
 use auth_core::Auth;
 use auth_core::credential::User;
@@ -43,8 +42,8 @@ async fn whoami(Bearer(c): Bearer) -> HttpResponse {
     HttpResponse::Ok().body(c.sub)
 }
 
-async fn maybe(MaybeBearer(c): MaybeBearer) -> HttpResponse {
-    HttpResponse::Ok().body(c.map_or("stranger".into(), |c| c.sub))
+async fn maybe(Maybe(c): Maybe<Bearer>) -> HttpResponse {
+    HttpResponse::Ok().body(c.map_or("stranger".into(), |Bearer(c)| c.sub))
 }
 
 async fn admin_only(RequireRoles { principal, .. }: RequireRoles<Admins>) -> HttpResponse {

@@ -15,6 +15,20 @@
 //! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
 //!   `/logout/all`, `/sessions`) to `merge` into your router.
 //!
+//! ## The same names on every adapter
+//!
+//! | | auth-axum | auth-actix | auth-warp |
+//! |---|---|---|---|
+//! | rejection | [`AuthRejection`] | `AuthRejection` | `AuthRejection` |
+//! | optional bearer | `Option<`[`Bearer`]`>` | `Maybe<Bearer>` | `optional_bearer(auth)` |
+//! | guards | [`require_roles`]`(&auth, …)` | `require_roles(…)` | `require_roles(auth, …)` |
+//! | ready routes | [`routes::auth_routes`]`()` | `routes::auth_routes` | `routes::auth_routes(auth)` |
+//!
+//! axum's own idioms decide the rest: extractors are optional through axum's
+//! `OptionalFromRequestParts` (so `Option<Bearer>`, failing closed as described above),
+//! and guard layers take `&Auth` when the router is built, because a tower layer cannot
+//! reach the router's state.
+//!
 //! Forgetting to put the [`Auth`] in your state is caught at compile time. Plainly,
 //! axum's inference then makes `Auth` the router's state, and `with_state` says
 //! ``expected `Auth`, found `AppState` ``; with `#[axum::debug_handler(state = AppState)]`
@@ -71,50 +85,62 @@ pub use auth_core::testing as test_helpers;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use auth_core::adapter::{MAX_CSRF_FORM_BYTES, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
-use auth_core::request::Request as CoreRequest;
-use auth_core::session::{CredentialKind, Session, csrf_applies};
+use auth_core::session::Session;
 use auth_core::token::{Claims, NoExtra};
-use auth_core::{AuthError, Guard, Principal, Reply};
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Request};
+use auth_core::{AuthError, Guard, Principal};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 pub use auth_core::Auth;
 
-/// `auth-core`'s view of an axum request: its headers and query string.
+/// `auth-core`'s view of an axum request: method, headers, query string, and the peer
+/// address when the server records it (`into_make_service_with_connect_info`).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
+    method: &'a Method,
     headers: &'a HeaderMap,
     query: Option<&'a str>,
+    extensions: &'a Extensions,
 }
 
 impl<'a> RequestView<'a> {
     /// A view of request parts.
     pub fn new(parts: &'a Parts) -> Self {
         Self {
+            method: &parts.method,
             headers: &parts.headers,
             query: parts.uri.query(),
+            extensions: &parts.extensions,
         }
     }
 
     /// A view of a whole request.
     pub fn of<B>(request: &'a axum::http::Request<B>) -> Self {
         Self {
+            method: request.method(),
             headers: request.headers(),
             query: request.uri().query(),
+            extensions: request.extensions(),
         }
     }
 }
 
 impl CoreRequest for RequestView<'_> {
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
         self.headers.get_all(name).iter().map(HeaderValue::as_bytes)
     }
@@ -122,26 +148,26 @@ impl CoreRequest for RequestView<'_> {
     fn query(&self) -> Option<&str> {
         self.query
     }
+
+    fn peer_addr(&self) -> Option<IpAddr> {
+        self.extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    }
 }
 
-/// Renders a core [`Reply`] (success or failure) as an axum response.
-pub fn into_response(reply: Reply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, reply.body).into_response();
-    let headers = response.headers_mut();
-    headers.remove(axum::http::header::CONTENT_TYPE);
-    for (name, value) in reply.headers {
-        match HeaderValue::from_str(&value) {
-            Ok(v) => {
-                headers.append(HeaderName::from_static(name), v);
-            }
-            Err(_) => tracing::error!(
-                header = name,
-                "auth-core produced a header value axum cannot send"
-            ),
-        }
+/// Renders a core [`Reply`] (success or failure), or an [`AuthError`], as an axum
+/// response.
+pub fn into_response(reply: impl Into<Reply>) -> Response {
+    let (status, headers, body) = reply.into().into_parts();
+    let mut builder = Response::builder().status(status);
+    // The core sends only visible ASCII (`Reply::header`): each value converts.
+    for (name, value) in headers {
+        builder = builder.header(name, value);
     }
-    response
+    builder
+        .body(axum::body::Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// An authentication or authorization failure: renders `auth-core`'s HTTP table.
@@ -260,14 +286,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_ref(state);
-        let view = RequestView::new(parts);
-        let session = auth.session(&view).await?;
-        if csrf_applies(CredentialKind::Session, parts.method.as_str()) {
-            auth.parts()
-                .sessions
-                .check_csrf(parts.method.as_str(), &view, &session)?;
-        }
-        Ok(SessionUser(session))
+        Ok(SessionUser(auth.session(&RequestView::new(parts)).await?))
     }
 }
 
@@ -294,9 +313,7 @@ where
             return Ok(Authenticated(p.clone()));
         }
         let auth = Auth::from_ref(state);
-        let principal = auth
-            .principal(&RequestView::new(parts), parts.method.as_str())
-            .await?;
+        let principal = auth.principal(&RequestView::new(parts)).await?;
         parts.extensions.insert(principal.clone());
         Ok(Authenticated(principal))
     }
@@ -417,11 +434,16 @@ pub fn require_permission(auth: &Auth, permission: &str) -> RequireLayer {
     }
 }
 
-/// Requires bearer tokens granted every one of `scopes` (RFC 6750 `insufficient_scope`).
-pub fn require_scopes<'a>(auth: &Auth, scopes: impl IntoIterator<Item = &'a str>) -> RequireLayer {
+/// Requires bearer tokens granted every one of `scopes` (RFC 6750 `insufficient_scope`):
+/// `.route_layer(require_scopes(&auth, ["articles:write"]))`.
+pub fn require_scopes<I, S>(auth: &Auth, scopes: I) -> RequireLayer
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
     RequireLayer {
         auth: auth.clone(),
-        rule: Guard::Scopes(scopes.into_iter().map(String::from).collect()),
+        rule: Guard::Scopes(scopes.into_iter().map(|s| s.as_ref().to_owned()).collect()),
     }
 }
 
@@ -470,9 +492,7 @@ where
                 Ok(request) => request.into_parts(),
                 Err(e) => return Ok(AuthRejection(e).into_response()),
             };
-            let checked = auth
-                .guard(&RequestView::new(&parts), parts.method.as_str(), &rule)
-                .await;
+            let checked = auth.guard(&RequestView::new(&parts), &rule).await;
             match checked {
                 Ok(principal) => {
                     if let Some(p) = principal {
@@ -488,17 +508,15 @@ where
 
 /// For an HTML form (cookie-authenticated, unsafe, form body, no `X-CSRF-Token` header,
 /// as [`Auth::csrf_form_wanted`] decides), reads the body (at most
-/// [`MAX_CSRF_FORM_BYTES`](auth_core::session::MAX_CSRF_FORM_BYTES)), presents its
+/// [`MAX_CSRF_FORM_BYTES`]), presents its
 /// `csrf_token` field as the `X-CSRF-Token` header to the CSRF checks that follow, and
 /// hands the body on to the handler unchanged. Every other request passes untouched.
 pub async fn csrf_form_field(auth: &Auth, request: Request) -> Result<Request, AuthError> {
-    if !auth.csrf_form_wanted(&RequestView::of(&request), request.method().as_str()) {
+    if !auth.csrf_form_wanted(&RequestView::of(&request)) {
         return Ok(request);
     }
     let (mut parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, auth_core::session::MAX_CSRF_FORM_BYTES)
-        .await
-        .ok();
+    let bytes = axum::body::to_bytes(body, MAX_CSRF_FORM_BYTES).await.ok();
     let token = auth.csrf_form_token(bytes.as_deref())?;
     if let Some(value) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
         parts

@@ -11,19 +11,15 @@
 //! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
 //! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE) |
 
-use std::net::{IpAddr, SocketAddr};
-
+use auth_core::adapter::MAX_BODY_BYTES;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 
 use crate::{Auth, RequestView, into_response};
-
-/// Bodies larger than this are refused before any handler runs.
-const BODY_LIMIT: usize = 64 * 1024;
 
 /// All the ready-made routes. Needs `Auth: FromRef<S>`; the client address for login
 /// throttling comes from `ConnectInfo<SocketAddr>` when the server provides it
@@ -43,29 +39,11 @@ where
         .route("/sessions/{id}", delete(delete_session))
         .route("/auth/{provider}/login", get(external_login))
         .route("/auth/{provider}/callback", get(external_callback))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-}
-
-/// The client's address, when the server records it.
-pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
-fn content_type(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 async fn token(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
-    into_response(
-        auth.token_endpoint(content_type(&parts), &body, client_addr(&parts))
-            .await,
-    )
+    into_response(auth.token_endpoint(&RequestView::new(&parts), &body).await)
 }
 
 async fn refresh(State(auth): State<Auth>, body: Bytes) -> Response {
@@ -73,23 +51,16 @@ async fn refresh(State(auth): State<Auth>, body: Bytes) -> Response {
 }
 
 async fn login(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
-    let view = RequestView::new(&parts);
-    into_response(
-        auth.login_endpoint(&view, content_type(&parts), &body, client_addr(&parts))
-            .await,
-    )
+    into_response(auth.login_endpoint(&RequestView::new(&parts), &body).await)
 }
 
 async fn logout(State(auth): State<Auth>, request: axum::extract::Request) -> Response {
     // An HTML form may carry the CSRF token as its `csrf_token` field.
     let parts = match crate::csrf_form_field(&auth, request).await {
         Ok(request) => request.into_parts().0,
-        Err(e) => return into_response(e.to_response()),
+        Err(e) => return into_response(e),
     };
-    into_response(
-        auth.logout_endpoint(&RequestView::new(&parts), parts.method.as_str())
-            .await,
-    )
+    into_response(auth.logout_endpoint(&RequestView::new(&parts)).await)
 }
 
 async fn logout_all(State(auth): State<Auth>, parts: Parts) -> Response {

@@ -41,25 +41,27 @@
 //! [`token::TokenService::new`] refuses to start if no single backend is available, so a
 //! misbuilt binary fails at start-up rather than panicking on a request.
 
-pub mod auth;
+pub mod adapter;
+mod auth;
 pub mod clock;
 pub mod credential;
-pub mod error;
+mod error;
 pub mod external;
+mod form;
 pub mod http;
 mod ids;
 pub mod oauth;
 pub mod policy;
-pub mod request;
+mod reply;
+mod request;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod token;
 
-pub use auth::{
-    Auth, AuthBuilder, AuthParts, Guard, Principal, Reply, json_reply, optional, user_json,
-};
+pub use auth::{Auth, AuthBuilder, Guard, Principal, optional, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
+pub use reply::Reply;
 pub use token::families::{ExtraClaims, RevocationMode, TokenManager, subject_of};

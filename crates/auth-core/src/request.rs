@@ -3,13 +3,44 @@
 //! Each adapter implements [`Request`] for its framework's request type (axum and warp on
 //! `http` 1, actix-web on `http` 0.2), so the core never names a framework type.
 
-/// Read access to a request's headers and query string.
+use std::net::IpAddr;
+
+/// Read access to what the core's decisions need of a request: its method, headers,
+/// query string and the address of the socket peer. Adapters implement it; the core
+/// reads the content type, the origin and the credentials through it.
 pub trait Request {
+    /// The request method, as sent (`GET`, `POST`, …). Decides whether the CSRF check
+    /// applies (only unsafe methods).
+    fn method(&self) -> &str;
+
     /// Every value of the header `name` (ASCII, lower case), as raw bytes, in order.
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]>;
 
     /// The raw query string (after `?`, still percent-encoded), if any.
     fn query(&self) -> Option<&str>;
+
+    /// The address of the socket peer, when the server records it (the login throttle
+    /// counts per address). `None` by default.
+    fn peer_addr(&self) -> Option<IpAddr> {
+        None
+    }
+
+    /// The single `Content-Type` value, trimmed; `None` when absent, repeated or not
+    /// visible ASCII.
+    fn content_type(&self) -> Option<&str>
+    where
+        Self: Sized,
+    {
+        header_value(self, "content-type").ok().flatten()
+    }
+}
+
+/// Whether an HTTP method is safe (RFC 9110 §9.2.1: `GET`, `HEAD`, `OPTIONS`, `TRACE`),
+/// compared case-insensitively. Only unsafe methods need the CSRF check.
+pub fn is_safe_method(method: &str) -> bool {
+    ["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
 }
 
 /// Why a header could not be read as one text value.
@@ -48,19 +79,49 @@ pub fn header_value<'r>(
     Ok(Some(text.trim()))
 }
 
-/// A simple owned request, for tests and for tools.
-#[derive(Debug, Clone, Default)]
+/// A simple owned request, for tests and for tools: `GET` with no headers until told
+/// otherwise.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SimpleRequest {
+    /// The method (`GET` unless set).
+    pub method: String,
     /// `(lower-case name, value)` pairs.
     pub headers: Vec<(String, Vec<u8>)>,
     /// The raw query string.
     pub query: Option<String>,
+    /// The socket peer's address.
+    pub peer: Option<IpAddr>,
+}
+
+impl Default for SimpleRequest {
+    fn default() -> Self {
+        Self {
+            method: "GET".into(),
+            headers: Vec::new(),
+            query: None,
+            peer: None,
+        }
+    }
 }
 
 impl SimpleRequest {
-    /// An empty request.
+    /// An empty `GET` request.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the method (named `with_method` so that it does not shadow
+    /// [`Request::method`]).
+    pub fn with_method(mut self, method: &str) -> Self {
+        self.method = method.into();
+        self
+    }
+
+    /// Sets the socket peer's address.
+    pub fn with_peer(mut self, addr: IpAddr) -> Self {
+        self.peer = Some(addr);
+        self
     }
 
     /// Adds a header.
@@ -77,6 +138,14 @@ impl SimpleRequest {
 }
 
 impl Request for SimpleRequest {
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn peer_addr(&self) -> Option<IpAddr> {
+        self.peer
+    }
+
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
         self.headers
             .iter()

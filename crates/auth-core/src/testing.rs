@@ -16,15 +16,14 @@ use crate::{Auth, AuthError};
 
 /// `Authorization` header value carrying a fresh access token for `user`.
 pub async fn bearer_header(auth: &Auth, user: &User) -> Result<String, AuthError> {
-    let pair = auth.parts().tokens.login(user, None).await?;
+    let pair = auth.tokens().login(user, None).await?;
     Ok(format!("Bearer {}", pair.access.token))
 }
 
 /// A `Cookie` header value for a fresh session of `user`, and its CSRF token.
 pub async fn session_cookie(auth: &Auth, user: &User) -> Result<(String, String), AuthError> {
     let started = auth
-        .parts()
-        .sessions
+        .sessions()
         .start(user, serde_json::Value::Null, &SimpleRequest::new())
         .await?;
     let pair = started

@@ -179,14 +179,14 @@ impl ApiDoc {
     /// A document for `auth`'s configuration (API key header and query parameter, cookie
     /// name), with the token URL `/token`.
     pub fn new(auth: &Auth, title: &str, version: &str) -> Self {
-        let keys = auth.parts().api_keys.config();
+        let keys = auth.api_keys().config();
         Self {
             title: title.into(),
             version: version.into(),
             token_url: "/token".into(),
             api_key_header: keys.header.clone(),
             api_key_query: keys.query_param.clone(),
-            cookie: auth.parts().sessions.cookie_name().to_string(),
+            cookie: auth.sessions().cookie_name().to_string(),
             routes: BTreeMap::new(),
         }
     }

@@ -6,7 +6,7 @@
 //! [`auth_core::Reply`]; each adapter mounts it. The page runs no inline script, so its
 //! `Content-Security-Policy` allows scripts from this origin only.
 
-use auth_core::{ErrorResponse, Reply};
+use auth_core::Reply;
 
 const BUNDLE: &str = include_str!("../assets/swagger-ui-bundle.js");
 const CSS: &str = include_str!("../assets/swagger-ui.css");
@@ -37,16 +37,12 @@ fn initializer(spec_url: &str) -> String {
 }
 
 fn reply(content_type: &str, body: String, cache: &str) -> Reply {
-    ErrorResponse {
-        status: 200,
-        headers: vec![
-            ("content-type", content_type.to_string()),
-            ("cache-control", cache.to_string()),
-            ("x-content-type-options", "nosniff".to_string()),
-            ("content-security-policy", CSP.to_string()),
-        ],
-        body,
-    }
+    Reply::new(200)
+        .header("content-type", content_type)
+        .header("cache-control", cache)
+        .header("x-content-type-options", "nosniff")
+        .header("content-security-policy", CSP)
+        .body_text(body)
 }
 
 /// The answer for `GET /docs` (`rest` empty) or `GET /docs/{rest}`: the page, an
@@ -73,20 +69,16 @@ pub fn docs_reply(rest: &str, spec_url: &str) -> Reply {
         _ => auth_core::AuthError::NotFound {
             detail: "No such documentation asset".into(),
         }
-        .to_response(),
+        .into(),
     }
 }
 
 /// The answer for `GET /openapi.json`.
 pub fn spec_reply(spec_json: &str) -> Reply {
-    ErrorResponse {
-        status: 200,
-        headers: vec![
-            ("content-type", "application/json".to_string()),
-            ("cache-control", "no-cache".to_string()),
-        ],
-        body: spec_json.to_string(),
-    }
+    Reply::new(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache")
+        .body_text(spec_json)
 }
 
 #[cfg(test)]
@@ -96,19 +88,23 @@ mod tests {
     #[test]
     fn serves_the_page_and_assets_and_nothing_else() {
         let index = docs_reply("", "/openapi.json");
-        assert!(index.body.contains("/docs/swagger-ui-bundle.js"));
-        assert!(!index.body.contains("http"), "no CDN: {}", index.body);
+        assert!(index.body().contains("/docs/swagger-ui-bundle.js"));
+        assert!(!index.body().contains("http"), "no CDN: {}", index.body());
         assert!(
             index
-                .header("content-security-policy")
+                .header_value("content-security-policy")
                 .unwrap()
                 .contains("script-src 'self'")
         );
         let bundle = docs_reply("swagger-ui-bundle.js", "/openapi.json");
-        assert!(bundle.body.len() > 1_000_000 && bundle.body.contains("SwaggerUIBundle"));
+        assert!(bundle.body().len() > 1_000_000 && bundle.body().contains("SwaggerUIBundle"));
         let init = docs_reply("/swagger-initializer.js", "/spec\"x");
-        assert!(init.body.contains(r#"url: "/spec\"x""#), "{}", init.body);
-        assert_eq!(docs_reply("../Cargo.toml", "/openapi.json").status, 404);
-        assert_eq!(docs_reply("LICENSE", "/openapi.json").status, 404);
+        assert!(
+            init.body().contains(r#"url: "/spec\"x""#),
+            "{}",
+            init.body()
+        );
+        assert_eq!(docs_reply("../Cargo.toml", "/openapi.json").status(), 404);
+        assert_eq!(docs_reply("LICENSE", "/openapi.json").status(), 404);
     }
 }

@@ -8,12 +8,12 @@ mod common;
 
 use std::sync::Arc;
 
+use auth_core::AuthError;
 use auth_core::clock::SystemClock;
 use auth_core::credential::{
     ApiKeyConfig, ApiKeyStore, ApiKeys, Authenticator, LoginThrottle, PasswordParams, Passwords,
     ThrottleConfig, User, UserStore,
 };
-use auth_core::error::AuthError;
 use auth_sqlx::SqlStore;
 
 fn alice(hash: &str) -> User {

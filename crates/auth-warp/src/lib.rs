@@ -8,15 +8,30 @@
 //! - **Filters**: [`bearer`] (and [`bearer_as`] for typed claims), [`api_key`],
 //!   [`session`], [`authenticated`] (bearer or session, CSRF-checked), and
 //!   [`optional_bearer`] and [`optional_authenticated`] (`None` only without
-//!   credentials; 401 when refused, 503 on a store outage); [`require_roles`], [`require_permission`], [`require_scopes`]
-//!   compose with `and`; [`csrf`] for handlers that read the session themselves.
-//! - **Recovery**: add `.recover(auth_warp::recover)`; it renders auth rejections and
-//!   passes every other rejection on to your own handler.
-//! - **Routes**: [`routes`] (`/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
-//!   `/sessions`).
+//!   credentials; 401 when refused, 503 on a store outage); [`require_roles`],
+//!   [`require_permission`], [`require_scopes`] compose with `and`; [`csrf`] for handlers
+//!   that read the session themselves.
+//! - **Recovery**: add `.recover(auth_warp::recover)`; it renders [`AuthRejection`]s and
+//!   passes every other rejection on to your own handler. [`reject`] turns an
+//!   [`AuthError`] of your own handler into one.
+//! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
+//!   `/logout/all`, `/sessions`, third-party login).
 //!
 //! Put path and method filters *before* auth filters, so a request is only
 //! authenticated by the route it is for.
+//!
+//! ## The same names on every adapter
+//!
+//! | | auth-axum | auth-actix | auth-warp |
+//! |---|---|---|---|
+//! | rejection | `AuthRejection` | `AuthRejection` | [`AuthRejection`] |
+//! | optional bearer | `Option<Bearer>` | `Maybe<Bearer>` | [`optional_bearer`] |
+//! | guards | `require_roles(&auth, …)` | `require_roles(…)` | [`require_roles`]`(auth, …)` |
+//! | ready routes | `routes::auth_routes()` | `routes::auth_routes` | [`routes::auth_routes`]`(auth)` |
+//!
+//! warp has no extractors and no shared application state: credentials are filters
+//! that extract values (so the optional bearer is its own filter, not an `Option`), and
+//! each filter takes the [`Auth`] handle by value, as warp filters own what they capture.
 //!
 //! ```
 //! use auth_core::AuthBuilder;
@@ -36,7 +51,10 @@
 //!     .and(warp::post())
 //!     .and(auth_warp::require_roles(auth.clone(), ["editor", "admin"]))
 //!     .map(|who: auth_core::Principal| who.user_id().to_string());
-//! let app = me.or(publish).or(auth_warp::routes(auth)).recover(auth_warp::recover);
+//! let app = me
+//!     .or(publish)
+//!     .or(auth_warp::routes::auth_routes(auth))
+//!     .recover(auth_warp::recover);
 //! # let _ = app;
 //! ```
 
@@ -48,16 +66,18 @@ pub use auth_core::testing as test_helpers;
 
 #[cfg(feature = "openapi")]
 pub mod docs;
+pub mod routes;
+pub use routes::private_responses;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use auth_core::adapter::{MAX_CSRF_FORM_BYTES, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
-use auth_core::request::Request as CoreRequest;
-use auth_core::session::{CredentialKind, Session, csrf_applies};
+use auth_core::session::Session;
 use auth_core::token::Claims;
-use auth_core::{AuthError, Guard, Principal, Reply};
+use auth_core::{AuthError, Guard, Principal};
 use warp::Filter;
 use warp::http::header::{HeaderMap, HeaderName, HeaderValue};
 use warp::http::{Method, StatusCode};
@@ -65,21 +85,37 @@ use warp::reject::Rejection;
 
 pub use auth_core::Auth;
 
-/// `auth-core`'s view of a warp request: its headers and query string.
+/// `auth-core`'s view of a warp request: method, headers, query string, peer address.
 #[derive(Debug, Clone)]
 pub struct RequestView {
+    method: Method,
     headers: HeaderMap,
     query: Option<String>,
+    peer: Option<IpAddr>,
 }
 
 impl RequestView {
-    /// A view from the parts warp hands out.
-    pub fn new(headers: HeaderMap, query: Option<String>) -> Self {
-        Self { headers, query }
+    /// A view from the parts warp hands out ([`view`] builds it for you).
+    pub fn new(
+        method: Method,
+        headers: HeaderMap,
+        query: Option<String>,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            method,
+            headers,
+            query,
+            peer: peer.map(|a| a.ip()),
+        }
     }
 }
 
 impl CoreRequest for RequestView {
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
         self.headers.get_all(name).iter().map(HeaderValue::as_bytes)
     }
@@ -87,45 +123,46 @@ impl CoreRequest for RequestView {
     fn query(&self) -> Option<&str> {
         self.query.as_deref()
     }
+
+    fn peer_addr(&self) -> Option<IpAddr> {
+        self.peer
+    }
 }
 
 /// An authentication or authorization failure as a warp rejection; [`recover`] renders it.
 #[derive(Debug)]
-pub struct AuthReject(pub AuthError);
+pub struct AuthRejection(pub AuthError);
 
-impl warp::reject::Reject for AuthReject {}
+impl warp::reject::Reject for AuthRejection {}
 
-fn reject(e: AuthError) -> Rejection {
-    warp::reject::custom(AuthReject(e))
+/// Turns an [`AuthError`] (from [`authorize`] or a call of your own into [`Auth`]) into
+/// a rejection that [`recover`] renders through the core's table.
+pub fn reject(e: AuthError) -> Rejection {
+    warp::reject::custom(AuthRejection(e))
 }
 
-/// Renders a core [`Reply`] (success or failure) as a warp response.
-pub fn into_response(reply: Reply) -> warp::reply::Response {
-    use warp::Reply as _;
-    let mut response = reply.body.into_response();
+/// Renders a core [`Reply`] (success or failure), or an [`AuthError`], as a warp response.
+pub fn into_response(reply: impl Into<Reply>) -> warp::reply::Response {
+    let (status, headers, body) = reply.into().into_parts();
+    let mut response = warp::reply::Response::new(body.into());
     *response.status_mut() =
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.remove(warp::http::header::CONTENT_TYPE);
-    for (name, value) in reply.headers {
-        match HeaderValue::from_str(&value) {
-            Ok(v) => {
-                headers.append(HeaderName::from_static(name), v);
-            }
-            Err(_) => tracing::error!(
-                header = name,
-                "auth-core produced a header value warp cannot send"
-            ),
-        }
-    }
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // The core sends only visible ASCII (`Reply::header`), so every value converts.
+    let map = response.headers_mut();
+    headers
+        .into_iter()
+        .filter_map(|(n, v)| Some((HeaderName::from_static(n), HeaderValue::try_from(v).ok()?)))
+        .for_each(|(n, v)| {
+            map.append(n, v);
+        });
     response
 }
 
-/// Renders [`AuthReject`] rejections through the core's table; every other rejection is
+/// Renders [`AuthRejection`]s through the core's table; every other rejection is
 /// returned unchanged for your own handler (or warp's default).
 pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Rejection> {
-    match err.find::<AuthReject>() {
-        Some(AuthReject(e)) => Ok(into_response(e.to_response())),
+    match err.find::<AuthRejection>() {
+        Some(AuthRejection(e)) => Ok(into_response(e.to_response())),
         None => Err(err),
     }
 }
@@ -142,13 +179,13 @@ fn optional_query() -> impl Filter<Extract = (Option<String>,), Error = Infallib
         .unify()
 }
 
-/// The request's headers and query string as `auth-core` reads them, and its method.
-pub fn view() -> impl Filter<Extract = (RequestView, Method), Error = Infallible> + Clone {
-    warp::header::headers_cloned()
+/// The request as `auth-core` reads it: method, headers, query string, peer address.
+pub fn view() -> impl Filter<Extract = (RequestView,), Error = Infallible> + Clone {
+    warp::method()
+        .and(warp::header::headers_cloned())
         .and(optional_query())
-        .and(warp::method())
-        .map(|headers, query, method| (RequestView::new(headers, query), method))
-        .untuple_one()
+        .and(warp::addr::remote())
+        .map(RequestView::new)
 }
 
 /// The bearer caller's verified, unrevoked claims.
@@ -163,7 +200,7 @@ where
 {
     with_auth(auth)
         .and(view())
-        .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
+        .and_then(|auth: Auth, view: RequestView| async move {
             auth.bearer_as::<E>(&view).await.map_err(reject)
         })
 }
@@ -176,7 +213,7 @@ pub fn optional_bearer(
 ) -> impl Filter<Extract = (Option<Claims>,), Error = Rejection> + Clone {
     with_auth(auth)
         .and(view())
-        .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
+        .and_then(|auth: Auth, view: RequestView| async move {
             auth_core::optional(auth.bearer(&view).await).map_err(reject)
         })
 }
@@ -188,8 +225,8 @@ pub fn optional_authenticated(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
     with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        |auth: Auth, view: RequestView, method: Method| async move {
-            auth_core::optional(auth.principal(&view, method.as_str()).await).map_err(reject)
+        |auth: Auth, view: RequestView| async move {
+            auth_core::optional(auth.principal(&view).await).map_err(reject)
         },
     )
 }
@@ -200,54 +237,43 @@ pub fn optional_authenticated(
 /// (at most [`MAX_CSRF_FORM_BYTES`](auth_core::session::MAX_CSRF_FORM_BYTES)), and warp
 /// hands a body out once: a handler behind a cookie-authenticated filter that reads the
 /// form itself should take the token from the `X-CSRF-Token` header.
-pub fn csrf_view(
-    auth: Auth,
-) -> impl Filter<Extract = (RequestView, Method), Error = Rejection> + Clone {
+pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Rejection> + Clone {
     let wanted = {
         let auth = auth.clone();
-        view().and_then(move |view: RequestView, method: Method| {
-            let wanted = auth.csrf_form_wanted(&view, method.as_str());
+        view().and_then(move |view: RequestView| {
+            let wanted = auth.csrf_form_wanted(&view);
             async move {
                 if wanted {
-                    Ok((view, method))
+                    Ok(view)
                 } else {
                     Err(warp::reject::not_found())
                 }
             }
         })
-    }
-    .untuple_one();
+    };
+    let limit = u64::try_from(MAX_CSRF_FORM_BYTES).unwrap_or(u64::MAX);
     let with_form = wanted
-        .and(warp::body::content_length_limit(BODY_LIMIT).and(warp::body::bytes()))
-        .map(
-            |view: RequestView, method: Method, body: warp::hyper::body::Bytes| {
-                (view, method, Some(body))
-            },
-        );
-    let without = view().map(|view: RequestView, method: Method| (view, method, None));
-    with_form
-        .or(without)
-        .unify()
-        .untuple_one()
-        .and_then(
-            move |mut view: RequestView, method: Method, body: Option<warp::hyper::body::Bytes>| {
-                let token = body.map(|b| auth.csrf_form_token(Some(&b)));
-                async move {
-                    match token {
-                        None | Some(Ok(None)) => {}
-                        Some(Ok(Some(token))) => {
-                            if let Ok(value) = HeaderValue::from_str(&token) {
-                                view.headers
-                                    .insert(HeaderName::from_static("x-csrf-token"), value);
-                            }
+        .and(warp::body::content_length_limit(limit).and(warp::body::bytes()))
+        .map(|view: RequestView, body: warp::hyper::body::Bytes| (view, Some(body)));
+    let without = view().map(|view: RequestView| (view, None));
+    with_form.or(without).unify().untuple_one().and_then(
+        move |mut view: RequestView, body: Option<warp::hyper::body::Bytes>| {
+            let token = body.map(|b| auth.csrf_form_token(Some(&b)));
+            async move {
+                match token {
+                    None | Some(Ok(None)) => {}
+                    Some(Ok(Some(token))) => {
+                        if let Ok(value) = HeaderValue::from_str(&token) {
+                            view.headers
+                                .insert(HeaderName::from_static("x-csrf-token"), value);
                         }
-                        Some(Err(e)) => return Err(reject(e)),
                     }
-                    Ok((view, method))
+                    Some(Err(e)) => return Err(reject(e)),
                 }
-            },
-        )
-        .untuple_one()
+                Ok(view)
+            }
+        },
+    )
 }
 
 /// The API-key caller: the key's record and where it was found.
@@ -256,7 +282,7 @@ pub fn api_key(
 ) -> impl Filter<Extract = ((ApiKeyRecord, KeySource),), Error = Rejection> + Clone {
     with_auth(auth)
         .and(view())
-        .and_then(|auth: Auth, view: RequestView, _m: Method| async move {
+        .and_then(|auth: Auth, view: RequestView| async move {
             auth.api_key(&view).await.map_err(reject)
         })
 }
@@ -264,16 +290,7 @@ pub fn api_key(
 /// The session caller; on unsafe methods the CSRF check runs as well.
 pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
     with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        |auth: Auth, view: RequestView, method: Method| async move {
-            let session = auth.session(&view).await.map_err(reject)?;
-            if csrf_applies(CredentialKind::Session, method.as_str()) {
-                auth.parts()
-                    .sessions
-                    .check_csrf(method.as_str(), &view, &session)
-                    .map_err(reject)?;
-            }
-            Ok::<_, Rejection>(session)
-        },
+        |auth: Auth, view: RequestView| async move { auth.session(&view).await.map_err(reject) },
     )
 }
 
@@ -281,9 +298,7 @@ pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejectio
 /// session cookie (CSRF-checked on unsafe methods).
 pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
     with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        |auth: Auth, view: RequestView, method: Method| async move {
-            auth.principal(&view, method.as_str()).await.map_err(reject)
-        },
+        |auth: Auth, view: RequestView| async move { auth.principal(&view).await.map_err(reject) },
     )
 }
 
@@ -291,16 +306,12 @@ fn guarded(
     auth: Auth,
     guard: Guard,
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
-    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        move |auth: Auth, view: RequestView, method: Method| {
+    with_auth(auth.clone())
+        .and(csrf_view(auth))
+        .and_then(move |auth: Auth, view: RequestView| {
             let guard = guard.clone();
-            async move {
-                auth.guard(&view, method.as_str(), &guard)
-                    .await
-                    .map_err(reject)
-            }
-        },
-    )
+            async move { auth.guard(&view, &guard).await.map_err(reject) }
+        })
 }
 
 /// An authenticated principal satisfying `guard`: the general form of
@@ -336,14 +347,19 @@ pub fn require_permission(
     require(auth, Guard::Require(Requirement::permission(permission)))
 }
 
-/// A bearer principal granted every one of `scopes` (RFC 6750 `insufficient_scope`).
-pub fn require_scopes(
+/// A bearer principal granted every one of `scopes` (RFC 6750 `insufficient_scope`):
+/// `require_scopes(auth, ["articles:write"])`.
+pub fn require_scopes<I, S>(
     auth: Auth,
-    scopes: &[&str],
-) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    scopes: I,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
     require(
         auth,
-        Guard::Scopes(scopes.iter().map(|s| s.to_string()).collect()),
+        Guard::Scopes(scopes.into_iter().map(|s| s.as_ref().to_owned()).collect()),
     )
 }
 
@@ -366,167 +382,4 @@ pub fn authorize<S: ?Sized, R: ?Sized>(
     // The core decides, on its injected clock.
     auth.authorize(policy, subject, action, resource, detail)
         .map_err(reject)
-}
-
-/// Bodies larger than this are refused before any handler runs.
-const BODY_LIMIT: u64 = 64 * 1024;
-
-fn content_type() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    warp::header::optional::<String>("content-type")
-        .or(warp::any().map(|| None))
-        .unify()
-}
-
-fn body() -> impl Filter<Extract = (warp::hyper::body::Bytes,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(BODY_LIMIT).and(warp::body::bytes())
-}
-
-/// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
-/// `/sessions`, `/sessions/{id}`, and third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback`. Each is a thin call into `auth-core`'s endpoint.
-pub fn routes(
-    auth: Auth,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let a = || with_auth(auth.clone());
-    let token = warp::path!("token")
-        .and(warp::post())
-        .and(a())
-        .and(content_type())
-        .and(warp::addr::remote())
-        .and(body())
-        .then(
-            |auth: Auth,
-             ct: Option<String>,
-             addr: Option<SocketAddr>,
-             body: warp::hyper::body::Bytes| async move {
-                into_response(
-                    auth.token_endpoint(ct.as_deref(), &body, addr.map(|a| a.ip()))
-                        .await,
-                )
-            },
-        );
-    let refresh = warp::path!("refresh")
-        .and(warp::post())
-        .and(a())
-        .and(body())
-        .then(|auth: Auth, body: warp::hyper::body::Bytes| async move {
-            into_response(auth.refresh_endpoint(&body).await)
-        });
-    let login = warp::path!("login")
-        .and(warp::post())
-        .and(a())
-        .and(view())
-        .and(content_type())
-        .and(warp::addr::remote())
-        .and(body())
-        .then(
-            |auth: Auth,
-             view: RequestView,
-             _m: Method,
-             ct: Option<String>,
-             addr: Option<SocketAddr>,
-             body: warp::hyper::body::Bytes| async move {
-                into_response(
-                    auth.login_endpoint(&view, ct.as_deref(), &body, addr.map(|a| a.ip()))
-                        .await,
-                )
-            },
-        );
-    let logout = warp::path!("logout")
-        .and(warp::post())
-        .and(a())
-        .and(csrf_view(auth.clone()))
-        .then(|auth: Auth, view: RequestView, m: Method| async move {
-            into_response(auth.logout_endpoint(&view, m.as_str()).await)
-        });
-    let logout_all = warp::path!("logout" / "all")
-        .and(warp::post())
-        .and(a())
-        .and(view())
-        .then(|auth: Auth, view: RequestView, _m: Method| async move {
-            into_response(auth.logout_all_endpoint(&view).await)
-        });
-    let sessions = warp::path!("sessions")
-        .and(warp::get())
-        .and(a())
-        .and(view())
-        .then(|auth: Auth, view: RequestView, _m: Method| async move {
-            into_response(auth.sessions_endpoint(&view).await)
-        });
-    let delete_session = warp::path!("sessions" / String)
-        .and(warp::delete())
-        .and(a())
-        .and(view())
-        .then(
-            |id: String, auth: Auth, view: RequestView, _m: Method| async move {
-                into_response(auth.delete_session_endpoint(&view, &id).await)
-            },
-        );
-    let external_login = warp::path!("auth" / String / "login")
-        .and(warp::get())
-        .and(a())
-        .and(view())
-        .map(
-            |provider: String, auth: Auth, view: RequestView, _m: Method| {
-                into_response(auth.external_login_endpoint(&provider, &view))
-            },
-        );
-    let external_callback = warp::path!("auth" / String / "callback")
-        .and(warp::get())
-        .and(a())
-        .and(view())
-        .then(
-            |provider: String, auth: Auth, view: RequestView, _m: Method| async move {
-                into_response(auth.external_callback_endpoint(&provider, &view).await)
-            },
-        );
-    token
-        .or(refresh)
-        .unify()
-        .or(external_login)
-        .unify()
-        .or(external_callback)
-        .unify()
-        .or(login)
-        .unify()
-        .or(logout)
-        .unify()
-        .or(logout_all)
-        .unify()
-        .or(sessions)
-        .unify()
-        .or(delete_session)
-        .unify()
-}
-
-/// Wraps `routes` so answers to credentialed requests stay private
-/// ([`Auth::private_headers`]): `Cache-Control: no-store` and `Vary: Authorization,
-/// Cookie, X-API-Key` (appended to any `Vary` the handler set).
-pub fn private_responses<F>(
-    auth: Auth,
-    routes: F,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
-where
-    F: Filter<Extract = (warp::reply::Response,), Error = Rejection>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-{
-    view().and(routes).map(
-        move |view: RequestView, _method: Method, mut response: warp::reply::Response| {
-            for (name, value) in auth.private_headers(&view) {
-                let name = HeaderName::from_static(name);
-                let Ok(value) = HeaderValue::from_str(value) else {
-                    continue;
-                };
-                if name == warp::http::header::VARY {
-                    response.headers_mut().append(name, value);
-                } else {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response
-        },
-    )
 }

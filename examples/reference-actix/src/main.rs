@@ -133,7 +133,7 @@ async fn main() {
                     .wrap(require(reference_common::admins()))
                     .route(web::delete().to(delete_user)),
             )
-            .configure(auth_actix::routes::configure)
+            .configure(auth_actix::routes::auth_routes)
             .configure(docs.clone())
             .wrap(actix_web::middleware::from_fn(
                 auth_actix::private_responses,

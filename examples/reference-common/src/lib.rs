@@ -388,8 +388,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         .build()
         .map_err(|e| e.to_string())?;
     for key in DEMO_API_KEYS.into_iter().filter(|_| seed_keys) {
-        auth.parts()
-            .api_keys
+        auth.api_keys()
             .register_legacy(key, "demo", "demo", Vec::new())
             .await
             .map_err(|e| e.to_string())?;

@@ -6,8 +6,8 @@ use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::session::Session;
 use auth_core::token::Claims;
-use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
-use auth_warp::{AuthReject, authenticated, authorize, into_response, require, with_auth};
+use auth_core::{Auth, Principal, Reply, user_json};
+use auth_warp::{authenticated, authorize, into_response, reject as fail, require, with_auth};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 use warp::Filter;
@@ -17,11 +17,7 @@ use warp::reply::Response;
 type Handled = Result<Response, Rejection>;
 
 fn ok(body: &Value) -> Response {
-    into_response(json_reply(200, body))
-}
-
-fn fail(e: AuthError) -> Rejection {
-    warp::reject::custom(AuthReject(e))
+    into_response(Reply::json(200, body))
 }
 
 async fn user_json_of(auth: &Auth, who: &Principal) -> Result<Value, Rejection> {
@@ -151,7 +147,7 @@ fn app(
         .unify()
         .or(docs)
         .unify()
-        .or(auth_warp::routes(auth))
+        .or(auth_warp::routes::auth_routes(auth))
         .unify()
         .boxed()
 }

@@ -42,10 +42,7 @@ async fn preferences(
     prefs: web::Json<Preferences>,
 ) -> Result<HttpResponse, AuthRejection> {
     let data = team::with_preferences(&session.record.data, &prefs)?;
-    auth.parts()
-        .sessions
-        .update_data(&session, data.clone())
-        .await?;
+    auth.sessions().update_data(&session, data.clone()).await?;
     Ok(HttpResponse::Ok().json(json!({"data": data})))
 }
 
@@ -99,7 +96,7 @@ async fn main() {
                     .route("/rotate-keys", web::post().to(rotate_keys)),
             )
             // `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`.
-            .configure(auth_actix::routes::configure)
+            .configure(auth_actix::routes::auth_routes)
             .wrap(from_fn(team_errors))
             // No shared cache keeps an answer to a credentialed request.
             .wrap(from_fn(auth_actix::private_responses))

@@ -67,10 +67,7 @@ async fn preferences(
     Json(prefs): Json<Preferences>,
 ) -> Result<Json<Value>, AuthRejection> {
     let data = team::with_preferences(&session.record.data, &prefs)?;
-    auth.parts()
-        .sessions
-        .update_data(&session, data.clone())
-        .await?;
+    auth.sessions().update_data(&session, data.clone()).await?;
     Ok(Json(json!({"data": data})))
 }
 

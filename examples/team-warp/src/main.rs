@@ -10,8 +10,8 @@ mod team;
 
 use auth_core::session::Session;
 use auth_core::token::Claims;
-use auth_core::{Auth, AuthError, Principal};
-use auth_warp::{AuthReject, with_auth};
+use auth_core::{Auth, Principal};
+use auth_warp::{reject, with_auth};
 use serde_json::{Value, json};
 use team::{Preferences, TenantClaims};
 use warp::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -21,10 +21,6 @@ use warp::{Filter, Rejection, Reply};
 
 fn reply(body: Value) -> Response {
     warp::reply::json(&body).into_response()
-}
-
-fn reject(e: AuthError) -> Rejection {
-    warp::reject::custom(AuthReject(e))
 }
 
 /// The routes. Path and method filters come before auth filters, so a request is only
@@ -55,8 +51,7 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
         .and(with_auth(auth.clone()))
         .and_then(|s: Session, prefs: Preferences, auth: Auth| async move {
             let data = team::with_preferences(&s.record.data, &prefs).map_err(reject)?;
-            auth.parts()
-                .sessions
+            auth.sessions()
                 .update_data(&s, data.clone())
                 .await
                 .map_err(reject)?;
@@ -85,7 +80,7 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
         .or(admin)
         .unify()
         // `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`.
-        .or(auth_warp::routes(auth))
+        .or(auth_warp::routes::auth_routes(auth))
         .unify()
 }
 

@@ -44,9 +44,9 @@ use crate::token::families::TokenManager;
 ///     .users(Arc::new(users))
 ///     .issuer("my-app")
 ///     .build()?;
-/// let alice = auth.parts().users.find_by_username("alice").await?.unwrap();
-/// let pair = auth.parts().tokens.login(&alice, None).await?;
-/// assert_eq!(auth.parts().tokens.authenticate(&pair.access.token).await?.sub, "1");
+/// let alice = auth.users().find_by_username("alice").await?.unwrap();
+/// let pair = auth.tokens().login(&alice, None).await?;
+/// assert_eq!(auth.tokens().authenticate(&pair.access.token).await?.sub, "1");
 ///
 /// // Without a user store, building fails and says the fix.
 /// let err = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")

@@ -2,39 +2,41 @@
 //! third-party login) as framework-neutral functions on [`Auth`], each returning a
 //! [`Reply`] the adapters render unchanged.
 
-use std::net::IpAddr;
-
 use serde_json::json;
 
-use super::{Auth, Principal, Reply, json_reply};
+use super::{Auth, Principal, Reply};
 use crate::credential::User;
 use crate::error::{AuthError, TokenError};
-use crate::http::ErrorResponse;
+use crate::form::{Form, FormError};
 use crate::oauth::TokenResponse;
 use crate::request::Request;
+
+/// `/login` and `/refresh` bodies larger than this are refused without parsing.
+const MAX_LOGIN_BODY_BYTES: usize = 16 * 1024;
 
 impl Auth {
     /// `GET /health`: 200 when the state store answers, else 503.
     pub async fn health(&self) -> Reply {
         match self.inner.store.get("health:probe").await {
-            Ok(_) => json_reply(200, &json!({"status": "ok"})),
+            Ok(_) => Reply::json(200, &json!({"status": "ok"})),
             Err(e) => {
                 tracing::error!(error = %e, "health: state store unavailable");
-                AuthError::StoreUnavailable(e).to_response()
+                AuthError::StoreUnavailable(e).into()
             }
         }
     }
 
-    /// `POST /token`.
-    pub async fn token_endpoint(
-        &self,
-        content_type: Option<&str>,
-        body: &[u8],
-        client: Option<IpAddr>,
-    ) -> Reply {
-        match self.inner.endpoint.handle(content_type, body, client).await {
+    /// `POST /token` (RFC 6749 password and refresh grants): the form `body`, its
+    /// content type and the client's address (for the throttle) read from `request`.
+    pub async fn token_endpoint(&self, request: &impl Request, body: &[u8]) -> Reply {
+        let handled = self
+            .inner
+            .endpoint
+            .handle(request.content_type(), body, request.peer_addr())
+            .await;
+        match handled {
             Ok(ok) => token_reply(&ok),
-            Err(e) => e.to_response(),
+            Err(e) => e.into(),
         }
     }
 
@@ -44,80 +46,52 @@ impl Auth {
         struct Body {
             refresh_token: String,
         }
-        if body.len() > 16 * 1024 {
-            return AuthError::BadRequest {
-                detail: "The request body is too large".into(),
-            }
-            .to_response();
+        if body.len() > MAX_LOGIN_BODY_BYTES {
+            return bad_request("The request body is too large");
         }
         let Ok(parsed) = serde_json::from_slice::<Body>(body) else {
-            return AuthError::BadRequest {
-                detail: "Send a JSON body {\"refresh_token\": \"...\"}".into(),
-            }
-            .to_response();
+            return bad_request("Send a JSON body {\"refresh_token\": \"...\"}");
         };
         match self.inner.tokens.refresh(&parsed.refresh_token, None).await {
             Ok((pair, _)) => token_reply(&TokenResponse::new(pair, None)),
-            Err(e) => e.to_response(),
+            Err(e) => e.into(),
         }
     }
 
-    /// `POST /login` (form `username`, `password`): starts a cookie session.
-    pub async fn login_endpoint(
-        &self,
-        request: &impl Request,
-        content_type: Option<&str>,
-        body: &[u8],
-        client: Option<IpAddr>,
-    ) -> Reply {
+    /// `POST /login` (form `username`, `password`): starts a cookie session. The origin
+    /// (login CSRF), the content type and the client's address come from `request`.
+    pub async fn login_endpoint(&self, request: &impl Request, body: &[u8]) -> Reply {
         if !self.login_origin_allowed(request) {
             return AuthError::Forbidden {
                 detail: "Login refused: the request's Origin is not this app's origin".into(),
             }
-            .to_response();
+            .into();
         }
-        let form = content_type
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|ct| {
-                ct.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !form || body.len() > 16 * 1024 {
-            return AuthError::BadRequest {
-                detail: "Send `username` and `password` as application/x-www-form-urlencoded"
-                    .into(),
-            }
-            .to_response();
-        }
-        let mut username = None;
-        let mut password = None;
-        for (k, v) in form_urlencoded::parse(body) {
-            match k.as_ref() {
-                "username" if username.is_none() => username = Some(v.into_owned()),
-                "password" if password.is_none() => password = Some(v.into_owned()),
-                "username" | "password" => {
-                    return AuthError::BadRequest {
-                        detail: format!("The parameter `{k}` is repeated").into(),
-                    }
-                    .to_response();
-                }
-                _ => {}
-            }
-        }
-        let (Some(username), Some(password)) = (username, password) else {
-            return AuthError::BadRequest {
-                detail: "Send both `username` and `password`".into(),
-            }
-            .to_response();
+        let send_form = "Send `username` and `password` as application/x-www-form-urlencoded";
+        let form = match Form::parse(request.content_type(), body, MAX_LOGIN_BODY_BYTES) {
+            Ok(form) => form,
+            Err(_) => return bad_request(send_form),
         };
+        let fields = form
+            .field("username")
+            .and_then(|u| Ok((u, form.field("password")?)));
+        let (username, password) = match fields {
+            Ok((Some(u), Some(p))) => (u, p.to_owned()),
+            Ok(_) => return bad_request("Send both `username` and `password`"),
+            Err(FormError::Repeated(name)) => {
+                return bad_request(format!("The parameter `{name}` is repeated"));
+            }
+            Err(_) => return bad_request(send_form),
+        };
+        let client = request.peer_addr();
         let user = match self
             .inner
             .authenticator
-            .authenticate(&username, password, client)
+            .authenticate(username, password, client)
             .await
         {
             Ok(u) => u,
-            Err(e) => return e.to_response(),
+            Err(e) => return e.into(),
         };
         let sessions = &self.inner.sessions;
         let started = async {
@@ -125,36 +99,31 @@ impl Auth {
             sessions.start(&user, data, request).await
         };
         match started.await {
-            Ok(started) => {
-                let mut reply = json_reply(
-                    200,
-                    &json!({"message": "Logged in", "csrf_token": started.csrf_token}),
-                );
-                reply.headers.push(("set-cookie", started.set_cookie));
-                reply.headers.push(("cache-control", "no-store".into()));
-                reply
-            }
-            Err(e) => e.to_response(),
+            Ok(started) => Reply::json(
+                200,
+                &json!({"message": "Logged in", "csrf_token": started.csrf_token}),
+            )
+            .header("set-cookie", started.set_cookie)
+            .header("cache-control", "no-store"),
+            Err(e) => e.into(),
         }
     }
 
     /// `POST /logout`: a bearer token logs out its login (its `jti` and family); a cookie
     /// session (with CSRF) is deleted and its cookie cleared.
-    pub async fn logout_endpoint(&self, request: &impl Request, method: &str) -> Reply {
-        match self.principal(request, method).await {
+    pub async fn logout_endpoint(&self, request: &impl Request) -> Reply {
+        match self.principal(request).await {
             Ok(Principal::Bearer(claims)) => match self.inner.tokens.logout(&claims).await {
-                Ok(()) => json_reply(200, &json!({"message": "Logged out successfully"})),
-                Err(e) => e.to_response(),
+                Ok(()) => Reply::json(200, &json!({"message": "Logged out successfully"})),
+                Err(e) => e.into(),
             },
             Ok(Principal::Session(session)) => match self.inner.sessions.end(&session).await {
                 Ok(clear) => {
-                    let mut reply = json_reply(200, &json!({"message": "Logged out"}));
-                    reply.headers.push(("set-cookie", clear));
-                    reply
+                    Reply::json(200, &json!({"message": "Logged out"})).header("set-cookie", clear)
                 }
-                Err(e) => e.to_response(),
+                Err(e) => e.into(),
             },
-            Err(e) => e.to_response(),
+            Err(e) => e.into(),
         }
     }
 
@@ -162,11 +131,11 @@ impl Auth {
     pub async fn logout_all_endpoint(&self, request: &impl Request) -> Reply {
         let claims = match self.bearer(request).await {
             Ok(c) => c,
-            Err(e) => return e.to_response(),
+            Err(e) => return e.into(),
         };
         match self.inner.tokens.logout_all(&claims.sub).await {
-            Ok(()) => json_reply(200, &json!({"message": "Logged out everywhere"})),
-            Err(e) => e.to_response(),
+            Ok(()) => Reply::json(200, &json!({"message": "Logged out everywhere"})),
+            Err(e) => e.into(),
         }
     }
 
@@ -175,15 +144,15 @@ impl Auth {
     pub async fn sessions_endpoint(&self, request: &impl Request) -> Reply {
         let claims = match self.bearer(request).await {
             Ok(c) => c,
-            Err(e) => return e.to_response(),
+            Err(e) => return e.into(),
         };
         let families = match self.inner.tokens.families(&claims.sub).await {
             Ok(f) => f,
-            Err(e) => return e.to_response(),
+            Err(e) => return e.into(),
         };
         let cookies = match self.inner.store.user_sessions(&claims.sub).await {
             Ok(s) => s,
-            Err(e) => return AuthError::from(e).to_response(),
+            Err(e) => return AuthError::from(e).into(),
         };
         let mut list: Vec<serde_json::Value> = families
             .iter()
@@ -195,7 +164,7 @@ impl Auth {
             let shown = key.get(..32).unwrap_or(key);
             json!({"id": format!("s.{shown}"), "kind": "session", "created": r.created, "last_seen": r.last_seen})
         }));
-        json_reply(200, &json!({"sessions": list}))
+        Reply::json(200, &json!({"sessions": list}))
     }
 
     /// `DELETE /sessions/{id}` (bearer): revokes one of the caller's families or sessions;
@@ -203,13 +172,13 @@ impl Auth {
     pub async fn delete_session_endpoint(&self, request: &impl Request, id: &str) -> Reply {
         let claims = match self.bearer(request).await {
             Ok(c) => c,
-            Err(e) => return e.to_response(),
+            Err(e) => return e.into(),
         };
-        let not_found = || {
+        let not_found = || -> Reply {
             AuthError::NotFound {
                 detail: "Session not found".into(),
             }
-            .to_response()
+            .into()
         };
         let done = if let Some(sid) = id.strip_prefix("t.") {
             self.inner.tokens.revoke_family(&claims.sub, sid).await
@@ -230,9 +199,9 @@ impl Auth {
             Ok(false)
         };
         match done {
-            Ok(true) => json_reply(200, &json!({"message": "Session revoked"})),
+            Ok(true) => Reply::json(200, &json!({"message": "Session revoked"})),
             Ok(false) => not_found(),
-            Err(e) => e.to_response(),
+            Err(e) => e.into(),
         }
     }
 
@@ -249,16 +218,11 @@ impl Auth {
                 .map(|(_, v)| v.into_owned())
         });
         match external.begin(provider, next.as_deref()) {
-            Ok(redirect) => ErrorResponse {
-                status: 302,
-                headers: vec![
-                    ("location", redirect.location),
-                    ("set-cookie", redirect.set_cookie),
-                    ("cache-control", "no-store".into()),
-                ],
-                body: String::new(),
-            },
-            Err(e) => e.to_response(),
+            Ok(redirect) => Reply::new(302)
+                .header("location", redirect.location)
+                .header("set-cookie", redirect.set_cookie)
+                .header("cache-control", "no-store"),
+            Err(e) => e.into(),
         }
     }
 
@@ -310,24 +274,16 @@ impl Auth {
                     ))
                     .build()
                     .to_string();
-                ErrorResponse {
-                    status: 302,
-                    headers: vec![
-                        ("location", next),
-                        ("set-cookie", started.set_cookie),
-                        ("set-cookie", csrf),
-                        ("set-cookie", clear),
-                        ("cache-control", "no-store".into()),
-                    ],
-                    body: String::new(),
-                }
+                Reply::new(302)
+                    .header("location", next)
+                    .header("set-cookie", started.set_cookie)
+                    .header("set-cookie", csrf)
+                    .header("set-cookie", clear)
+                    .header("cache-control", "no-store")
             }
-            Err(e) => {
-                let mut reply = e.to_response();
-                reply.headers.push(("set-cookie", clear));
-                reply.headers.push(("cache-control", "no-store".into()));
-                reply
-            }
+            Err(e) => Reply::from(e)
+                .header("set-cookie", clear)
+                .header("cache-control", "no-store"),
         }
     }
 
@@ -347,16 +303,19 @@ fn unknown_provider() -> Reply {
     AuthError::NotFound {
         detail: "Unknown login provider".into(),
     }
-    .to_response()
+    .into()
+}
+
+fn bad_request(detail: impl Into<std::borrow::Cow<'static, str>>) -> Reply {
+    AuthError::BadRequest {
+        detail: detail.into(),
+    }
+    .into()
 }
 
 fn token_reply(ok: &TokenResponse) -> Reply {
-    ErrorResponse {
-        status: 200,
-        headers: TokenResponse::headers()
-            .iter()
-            .map(|(k, v)| (*k, v.to_string()))
-            .collect(),
-        body: ok.body(),
-    }
+    TokenResponse::headers()
+        .iter()
+        .fold(Reply::new(200), |reply, (k, v)| reply.header(k, *v))
+        .body_text(ok.body())
 }

@@ -11,12 +11,10 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::json;
 
 use crate::credential::{ApiKeyRecord, ApiKeys, Authenticator, KeySource, User, UserStore};
 use crate::error::{AuthError, Scheme, TokenError};
-use crate::http::{ErrorResponse, JSON};
 use crate::oauth::TokenEndpoint;
 use crate::policy::{Disclosure, Requirement, RolePermissions};
 use crate::request::{MAX_HEADER_BYTES, Request};
@@ -30,17 +28,7 @@ mod endpoints;
 
 pub use builder::AuthBuilder;
 
-/// A response for the wire: status, headers (lower-case names) and body.
-pub type Reply = ErrorResponse;
-
-/// A JSON reply.
-pub fn json_reply<T: Serialize>(status: u16, body: &T) -> Reply {
-    ErrorResponse {
-        status,
-        headers: vec![("content-type", JSON.to_string())],
-        body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
-    }
-}
+pub use crate::reply::Reply;
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,31 +80,31 @@ pub enum Guard {
     Csrf,
 }
 
-/// The parts [`Auth`] is built from.
+/// The parts [`Auth`] is built from ([`AuthBuilder`] assembles them).
 #[derive(Debug, Clone)]
-pub struct AuthParts {
+pub(crate) struct AuthParts {
     /// Tokens with their state.
-    pub tokens: TokenManager,
+    pub(crate) tokens: TokenManager,
     /// The token endpoint.
-    pub endpoint: TokenEndpoint,
+    pub(crate) endpoint: TokenEndpoint,
     /// Password logins (shared by `/token` and `/login`).
-    pub authenticator: Authenticator,
+    pub(crate) authenticator: Authenticator,
     /// Cookie sessions.
-    pub sessions: SessionManager,
+    pub(crate) sessions: SessionManager,
     /// API keys.
-    pub api_keys: ApiKeys,
+    pub(crate) api_keys: ApiKeys,
     /// Users.
-    pub users: Arc<dyn UserStore>,
+    pub(crate) users: Arc<dyn UserStore>,
     /// The state store (for health checks).
-    pub store: Arc<dyn StateStore>,
+    pub(crate) store: Arc<dyn StateStore>,
     /// The role → permission table.
-    pub roles: RolePermissions,
+    pub(crate) roles: RolePermissions,
     /// Whether a 403 names what was required.
-    pub disclosure: Disclosure,
+    pub(crate) disclosure: Disclosure,
     /// Third-party login, when providers are configured.
-    pub external: Option<Arc<crate::external::ExternalLogin>>,
+    pub(crate) external: Option<Arc<crate::external::ExternalLogin>>,
     /// Maps a provider's identity to a local user.
-    pub identity: Arc<dyn crate::external::IdentityHook>,
+    pub(crate) identity: Arc<dyn crate::external::IdentityHook>,
 }
 
 /// Everything an adapter needs. Cheap to clone.
@@ -150,7 +138,7 @@ pub fn user_json(user: &User) -> serde_json::Value {
 
 impl Auth {
     /// Assembles the facade.
-    pub fn new(parts: AuthParts) -> Self {
+    pub(crate) fn new(parts: AuthParts) -> Self {
         let vary = format!("Authorization, Cookie, {}", parts.api_keys.config().header);
         Self {
             inner: Arc::new(parts),
@@ -158,9 +146,34 @@ impl Auth {
         }
     }
 
-    /// The parts.
-    pub fn parts(&self) -> &AuthParts {
-        &self.inner
+    /// Tokens with their state: login, refresh rotation, revocation, logout.
+    pub fn tokens(&self) -> &TokenManager {
+        &self.inner.tokens
+    }
+
+    /// Cookie sessions (start, load, end, [`SessionManager::update_data`]).
+    pub fn sessions(&self) -> &SessionManager {
+        &self.inner.sessions
+    }
+
+    /// API keys (issue, register, revoke, authenticate).
+    pub fn api_keys(&self) -> &ApiKeys {
+        &self.inner.api_keys
+    }
+
+    /// The user store this `Auth` reads.
+    pub fn users(&self) -> &Arc<dyn UserStore> {
+        &self.inner.users
+    }
+
+    /// The state store (revocations, refresh families, sessions, counters).
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
+    }
+
+    /// The role → permission table the guards check.
+    pub fn roles(&self) -> &RolePermissions {
+        &self.inner.roles
     }
 
     /// Decides `action` on a loaded `resource` with an ABAC `policy`, at the injected
@@ -291,8 +304,8 @@ impl Auth {
 
     /// Whether the CSRF check of this request needs its body's `csrf_token` form field
     /// ([`SessionManager::csrf_form_wanted`]); adapters read the body only then.
-    pub fn csrf_form_wanted(&self, request: &impl Request, method: &str) -> bool {
-        self.inner.sessions.csrf_form_wanted(request, method)
+    pub fn csrf_form_wanted(&self, request: &impl Request) -> bool {
+        self.inner.sessions.csrf_form_wanted(request)
     }
 
     /// The `csrf_token` field of a form body ([`SessionManager::csrf_form_token`]), for
@@ -324,26 +337,24 @@ impl Auth {
         self.inner.api_keys.authenticate(request).await
     }
 
-    /// The caller's live session ([`AuthError::NotAuthenticated`] without one).
+    /// The caller's live session ([`AuthError::NotAuthenticated`] without one); on an
+    /// unsafe method the CSRF check runs too ([`AuthError::Csrf`]). Every adapter's session
+    /// extractor decides here.
     pub async fn session(&self, request: &impl Request) -> Result<Session, AuthError> {
-        self.inner.sessions.require(request).await
+        let session = self.inner.sessions.require(request).await?;
+        self.inner.sessions.check_csrf(request, &session)?;
+        Ok(session)
     }
 
     /// Bearer when an `Authorization` header is sent, else the session cookie. For a
-    /// cookie session and an unsafe `method`, the CSRF check runs too.
-    pub async fn principal(
-        &self,
-        request: &impl Request,
-        method: &str,
-    ) -> Result<Principal, AuthError> {
+    /// cookie session and an unsafe method, the CSRF check runs too.
+    pub async fn principal(&self, request: &impl Request) -> Result<Principal, AuthError> {
         if request.header_values("authorization").next().is_some() {
             return Ok(Principal::Bearer(self.bearer(request).await?));
         }
         match self.inner.sessions.load(request).await? {
             Some(session) => {
-                if csrf_applies(CredentialKind::Session, method) {
-                    self.inner.sessions.check_csrf(method, request, &session)?;
-                }
+                self.inner.sessions.check_csrf(request, &session)?;
                 Ok(Principal::Session(session))
             }
             None => Err(AuthError::MissingCredentials(Scheme::Bearer)),
@@ -364,26 +375,25 @@ impl Auth {
     pub async fn guard(
         &self,
         request: &impl Request,
-        method: &str,
         guard: &Guard,
     ) -> Result<Option<Principal>, AuthError> {
         match guard {
             Guard::Csrf => {
-                if csrf_applies(CredentialKind::Session, method)
+                if csrf_applies(CredentialKind::Session, request.method())
                     && request.header_values("authorization").next().is_none()
                     && let Some(session) = self.inner.sessions.load(request).await?
                 {
-                    self.inner.sessions.check_csrf(method, request, &session)?;
+                    self.inner.sessions.check_csrf(request, &session)?;
                 }
                 Ok(None)
             }
             Guard::Require(requirement) => {
-                let principal = self.principal(request, method).await?;
+                let principal = self.principal(request).await?;
                 self.require(&principal, requirement)?;
                 Ok(Some(principal))
             }
             Guard::Scopes(scopes) => {
-                let principal = self.principal(request, method).await?;
+                let principal = self.principal(request).await?;
                 let granted = match &principal {
                     Principal::Bearer(c) => c.scope.as_deref(),
                     Principal::Session(_) => None,

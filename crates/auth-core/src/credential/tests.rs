@@ -805,21 +805,17 @@ async fn the_ready_made_login_attaches_the_teams_session_data() {
         .unwrap();
     let reply = auth
         .login_endpoint(
-            &SimpleRequest::new(),
-            Some("application/x-www-form-urlencoded"),
+            &SimpleRequest::new()
+                .with_method("POST")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .with_peer(CLIENT.unwrap()),
             b"username=dave&password=pw-dave",
-            CLIENT,
         )
         .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let set_cookie = reply
-        .headers
-        .iter()
-        .find(|(k, _)| *k == "set-cookie")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.body());
+    let set_cookie = reply.header_value("set-cookie").unwrap().to_string();
     let back = crate::session::suite::with_cookie(&set_cookie);
-    let sessions = &auth.parts().sessions;
+    let sessions = &auth.sessions();
     let session = sessions.load(&back).await.unwrap().unwrap();
     assert_eq!(session.record.data, serde_json::json!({"tenant_id": "t-4"}));
     sessions

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::credential::{Authenticator, User};
 use crate::error::{AuthError, OAuthErrorCode};
+use crate::form::{Form, FormError};
 use crate::token::TokenPair;
 use crate::token::families::TokenManager;
 
@@ -137,22 +138,10 @@ impl TokenEndpoint {
         body: &[u8],
         client: Option<IpAddr>,
     ) -> Result<TokenResponse, AuthError> {
-        let form_type = content_type
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|ct| {
-                ct.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !form_type {
-            return Err(invalid_request(
-                "Send the parameters as application/x-www-form-urlencoded",
-            ));
-        }
-        if body.len() > MAX_FORM_BYTES {
-            return Err(invalid_request("The request body is too large"));
-        }
-        let form = parse_form(body)?;
-        let get = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+        let form = Form::parse(content_type, body, MAX_FORM_BYTES).map_err(form_error)?;
+        form.any_repeated().map_err(form_error)?;
+        let field = |name: &str| form.field(name).ok().flatten();
+        let get = |name: &str| field(name).filter(|v| !v.is_empty());
 
         match get("grant_type").unwrap_or("password") {
             "password" => {
@@ -161,7 +150,7 @@ impl TokenEndpoint {
                         "The password grant needs `username` and `password`",
                     ));
                 };
-                let scope = form.get("scope").map(String::as_str);
+                let scope = field("scope");
                 if scope.is_some_and(|s| !valid_scope(s)) {
                     return Err(AuthError::oauth(
                         OAuthErrorCode::InvalidScope,
@@ -176,7 +165,7 @@ impl TokenEndpoint {
                         "The refresh_token grant needs `refresh_token`",
                     ));
                 };
-                let scope = form.get("scope").map(String::as_str);
+                let scope = field("scope");
                 if scope.is_some_and(|s| !valid_scope(s)) {
                     return Err(AuthError::oauth(
                         OAuthErrorCode::InvalidScope,
@@ -285,27 +274,13 @@ fn to_oauth(e: AuthError) -> AuthError {
     }
 }
 
-/// Parses a form body; a repeated parameter is an error (RFC 6749 §3.2).
-fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, AuthError> {
-    let mut form = HashMap::new();
-    for (name, value) in form_urlencoded::parse(body) {
-        if form
-            .insert(name.clone().into_owned(), value.into_owned())
-            .is_some()
-        {
-            return Err(invalid_request(format!(
-                "The parameter `{}` is repeated",
-                sanitize(&name)
-            )));
+/// The token endpoint's answer to a body that is not a usable form (RFC 6749 §3.2).
+fn form_error(e: FormError) -> AuthError {
+    match e {
+        FormError::NotForm => {
+            invalid_request("Send the parameters as application/x-www-form-urlencoded")
         }
+        FormError::TooLarge => invalid_request("The request body is too large"),
+        FormError::Repeated(name) => invalid_request(format!("The parameter `{name}` is repeated")),
     }
-    Ok(form)
-}
-
-/// Parameter names are echoed in descriptions: keep them short and printable.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(32)
-        .collect()
 }

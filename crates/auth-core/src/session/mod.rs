@@ -25,7 +25,7 @@
 //! use std::sync::Arc;
 //! use auth_core::clock::SystemClock;
 //! use auth_core::credential::User;
-//! use auth_core::request::SimpleRequest;
+//! use auth_core::adapter::SimpleRequest;
 //! use auth_core::session::{SessionConfig, SessionManager};
 //! use auth_core::store::MemoryStore;
 //!
@@ -54,7 +54,7 @@ use crate::clock::Clock;
 use crate::credential::User;
 use crate::error::{AuthError, ConfigError, StoreError};
 use crate::ids::random_b64;
-use crate::request::{Request, header_value};
+use crate::request::{Request, header_value, is_safe_method};
 use crate::store::{SessionRecord, StateStore};
 
 mod origin;
@@ -219,13 +219,6 @@ pub enum CredentialKind {
 /// or API keys, so those cannot be forged cross-site.
 pub fn csrf_applies(kind: CredentialKind, method: &str) -> bool {
     kind == CredentialKind::Session && !is_safe_method(method)
-}
-
-fn is_safe_method(method: &str) -> bool {
-    matches!(
-        method.to_ascii_uppercase().as_str(),
-        "GET" | "HEAD" | "OPTIONS" | "TRACE"
-    )
 }
 
 /// The SHA-256 of a session id, in hex: the store key.
@@ -510,13 +503,8 @@ impl SessionManager {
     /// need an allowed `Origin` (when one is sent; see [`SessionManager::origin_allowed`])
     /// and `X-CSRF-Token` equal to the session's token (compared in constant time).
     /// Failure is [`AuthError::Csrf`].
-    pub fn check_csrf(
-        &self,
-        method: &str,
-        request: &impl Request,
-        session: &Session,
-    ) -> Result<(), AuthError> {
-        if is_safe_method(method) {
+    pub fn check_csrf(&self, request: &impl Request, session: &Session) -> Result<(), AuthError> {
+        if is_safe_method(request.method()) {
             return Ok(());
         }
         if !self.origin_allowed(request) {
@@ -545,12 +533,11 @@ impl SessionManager {
     /// header, and an `application/x-www-form-urlencoded` body. Only then does an adapter
     /// read the body (at most [`MAX_CSRF_FORM_BYTES`], keeping it for the handler) and
     /// pass it to [`SessionManager::csrf_form_token`].
-    pub fn csrf_form_wanted(&self, request: &impl Request, method: &str) -> bool {
-        !is_safe_method(method)
+    pub fn csrf_form_wanted(&self, request: &impl Request) -> bool {
+        !is_safe_method(request.method())
             && request.header_values("authorization").next().is_none()
             && request.header_values("x-csrf-token").next().is_none()
-            && matches!(header_value(request, "content-type"), Ok(Some(ct))
-                if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")))
+            && crate::form::is_form(request.content_type())
             && self.presented_id(request).is_some()
     }
 
@@ -565,17 +552,13 @@ impl SessionManager {
                 detail: "The form is too large to read its `csrf_token`; send the token in the X-CSRF-Token header".into(),
             });
         };
-        let mut found = None;
-        for (k, v) in form_urlencoded::parse(body) {
-            if k == "csrf_token" {
-                if found.is_some() {
-                    return Ok(None);
-                }
-                found = Some(v.into_owned());
-            }
-        }
-        Ok(found
-            .filter(|t| !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic())))
+        let form = crate::form::Form::from_body(body);
+        Ok(form
+            .field("csrf_token")
+            .ok()
+            .flatten()
+            .filter(|t| !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned))
     }
 }
 

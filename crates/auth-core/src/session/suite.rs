@@ -282,12 +282,12 @@ pub async fn csrf_is_required_on_unsafe_cookie_requests(store: Arc<dyn StateStor
     let token = s.csrf_token.as_str();
 
     // Safe methods need nothing.
-    assert!(m.check_csrf("GET", &base(), &session).is_ok());
+    assert!(m.check_csrf(&base().with_method("GET"), &session).is_ok());
     // Missing, wrong, right.
     for method in ["POST", "PUT", "PATCH", "DELETE", "post"] {
         assert!(
             matches!(
-                m.check_csrf(method, &base(), &session),
+                m.check_csrf(&base().with_method(method), &session),
                 Err(AuthError::Csrf)
             ),
             "{method}"
@@ -295,35 +295,35 @@ pub async fn csrf_is_required_on_unsafe_cookie_requests(store: Arc<dyn StateStor
     }
     let wrong = base().header("x-csrf-token", "x".repeat(43));
     assert!(matches!(
-        m.check_csrf("POST", &wrong, &session),
+        m.check_csrf(&wrong.with_method("POST"), &session),
         Err(AuthError::Csrf)
     ));
     let truncated = base().header("x-csrf-token", &token[..42]);
     assert!(matches!(
-        m.check_csrf("POST", &truncated, &session),
+        m.check_csrf(&truncated.with_method("POST"), &session),
         Err(AuthError::Csrf)
     ));
     let right = base().header("x-csrf-token", token);
-    assert!(m.check_csrf("POST", &right, &session).is_ok());
+    assert!(m.check_csrf(&right.with_method("POST"), &session).is_ok());
     // The same token from a foreign Origin is refused; our own Origin passes.
     let foreign = base()
         .header("x-csrf-token", token)
         .header("origin", "https://evil.example");
     assert!(matches!(
-        m.check_csrf("POST", &foreign, &session),
+        m.check_csrf(&foreign.with_method("POST"), &session),
         Err(AuthError::Csrf)
     ));
     let null = base()
         .header("x-csrf-token", token)
         .header("origin", "null");
     assert!(matches!(
-        m.check_csrf("POST", &null, &session),
+        m.check_csrf(&null.with_method("POST"), &session),
         Err(AuthError::Csrf)
     ));
     let own = base()
         .header("x-csrf-token", token)
         .header("origin", "https://app.example");
-    assert!(m.check_csrf("POST", &own, &session).is_ok());
+    assert!(m.check_csrf(&own.with_method("POST"), &session).is_ok());
     // Another session's token is not this session's.
     let other = m
         .start(&user("1"), serde_json::Value::Null, &SimpleRequest::new())
@@ -331,7 +331,7 @@ pub async fn csrf_is_required_on_unsafe_cookie_requests(store: Arc<dyn StateStor
         .unwrap();
     let crossed = base().header("x-csrf-token", other.csrf_token.as_str());
     assert!(matches!(
-        m.check_csrf("POST", &crossed, &session),
+        m.check_csrf(&crossed.with_method("POST"), &session),
         Err(AuthError::Csrf)
     ));
     let res = AuthError::Csrf.to_response();

@@ -194,22 +194,19 @@ async fn the_token_endpoint_signs_with_the_rotated_key() {
         .build()
         .unwrap();
     let token = |reply: crate::Reply| -> String {
-        let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(reply.body()).unwrap();
         body["access_token"].as_str().unwrap().to_string()
     };
-    let login = || {
-        auth.token_endpoint(
-            Some("application/x-www-form-urlencoded"),
-            b"grant_type=password&username=dave&password=pw",
-            None,
-        )
-    };
+    let form = crate::adapter::SimpleRequest::new()
+        .with_method("POST")
+        .header("content-type", "application/x-www-form-urlencoded");
+    let login = || auth.token_endpoint(&form, b"grant_type=password&username=dave&password=pw");
     let before = token(login().await);
     auth.rotate_keys(hs("a-next", 3), hs("r-next", 4)).unwrap();
     let after = token(login().await);
     assert_eq!(kid_of(&after), "a-next");
     for t in [&before, &after] {
-        auth.parts().tokens.authenticate(t).await.unwrap();
+        auth.tokens().authenticate(t).await.unwrap();
     }
 }
 
@@ -223,8 +220,7 @@ async fn the_builder_takes_key_rings_and_derives_the_shortcut_kid() {
         .build()
         .unwrap();
     let old = shortcut
-        .parts()
-        .tokens
+        .tokens()
         .login(
             &crate::credential::User {
                 id: "1".into(),
@@ -255,14 +251,12 @@ async fn the_builder_takes_key_rings_and_derives_the_shortcut_kid() {
         .build()
         .unwrap();
     restarted
-        .parts()
-        .tokens
+        .tokens()
         .authenticate(&old.access.token)
         .await
         .expect("the previous key still verifies after the restart");
     let new = restarted
-        .parts()
-        .tokens
+        .tokens()
         .tokens()
         .issue_pair(&Subject::new("1"))
         .unwrap();

@@ -1,0 +1,135 @@
+//! Ready-made routes: [`auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
+//! `/logout/all`, `/sessions`, `/sessions/{id}`, third-party login), and
+//! [`private_responses`]. Each route is a thin call into `auth-core`'s endpoint, so it
+//! answers exactly as the other adapters.
+
+use auth_core::adapter::MAX_BODY_BYTES;
+use warp::Filter;
+use warp::http::header::{HeaderName, HeaderValue};
+use warp::hyper::body::Bytes;
+use warp::reject::Rejection;
+
+use crate::{Auth, RequestView, csrf_view, into_response, view, with_auth};
+
+fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    let limit = u64::try_from(MAX_BODY_BYTES).unwrap_or(u64::MAX);
+    warp::body::content_length_limit(limit).and(warp::body::bytes())
+}
+
+/// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
+/// `/sessions`, `/sessions/{id}`, and third-party login's `/auth/{provider}/login` and
+/// `/auth/{provider}/callback`. Each is a thin call into `auth-core`'s endpoint.
+pub fn auth_routes(
+    auth: Auth,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let a = || with_auth(auth.clone()).and(view());
+    let token = warp::path!("token")
+        .and(warp::post())
+        .and(a())
+        .and(body())
+        .then(|auth: Auth, view: RequestView, body: Bytes| async move {
+            into_response(auth.token_endpoint(&view, &body).await)
+        });
+    let refresh = warp::path!("refresh")
+        .and(warp::post())
+        .and(with_auth(auth.clone()))
+        .and(body())
+        .then(|auth: Auth, body: Bytes| async move {
+            into_response(auth.refresh_endpoint(&body).await)
+        });
+    let login = warp::path!("login")
+        .and(warp::post())
+        .and(a())
+        .and(body())
+        .then(|auth: Auth, view: RequestView, body: Bytes| async move {
+            into_response(auth.login_endpoint(&view, &body).await)
+        });
+    let logout = warp::path!("logout")
+        .and(warp::post())
+        .and(with_auth(auth.clone()))
+        .and(csrf_view(auth.clone()))
+        .then(|auth: Auth, view: RequestView| async move {
+            into_response(auth.logout_endpoint(&view).await)
+        });
+    let logout_all = warp::path!("logout" / "all")
+        .and(warp::post())
+        .and(a())
+        .then(|auth: Auth, view: RequestView| async move {
+            into_response(auth.logout_all_endpoint(&view).await)
+        });
+    let sessions = warp::path!("sessions").and(warp::get()).and(a()).then(
+        |auth: Auth, view: RequestView| async move {
+            into_response(auth.sessions_endpoint(&view).await)
+        },
+    );
+    let delete_session = warp::path!("sessions" / String)
+        .and(warp::delete())
+        .and(a())
+        .then(|id: String, auth: Auth, view: RequestView| async move {
+            into_response(auth.delete_session_endpoint(&view, &id).await)
+        });
+    let external_login = warp::path!("auth" / String / "login")
+        .and(warp::get())
+        .and(a())
+        .map(|provider: String, auth: Auth, view: RequestView| {
+            into_response(auth.external_login_endpoint(&provider, &view))
+        });
+    let external_callback = warp::path!("auth" / String / "callback")
+        .and(warp::get())
+        .and(a())
+        .then(
+            |provider: String, auth: Auth, view: RequestView| async move {
+                into_response(auth.external_callback_endpoint(&provider, &view).await)
+            },
+        );
+    token
+        .or(refresh)
+        .unify()
+        .or(external_login)
+        .unify()
+        .or(external_callback)
+        .unify()
+        .or(login)
+        .unify()
+        .or(logout)
+        .unify()
+        .or(logout_all)
+        .unify()
+        .or(sessions)
+        .unify()
+        .or(delete_session)
+        .unify()
+}
+
+/// Wraps your `routes` so answers to credentialed requests stay private
+/// ([`Auth::private_headers`]): `Cache-Control: no-store` and `Vary: Authorization,
+/// Cookie, X-API-Key` (appended to any `Vary` the handler set).
+pub fn private_responses<F>(
+    auth: Auth,
+    routes: F,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
+where
+    F: Filter<Extract = (warp::reply::Response,), Error = Rejection>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    view().and(routes).map(
+        move |view: RequestView, mut response: warp::reply::Response| {
+            let headers = response.headers_mut();
+            for (name, value) in auth.private_headers(&view) {
+                let Ok(value) = HeaderValue::from_str(value) else {
+                    continue;
+                };
+                let name = HeaderName::from_static(name);
+                if name == warp::http::header::VARY {
+                    headers.append(name, value);
+                } else {
+                    headers.insert(name, value);
+                }
+            }
+            response
+        },
+    )
+}
