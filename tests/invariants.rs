@@ -116,3 +116,219 @@ fn production_builds_carry_no_test_helpers() {
         );
     }
 }
+
+/// The library crates: what a team depends on (the conformance suite, examples, CLI,
+/// bench, fuzz and xtask are not libraries).
+const LIBRARY_CRATES: [&str; 7] = [
+    "auth-core",
+    "auth-axum",
+    "auth-actix",
+    "auth-warp",
+    "auth-redis",
+    "auth-sqlx",
+    "auth-openapi",
+];
+const ADAPTERS: [&str; 3] = ["auth-axum", "auth-actix", "auth-warp"];
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Test suites (`tests.rs`, `*_tests.rs`, `suite.rs`) are not library code.
+fn is_test_file(path: &std::path::Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name == "tests.rs" || name.ends_with("_tests.rs") || name == "suite.rs"
+}
+
+/// Every `.rs` file under `crates/CRATE/src`, test suites excluded, with its text.
+fn library_sources(krate: &str) -> Vec<(std::path::PathBuf, String)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &repo_root().join("crates").join(krate).join("src"),
+        &mut files,
+    );
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| !is_test_file(p))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("read source");
+            (p, text)
+        })
+        .collect()
+}
+
+/// The text of a source file without its `#[cfg(test)] mod tests { … }` tail.
+fn without_test_module(text: &str) -> &str {
+    text.split("#[cfg(test)]\nmod tests {")
+        .next()
+        .unwrap_or(text)
+}
+
+/// ARCHITECTURE.md: "No file of the library crates is over 600 lines (test suites aside)."
+#[test]
+fn no_library_file_is_over_600_lines() {
+    let mut long = Vec::new();
+    for krate in LIBRARY_CRATES {
+        for (path, text) in library_sources(krate) {
+            let lines = text.lines().count();
+            if lines > 600 {
+                long.push(format!("{} ({lines} lines)", path.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "split these by responsibility: {long:#?}");
+}
+
+/// ARCHITECTURE.md: "An adapter reads no clock, runs no CSRF, origin or method check of
+/// its own and names no status but the fallback for a status the core never sends."
+#[test]
+fn adapters_decide_nothing() {
+    let forbidden = [
+        "SystemTime",
+        "Instant::now",
+        "unix_seconds",
+        "check_csrf",
+        "csrf_applies",
+        "is_safe_method",
+        "origin_allowed",
+        "OriginPolicy",
+        "StatusCode::OK",
+        "StatusCode::BAD_REQUEST",
+        "StatusCode::UNAUTHORIZED",
+        "StatusCode::FORBIDDEN",
+        "StatusCode::NOT_FOUND",
+        "StatusCode::TOO_MANY_REQUESTS",
+        "StatusCode::SERVICE_UNAVAILABLE",
+    ];
+    let mut found = Vec::new();
+    for krate in ADAPTERS {
+        for (path, text) in library_sources(krate) {
+            for word in forbidden {
+                if without_test_module(&text).contains(word) {
+                    found.push(format!("{}: {word}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "decide it in auth-core instead: {found:#?}"
+    );
+    // Sanity: the sources were read.
+    assert!(library_sources("auth-axum").len() >= 2);
+}
+
+/// ARCHITECTURE.md: "No library crate ships a user, a password, a role table or a fixed
+/// key id."
+#[test]
+fn library_code_ships_no_demo_data() {
+    let forbidden = [
+        "password123",
+        "pw-alice",
+        "\"access-1\"",
+        "\"refresh-1\"",
+        "contract_default",
+        "MemoryUsers::demo",
+        "policy::articles",
+    ];
+    let mut found = Vec::new();
+    for krate in LIBRARY_CRATES {
+        for (path, text) in library_sources(krate) {
+            for word in forbidden {
+                if without_test_module(&text).contains(word) {
+                    found.push(format!("{}: {word}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "move demo data to examples/: {found:#?}");
+}
+
+/// Backticked words of `text` (inline code spans).
+fn code_spans(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// ARCHITECTURE.md: "Every path and type the code map names exists." Paths are written
+/// from the repository root; types are defined (`struct`, `enum`, `trait`, `type`) in
+/// some crate's sources.
+#[test]
+fn the_code_map_names_only_what_exists() {
+    let root = repo_root();
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let map = doc
+        .split("## Code map")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("ARCHITECTURE.md has a `## Code map` section");
+    let roots = [
+        "crates/",
+        "examples/",
+        "docs/",
+        "tests/",
+        "fuzz/",
+        "bench/",
+        "xtask/",
+        ".ci/",
+    ];
+    let mut sources = String::new();
+    for dir in ["crates", "examples", "bench/src", "fuzz/src", "xtask/src"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    sources.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for span in code_spans(map) {
+        if roots.iter().any(|r| span.starts_with(r)) || span.ends_with(".md") {
+            checked += 1;
+            if !root.join(span).exists() {
+                missing.push(format!("path `{span}`"));
+            }
+        } else if span.len() > 2
+            && span.starts_with(|c: char| c.is_ascii_uppercase())
+            && span.chars().all(|c| c.is_ascii_alphanumeric())
+            && !span
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            checked += 1;
+            let defined = ["struct", "enum", "trait", "type"]
+                .iter()
+                .any(|kw| sources.contains(&format!("{kw} {span}")));
+            if !defined {
+                missing.push(format!("type `{span}`"));
+            }
+        }
+    }
+    assert!(checked > 40, "sanity: only {checked} names were checked");
+    assert!(
+        missing.is_empty(),
+        "the code map names what does not exist: {missing:#?}"
+    );
+}

@@ -72,7 +72,7 @@ pub use routes::private_responses;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
-use auth_core::adapter::{MAX_CSRF_FORM_BYTES, Reply, Request as CoreRequest};
+use auth_core::adapter::{MAX_BODY_BYTES, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
 use auth_core::session::Session;
@@ -251,7 +251,10 @@ pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Re
             }
         })
     };
-    let limit = u64::try_from(MAX_CSRF_FORM_BYTES).unwrap_or(u64::MAX);
+    // Read up to the adapters' body limit: the core refuses a form over
+    // MAX_CSRF_FORM_BYTES with its 400 (a smaller limit here would drop the body and
+    // answer 403 instead).
+    let limit = u64::try_from(MAX_BODY_BYTES).unwrap_or(u64::MAX);
     let with_form = wanted
         .and(warp::body::content_length_limit(limit).and(warp::body::bytes()))
         .map(|view: RequestView, body: warp::hyper::body::Bytes| (view, Some(body)));

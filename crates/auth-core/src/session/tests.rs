@@ -312,8 +312,11 @@ async fn configured_allowed_origins_are_allowed_besides_the_own_one() {
         "only the own and the listed origins"
     );
     assert!(
-        m.check_csrf(&req("https://app.example.evil").with_method("POST"), &session)
-            .is_err()
+        m.check_csrf(
+            &req("https://app.example.evil").with_method("POST"),
+            &session
+        )
+        .is_err()
     );
 }
 
