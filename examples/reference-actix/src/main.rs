@@ -7,8 +7,8 @@ use auth_actix::{
     ApiKey, AuthRejection, Authenticated, Bearer, Maybe, SessionUser, authorize, into_response,
     require,
 };
-use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::{Auth, Principal, user_json};
+use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::json;
 

@@ -3,11 +3,11 @@
 //! `cargo run -p reference-warp`.
 
 use auth_core::credential::{ApiKeyRecord, KeySource};
-use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::session::Session;
 use auth_core::token::Claims;
 use auth_core::{Auth, AuthError, Principal, json_reply, user_json};
 use auth_warp::{AuthReject, authenticated, authorize, into_response, require, with_auth};
+use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 use warp::Filter;
