@@ -309,15 +309,17 @@ optional_via_absence!(Authenticated);
 ///
 /// ```
 /// use auth_axum::authorize;
-/// use auth_core::policy::articles::{Actor, Article, delete_policy};
+/// use auth_core::policy::{Environment, rule};
 ///
-/// let carol = Actor { id: 3, roles: vec!["viewer".into()] };
-/// let draft = Article { id: 3, title: "Draft Notes".into(), author_id: 3, published: false };
+/// struct User { id: u64 }
+/// struct Doc { owner: u64 }
+/// let owner_only = rule("owner", |u: &User, _: &str, d: &Doc, _: &Environment| u.id == d.owner);
 /// # let auth = auth_core::AuthBuilder::new(&[1; 32], &[2; 32])
 /// #     .users(std::sync::Arc::new(auth_core::credential::MemoryUsers::new()))
 /// #     .build()
 /// #     .unwrap();
-/// assert!(authorize(&auth, &*delete_policy(), &carol, "delete", &draft, "Cannot delete this article").is_ok());
+/// assert!(authorize(&auth, &*owner_only, &User { id: 3 }, "delete", &Doc { owner: 3 }, "Cannot delete this document").is_ok());
+/// assert!(authorize(&auth, &*owner_only, &User { id: 2 }, "delete", &Doc { owner: 3 }, "Cannot delete this document").is_err());
 /// ```
 pub fn authorize<S: ?Sized, R: ?Sized>(
     auth: &Auth,
