@@ -332,3 +332,27 @@ fn the_code_map_names_only_what_exists() {
         "the code map names what does not exist: {missing:#?}"
     );
 }
+
+/// `authctl` is publishable: it must not pull in the reference apps' shared code (demo
+/// users, the contract's roles, the article policies) or any other example crate
+/// (issue #22).
+#[test]
+fn authctl_depends_on_no_example_crate() {
+    let tree = cargo_tree("authctl");
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(&"auth-core"),
+        "sanity: the tree was read:\n{tree}"
+    );
+    let examples: Vec<&&str> = crates
+        .iter()
+        .filter(|c| c.starts_with("reference-") || c.starts_with("team-"))
+        .collect();
+    assert!(
+        examples.is_empty(),
+        "authctl must not depend on the example crates {examples:?}:\n{tree}"
+    );
+}

@@ -315,20 +315,6 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// The ABAC helper: decides `action` on a loaded `resource` with `policy` and turns a
-/// denial into a 403 carrying `detail` (the decision's reason is logged, not sent).
-pub fn authorize<S: ?Sized, R: ?Sized>(
-    auth: &Auth,
-    policy: &dyn auth_core::policy::Policy<S, R>,
-    subject: &S,
-    action: &str,
-    resource: &R,
-    detail: &'static str,
-) -> Result<(), AuthRejection> {
-    // The core decides, on its injected clock.
-    Ok(auth.authorize(policy, subject, action, resource, detail)?)
-}
-
 /// A fixed set of roles for the [`RequireRoles`] extractor.
 pub trait RoleSet: 'static {
     /// The roles; any one of them is enough.

@@ -322,33 +322,6 @@ where
 
 optional_via_absence!(Authenticated);
 
-/// The ABAC helper: decides `action` on a loaded `resource` with `policy` and turns a
-/// denial into a 403 carrying `detail` (the decision's reason is logged, not sent).
-///
-/// ```
-/// use auth_axum::authorize;
-/// use auth_core::policy::articles::{Actor, Article, delete_policy};
-///
-/// let carol = Actor { id: 3, roles: vec!["viewer".into()] };
-/// let draft = Article { id: 3, title: "Draft Notes".into(), author_id: 3, published: false };
-/// # let auth = auth_core::AuthBuilder::new(&[1; 32], &[2; 32])
-/// #     .users(std::sync::Arc::new(auth_core::credential::MemoryUsers::new()))
-/// #     .build()
-/// #     .unwrap();
-/// assert!(authorize(&auth, &*delete_policy(), &carol, "delete", &draft, "Cannot delete this article").is_ok());
-/// ```
-pub fn authorize<S: ?Sized, R: ?Sized>(
-    auth: &Auth,
-    policy: &dyn auth_core::policy::Policy<S, R>,
-    subject: &S,
-    action: &str,
-    resource: &R,
-    detail: &'static str,
-) -> Result<(), AuthRejection> {
-    // The core decides, on its injected clock.
-    Ok(auth.authorize(policy, subject, action, resource, detail)?)
-}
-
 /// A fixed set of roles for the [`RequireRoles`] extractor.
 ///
 /// ```

@@ -135,7 +135,7 @@ pub struct AuthRejection(pub AuthError);
 
 impl warp::reject::Reject for AuthRejection {}
 
-/// Turns an [`AuthError`] (from [`authorize`] or a call of your own into [`Auth`]) into
+/// Turns an [`AuthError`] (from [`Auth::authorize`] or any call of your own into [`Auth`]) into
 /// a rejection that [`recover`] renders through the core's table.
 pub fn reject(e: AuthError) -> Rejection {
     warp::reject::custom(AuthRejection(e))
@@ -370,19 +370,4 @@ where
 /// for handlers that read the session cookie themselves. Extracts nothing.
 pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     guarded(auth, Guard::Csrf).map(|_| ()).untuple_one()
-}
-
-/// The ABAC helper: decides `action` on a loaded `resource` with `policy`; a denial is an
-/// [`AuthError::Forbidden`] carrying `detail`, ready to `reject` or render.
-pub fn authorize<S: ?Sized, R: ?Sized>(
-    auth: &Auth,
-    policy: &dyn auth_core::policy::Policy<S, R>,
-    subject: &S,
-    action: &str,
-    resource: &R,
-    detail: &'static str,
-) -> Result<(), Rejection> {
-    // The core decides, on its injected clock.
-    auth.authorize(policy, subject, action, resource, detail)
-        .map_err(reject)
 }

@@ -7,8 +7,15 @@
 //! authctl password hash            # reads the password from a prompt, or stdin when piped
 //! authctl password verify PHC
 //! authctl apikey new [--prefix ak_]
-//! authctl policy check --subject FILE --action ACTION [--resource FILE] [--policy articles|rbac]
+//! authctl policy check --policy rbac --roles ROLES.json --subject FILE --action PERMISSION
+//! authctl policy check --policy articles --subject FILE --action ACTION --resource FILE
 //! ```
+//!
+//! `policy check` decides with the team's data: `--policy rbac` reads your role table from
+//! `--roles` (a JSON object role -> [permissions], such as `examples/roles.json`);
+//! authctl ships no roles. `--policy articles` is the tutorial's article example built
+//! into authctl (`src/tutorial.rs`), for trying the simulator: your own ABAC policies are
+//! Rust code in your service and are not read.
 //!
 //! Exit codes: 0 success (valid, match, allowed); 1 a negative answer or bad input
 //! (invalid token, no match, denied, unreadable file), printed as one line on stderr;
@@ -17,6 +24,7 @@
 
 mod jwt;
 mod out;
+mod tutorial;
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
@@ -162,28 +170,44 @@ enum ApikeyCommand {
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Simulates a decision: allowed or denied, and the rule that decided.
+    ///
+    /// `--policy rbac --roles FILE`: does one of the subject's roles grant the permission
+    /// ACTION in your role table? FILE is a JSON object role -> [permissions], e.g.
+    /// `{"admin": ["read", "write"], "viewer": ["read"]}` (crates/authctl/examples/roles.json).
+    /// authctl ships no roles.
+    ///
+    /// `--policy articles`: the tutorial's article example, built into authctl to try the
+    /// simulator (edit: the author or an admin; delete: an admin, or the author of an
+    /// unpublished article). It is not your policy: your ABAC policies are Rust code in
+    /// your service.
+    #[command(verbatim_doc_comment)]
     Check {
-        /// The subject as JSON: `{"id": 2, "roles": ["editor"]}`.
+        /// Which policy decides.
+        #[arg(long, value_enum)]
+        policy: PolicyKind,
+        /// Your role table as JSON: `{"role": ["permission", ...], ...}` (required with
+        /// `--policy rbac`).
+        #[arg(long, value_name = "FILE")]
+        roles: Option<PathBuf>,
+        /// The subject as JSON: `{"id": 2, "roles": ["editor"]}` (rbac reads only `roles`).
         #[arg(long, value_name = "FILE")]
         subject: PathBuf,
-        /// The action: `edit`/`update`/`delete` (articles) or a permission (rbac).
+        /// The action: a permission (rbac), or `edit`/`update`/`delete` (articles).
         #[arg(long)]
         action: String,
-        /// The resource as JSON: `{"id": 1, "author_id": 2, "published": false}`.
+        /// The resource as JSON, for articles: `{"author_id": 2, "published": false}`.
         #[arg(long, value_name = "FILE")]
         resource: Option<PathBuf>,
-        /// Which shipped policy decides.
-        #[arg(long, value_enum, default_value_t = PolicyKind::Articles)]
-        policy: PolicyKind,
     },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum PolicyKind {
-    /// The tutorial's article policies (ABAC: author, admin, published).
-    Articles,
-    /// The contract's role → permission table (RBAC).
+    /// RBAC: your role → permission table, read from `--roles FILE`.
     Rbac,
+    /// ABAC: the tutorial's article example built into authctl (author, admin,
+    /// published), not your policy.
+    Articles,
 }
 
 fn main() -> ExitCode {
@@ -227,11 +251,19 @@ fn main() -> ExitCode {
         Command::Password(PasswordCommand::Verify { phc }) => password_verify(&out, phc),
         Command::Apikey(ApikeyCommand::New { prefix, json }) => apikey_new(&out, prefix, json),
         Command::Policy(PolicyCommand::Check {
+            policy,
+            roles,
             subject,
             action,
             resource,
+        }) => policy_check(
+            &out,
             policy,
-        }) => policy_check(&out, &subject, &action, resource.as_deref(), policy),
+            roles.as_deref(),
+            &subject,
+            &action,
+            resource.as_deref(),
+        ),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -408,31 +440,51 @@ fn read_json(path: &std::path::Path, what: &str) -> Result<serde_json::Value, Fa
     })
 }
 
+/// A role table file: a JSON object role -> [permissions].
+fn read_roles(path: &std::path::Path) -> Result<auth_core::policy::RolePermissions, Fail> {
+    let table: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_value(read_json(path, "roles")?).map_err(|e| {
+            Fail(format!(
+                "the roles file {} is not {{\"role\": [\"permission\", ...], ...}}: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(table.into_iter().fold(
+        auth_core::policy::RolePermissions::new(),
+        |t, (role, perms)| t.grant(role, perms),
+    ))
+}
+
 fn policy_check(
     out: &Out,
+    policy: PolicyKind,
+    roles_file: Option<&std::path::Path>,
     subject: &std::path::Path,
     action: &str,
     resource: Option<&std::path::Path>,
-    policy: PolicyKind,
 ) -> Outcome {
-    use auth_core::policy::RolePermissions;
-    use auth_core::policy::abac::Environment;
-    use auth_core::policy::articles::{Actor, Article, policy_for};
-    let subject_json = read_json(subject, "subject")?;
+    use auth_core::policy::abac::{Decision, Environment};
+    use tutorial::{Actor, Article, policy_for};
     let decision = match policy {
         PolicyKind::Articles => {
+            if roles_file.is_some() {
+                return Err(Fail(
+                    "--roles is read by --policy rbac only (the articles example decides on the subject's roles)".into(),
+                ));
+            }
             let Some(resource) = resource else {
                 return Err(Fail("the articles policy needs --resource FILE".into()));
             };
-            let actor: Actor = serde_json::from_value(subject_json).map_err(|e| {
-                Fail(format!(
-                    "the subject is not {{\"id\": N, \"roles\": [...]}}: {e}"
-                ))
-            })?;
+            let actor: Actor =
+                serde_json::from_value(read_json(subject, "subject")?).map_err(|e| {
+                    Fail(format!(
+                        "the subject is not {{\"id\": N, \"roles\": [...]}}: {e}"
+                    ))
+                })?;
             let article: Article = serde_json::from_value(read_json(resource, "resource")?)
                 .map_err(|e| {
                     Fail(format!(
-                        "the resource is not {{\"id\": N, \"author_id\": N, \"published\": bool}}: {e}"
+                        "the resource is not {{\"author_id\": N, \"published\": bool}}: {e}"
                     ))
                 })?;
             let env = Environment {
@@ -442,7 +494,13 @@ fn policy_check(
             policy_for(action).decide(&actor, action, &article, &env)
         }
         PolicyKind::Rbac => {
-            let roles: Vec<String> = subject_json
+            let Some(roles_file) = roles_file else {
+                return Err(Fail(
+                    "the rbac policy needs --roles FILE, your role table as JSON: {\"role\": [\"permission\", ...], ...} (example: crates/authctl/examples/roles.json)".into(),
+                ));
+            };
+            let table = read_roles(roles_file)?;
+            let roles: Vec<String> = read_json(subject, "subject")?
                 .get("roles")
                 .cloned()
                 .map(serde_json::from_value)
@@ -453,17 +511,12 @@ fn policy_check(
                     ))
                 })?
                 .unwrap_or_default();
-            let table = RolePermissions::contract_default();
             match roles
                 .iter()
                 .find(|r| table.has_permission(std::slice::from_ref(*r), action))
             {
-                Some(role) => auth_core::policy::abac::Decision::allow(&format!(
-                    "role `{role}` (grants `{action}`)"
-                )),
-                None => auth_core::policy::abac::Decision::deny(format!(
-                    "no role of {roles:?} grants `{action}`"
-                )),
+                Some(role) => Decision::allow(&format!("role `{role}` (grants `{action}`)")),
+                None => Decision::deny(format!("no role of {roles:?} grants `{action}`")),
             }
         }
     };

@@ -418,23 +418,39 @@ fn apikey_new_prints_the_key_once_and_its_digest() {
     );
 }
 
-#[test]
-fn policy_check_reports_the_deciding_rule() {
-    let dir = std::env::temp_dir().join(format!("authctl-policy-{}", std::process::id()));
+/// The example role table shipped beside the CLI (the contract's roles).
+const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/roles.json");
+
+/// A scratch directory of JSON files for the policy tests.
+fn scratch(name: &str) -> (std::path::PathBuf, impl Fn(&str, &str) -> String) {
+    let dir = std::env::temp_dir().join(format!("authctl-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = |name: &str, body: &str| {
-        let path = dir.join(name);
+    let at = dir.clone();
+    (dir, move |file: &str, body: &str| {
+        let path = at.join(file);
         std::fs::write(&path, body).unwrap();
         path.to_str().unwrap().to_string()
-    };
+    })
+}
+
+#[test]
+fn policy_check_articles_reports_the_deciding_rule() {
+    let (dir, file) = scratch("articles");
     let bob = file("bob.json", r#"{"id": 2, "roles": ["editor"]}"#);
     let alice = file("alice.json", r#"{"id": 1, "roles": ["admin"]}"#);
+    let carol = file("carol.json", r#"{"id": 3, "roles": ["viewer"]}"#);
     let bobs_published = file("a2.json", r#"{"id": 2, "author_id": 2, "published": true}"#);
+    let carols_draft = file(
+        "a3.json",
+        r#"{"id": 3, "author_id": 3, "published": false}"#,
+    );
     let check = |subject: &str, action: &str, resource: &str| {
         run(
             &[
                 "policy",
                 "check",
+                "--policy",
+                "articles",
                 "--subject",
                 subject,
                 "--action",
@@ -448,15 +464,120 @@ fn policy_check_reports_the_deciding_rule() {
     let (o, _) = expect(check(&bob, "edit", &bobs_published), 0);
     assert_eq!(o.trim(), "allowed by author");
     let (o, _) = expect(check(&bob, "delete", &bobs_published), 1);
-    assert!(
-        o.starts_with("denied: none of [admin does not hold; unpublished does not hold]"),
-        "{o}"
+    assert_eq!(
+        o.trim(),
+        "denied: none of [admin does not hold; unpublished does not hold]"
     );
     let (o, _) = expect(check(&alice, "delete", &bobs_published), 0);
     assert_eq!(o.trim(), "allowed by admin");
+    let (o, _) = expect(check(&carol, "delete", &carols_draft), 0);
+    assert_eq!(o.trim(), "allowed by all of [author, unpublished]");
+    let (o, _) = expect(check(&carol, "update", &bobs_published), 1);
+    assert_eq!(
+        o.trim(),
+        "denied: none of [author does not hold; admin does not hold]"
+    );
     let (o, _) = expect(check(&alice, "publish", &bobs_published), 1);
-    assert!(o.starts_with("denied:"), "unknown actions are denied: {o}");
-    let (o, _) = expect(
+    assert_eq!(
+        o.trim(),
+        "denied: no rule (empty any_of)",
+        "unknown actions are denied"
+    );
+    // Bad input.
+    let junk = file("junk.json", "{not json");
+    one_line_error(check(&junk, "edit", &bobs_published), "is not JSON");
+    one_line_error(
+        check(&bob, "edit", "/nonexistent.json"),
+        "cannot read the resource file",
+    );
+    let wrong = file("wrong.json", r#"{"name": "bob"}"#);
+    one_line_error(check(&wrong, "edit", &bobs_published), "the subject is not");
+    one_line_error(check(&bob, "edit", &wrong), "the resource is not");
+    one_line_error(
+        run(
+            &[
+                "policy",
+                "check",
+                "--policy",
+                "articles",
+                "--subject",
+                &bob,
+                "--action",
+                "edit",
+            ],
+            None,
+        ),
+        "--resource",
+    );
+    one_line_error(
+        run(
+            &[
+                "policy",
+                "check",
+                "--policy",
+                "articles",
+                "--roles",
+                ROLES,
+                "--subject",
+                &bob,
+                "--action",
+                "edit",
+                "--resource",
+                &bobs_published,
+            ],
+            None,
+        ),
+        "--roles is read by --policy rbac only",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn policy_check_rbac_decides_with_the_given_role_table() {
+    let (dir, file) = scratch("rbac");
+    let bob = file("bob.json", r#"{"id": 2, "roles": ["editor"]}"#);
+    let both = file("both.json", r#"{"roles": ["viewer", "admin"]}"#);
+    let nobody = file("nobody.json", r#"{"id": 9}"#);
+    let rbac = |roles: &str, subject: &str, action: &str| {
+        run(
+            &[
+                "policy",
+                "check",
+                "--policy",
+                "rbac",
+                "--roles",
+                roles,
+                "--subject",
+                subject,
+                "--action",
+                action,
+            ],
+            None,
+        )
+    };
+    // The example table: the contract's roles.
+    let (o, _) = expect(rbac(ROLES, &bob, "write"), 0);
+    assert_eq!(o.trim(), "allowed by role `editor` (grants `write`)");
+    let (o, _) = expect(rbac(ROLES, &bob, "delete"), 1);
+    assert_eq!(o.trim(), "denied: no role of [\"editor\"] grants `delete`");
+    let (o, _) = expect(rbac(ROLES, &both, "manage_users"), 0);
+    assert_eq!(o.trim(), "allowed by role `admin` (grants `manage_users`)");
+    let (o, _) = expect(rbac(ROLES, &nobody, "read"), 1);
+    assert_eq!(o.trim(), "denied: no role of [] grants `read`");
+    // The team's own table decides, not a built-in one.
+    let team = file("team.json", r#"{"editor": ["publish"], "support": []}"#);
+    let (o, _) = expect(rbac(&team, &bob, "publish"), 0);
+    assert_eq!(o.trim(), "allowed by role `editor` (grants `publish`)");
+    let (o, _) = expect(rbac(&team, &bob, "write"), 1);
+    assert_eq!(o.trim(), "denied: no role of [\"editor\"] grants `write`");
+    let empty = file("empty.json", "{}");
+    let (o, _) = expect(rbac(&empty, &both, "read"), 1);
+    assert_eq!(
+        o.trim(),
+        "denied: no role of [\"viewer\", \"admin\"] grants `read`"
+    );
+    // Bad input.
+    one_line_error(
         run(
             &[
                 "policy",
@@ -470,43 +591,38 @@ fn policy_check_reports_the_deciding_rule() {
             ],
             None,
         ),
-        0,
+        "the rbac policy needs --roles FILE",
     );
-    assert_eq!(o.trim(), "allowed by role `editor` (grants `write`)");
-    let (o, _) = expect(
-        run(
-            &[
-                "policy",
-                "check",
-                "--policy",
-                "rbac",
-                "--subject",
-                &bob,
-                "--action",
-                "delete",
-            ],
-            None,
-        ),
-        1,
+    one_line_error(
+        rbac("/nonexistent.json", &bob, "write"),
+        "cannot read the roles file",
     );
-    assert!(o.contains("no role of [\"editor\"] grants `delete`"), "{o}");
-    // Bad input.
     let junk = file("junk.json", "{not json");
-    one_line_error(check(&junk, "edit", &bobs_published), "is not JSON");
+    one_line_error(rbac(&junk, &bob, "write"), "is not JSON");
+    let list = file("list.json", r#"["admin", "editor"]"#);
+    one_line_error(rbac(&list, &bob, "write"), "the roles file");
+    let not_strings = file("numbers.json", r#"{"editor": [1, 2]}"#);
+    one_line_error(rbac(&not_strings, &bob, "write"), "the roles file");
+    let bad_subject = file("bad.json", r#"{"roles": "editor"}"#);
     one_line_error(
-        check(&bob, "edit", "/nonexistent.json"),
-        "cannot read the resource file",
-    );
-    let wrong = file("wrong.json", r#"{"name": "bob"}"#);
-    one_line_error(check(&wrong, "edit", &bobs_published), "the subject is not");
-    one_line_error(
-        run(
-            &["policy", "check", "--subject", &bob, "--action", "edit"],
-            None,
-        ),
-        "--resource",
+        rbac(ROLES, &bad_subject, "write"),
+        "the subject's `roles` is not a list of strings",
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn policy_help_names_the_roles_file_and_the_tutorial_example() {
+    let (o, _) = expect(run(&["policy", "check", "--help"], None), 0);
+    for needle in [
+        "--roles",
+        "examples/roles.json",
+        "authctl ships no roles",
+        "tutorial's article example",
+        "not your policy",
+    ] {
+        assert!(o.contains(needle), "{needle}: {o}");
+    }
 }
 
 #[test]
@@ -539,6 +655,14 @@ fn usage_errors_exit_2() {
                 "--policy",
                 "nope",
             ],
+            None,
+        ),
+        2,
+    );
+    // No default policy: the caller says which one decides.
+    expect(
+        run(
+            &["policy", "check", "--subject", "s", "--action", "a"],
             None,
         ),
         2,

@@ -4,11 +4,10 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::{
-    ApiKey, AuthRejection, Authenticated, Bearer, Maybe, SessionUser, authorize, into_response,
-    require,
+    ApiKey, AuthRejection, Authenticated, Bearer, Maybe, SessionUser, into_response, require,
 };
-use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::{Auth, Principal, user_json};
+use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::json;
 
@@ -55,14 +54,14 @@ async fn update_article(
     raw: web::Path<String>,
 ) -> Result<HttpResponse> {
     let article = articles.load(&raw)?;
-    authorize(
-        &auth,
+    auth.authorize(
         &*edit_policy(),
         &actor(&who),
         "edit",
         &article,
         "Cannot edit this article",
-    )?;
+    )
+    .map_err(AuthRejection)?;
     Ok(HttpResponse::Ok().json(json!({"message": "Article updated"})))
 }
 
@@ -73,14 +72,14 @@ async fn delete_article(
     raw: web::Path<String>,
 ) -> Result<HttpResponse> {
     let article = articles.load(&raw)?;
-    authorize(
-        &auth,
+    auth.authorize(
         &*delete_policy(),
         &actor(&who),
         "delete",
         &article,
         "Cannot delete this article",
-    )?;
+    )
+    .map_err(AuthRejection)?;
     articles.remove(article.id);
     Ok(HttpResponse::Ok().json(json!({"message": "Article deleted"})))
 }

@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 
 use auth_axum::{
-    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, authorize, into_response, require,
+    ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, into_response, require,
 };
-use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::{Auth, Principal, user_json};
 use axum::extract::{FromRef, Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 
@@ -95,8 +95,7 @@ async fn update_article(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AuthRejection> {
     let article = articles.load(&raw)?;
-    authorize(
-        &auth,
+    auth.authorize(
         &*edit_policy(),
         &actor(&who),
         "edit",
@@ -113,8 +112,7 @@ async fn delete_article(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, AuthRejection> {
     let article = articles.load(&raw)?;
-    authorize(
-        &auth,
+    auth.authorize(
         &*delete_policy(),
         &actor(&who),
         "delete",

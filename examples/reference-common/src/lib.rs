@@ -1,5 +1,6 @@
 //! What the three reference apps share, so they answer alike: configuration from the
 //! environment exactly as `docs/CONTRACT.md` describes it, the demo users, keys and articles,
+//! the role table ([`roles`]) and the article policies ([`articles`]),
 //! and the choice of state store (memory, Redis when `AUTH_REDIS_URL` or `AUTH_REDIS_CLUSTER_NODES` is set, or a SQL
 //! database when `AUTH_DATABASE_URL` is set).
 //!
@@ -22,11 +23,15 @@ use std::time::Duration;
 use auth_core::credential::{
     ApiKeyConfig, ApiKeyStore, MemoryApiKeys, MemoryUsers, User, UserStore,
 };
-use auth_core::policy::articles::Article;
 use auth_core::session::SessionConfig;
 use auth_core::store::{MemoryStore, StateStore};
 use auth_core::token::TokenConfig;
 use auth_core::{Auth, AuthBuilder, RevocationMode};
+
+pub mod articles;
+pub mod roles;
+
+use articles::Article;
 
 /// The contract's settings, read from the environment.
 #[derive(Debug, Clone)]
@@ -369,6 +374,8 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         )
         .store(store)
         .revocation_mode(settings.revocation)
+        // The contract's roles, explicitly: the builder's own table is empty.
+        .roles(roles::contract_roles())
         .users(users)
         .api_keys(
             api_keys,
@@ -497,8 +504,8 @@ pub fn hello(user: Option<&str>) -> serde_json::Value {
 }
 
 /// The ABAC subject for a principal.
-pub fn actor(who: &auth_core::Principal) -> auth_core::policy::articles::Actor {
-    auth_core::policy::articles::Actor {
+pub fn actor(who: &auth_core::Principal) -> articles::Actor {
+    articles::Actor {
         id: who.user_id().parse().unwrap_or(0),
         roles: who.roles().to_vec(),
     }

@@ -3,11 +3,11 @@
 //! `cargo run -p reference-warp`.
 
 use auth_core::credential::{ApiKeyRecord, KeySource};
-use auth_core::policy::articles::{delete_policy, edit_policy};
 use auth_core::session::Session;
 use auth_core::token::Claims;
 use auth_core::{Auth, Principal, Reply, user_json};
-use auth_warp::{authenticated, authorize, into_response, reject as fail, require, with_auth};
+use auth_warp::{authenticated, into_response, reject as fail, require, with_auth};
+use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 use warp::Filter;
@@ -81,14 +81,14 @@ fn app(
         .and_then(
             |raw: String, who: Principal, articles: Articles, auth: Auth| async move {
                 let article = articles.load(&raw).map_err(fail)?;
-                authorize(
-                    &auth,
+                auth.authorize(
                     &*edit_policy(),
                     &actor(&who),
                     "edit",
                     &article,
                     "Cannot edit this article",
-                )?;
+                )
+                .map_err(fail)?;
                 Handled::Ok(ok(&json!({"message": "Article updated"})))
             },
         );
@@ -100,14 +100,14 @@ fn app(
         .and_then(
             |raw: String, who: Principal, articles: Articles, auth: Auth| async move {
                 let article = articles.load(&raw).map_err(fail)?;
-                authorize(
-                    &auth,
+                auth.authorize(
                     &*delete_policy(),
                     &actor(&who),
                     "delete",
                     &article,
                     "Cannot delete this article",
-                )?;
+                )
+                .map_err(fail)?;
                 articles.remove(article.id);
                 Handled::Ok(ok(&json!({"message": "Article deleted"})))
             },

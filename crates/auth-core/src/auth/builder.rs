@@ -18,8 +18,10 @@ use crate::token::families::TokenManager;
 /// with `.store(Arc::new(auth_redis::RedisStore::connect(url, "myapp").await?))` or
 /// `.store(Arc::new(auth_sqlx::SqlStore::connect(url).await?))`),
 /// argon2id at OWASP's parameters, 15-minute access and 30-day refresh tokens, default
-/// throttling and cookie settings, API keys in the `X-API-Key` header, the contract's
-/// role table, and 403s that name what was required.
+/// throttling and cookie settings, API keys in the `X-API-Key` header, an empty role
+/// table (no role grants any permission, so every `Requirement::permission` guard
+/// refuses, until you hand your own table to [`AuthBuilder::roles`]), and 403s that name
+/// what was required.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -106,7 +108,7 @@ impl AuthBuilder {
             throttle: crate::credential::ThrottleConfig::default(),
             sessions: crate::session::SessionConfig::default(),
             scopes: crate::oauth::ScopePolicy::new(),
-            roles: RolePermissions::contract_default(),
+            roles: RolePermissions::new(),
             disclosure: Disclosure::Name,
             clock: Arc::new(crate::clock::SystemClock),
             mode: crate::token::families::RevocationMode::Blocklist,
@@ -251,7 +253,28 @@ impl AuthBuilder {
         self
     }
 
-    /// The role → permission table.
+    /// The role → permission table that permission requirements
+    /// ([`Requirement::permission`](crate::policy::Requirement::permission), the
+    /// adapters' `require_permission`) are checked against, and the role inheritance role
+    /// requirements follow.
+    ///
+    /// Without this call the table is empty: no role grants any permission, so every
+    /// permission guard answers 403. The library ships no roles of its own.
+    ///
+    /// ```
+    /// use auth_core::policy::RolePermissions;
+    /// # fn run(users: std::sync::Arc<auth_core::credential::MemoryUsers>) -> Result<(), auth_core::ConfigError> {
+    /// let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+    ///     .users(users)
+    ///     .roles(
+    ///         RolePermissions::new()
+    ///             .grant("support", ["read_tickets"])
+    ///             .grant("lead", ["close_tickets"])
+    ///             .inherit("lead", "support"),
+    ///     )
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
     pub fn roles(mut self, roles: RolePermissions) -> Self {
         self.roles = roles;
         self

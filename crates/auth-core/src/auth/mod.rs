@@ -178,8 +178,23 @@ impl Auth {
 
     /// Decides `action` on a loaded `resource` with an ABAC `policy`, at the injected
     /// clock's now; a denial is [`AuthError::Forbidden`] carrying `detail` (the decision's
-    /// reason is logged, never sent). The one ABAC decision every adapter's `authorize`
-    /// helper calls.
+    /// reason is logged, never sent). The one ABAC decision: handlers call it directly
+    /// (`?` turns the error into each adapter's rejection).
+    ///
+    /// ```
+    /// use auth_core::policy::{Environment, rule};
+    ///
+    /// struct User { id: u64 }
+    /// struct Doc { owner: u64 }
+    /// let owner_only = rule("owner", |u: &User, _: &str, d: &Doc, _: &Environment| u.id == d.owner);
+    /// # let auth = auth_core::AuthBuilder::new(&[1; 32], &[2; 32])
+    /// #     .users(std::sync::Arc::new(auth_core::credential::MemoryUsers::new()))
+    /// #     .build()
+    /// #     .unwrap();
+    /// let detail = "Cannot delete this document";
+    /// assert!(auth.authorize(&*owner_only, &User { id: 3 }, "delete", &Doc { owner: 3 }, detail).is_ok());
+    /// assert!(auth.authorize(&*owner_only, &User { id: 2 }, "delete", &Doc { owner: 3 }, detail).is_err());
+    /// ```
     pub fn authorize<S: ?Sized, R: ?Sized>(
         &self,
         policy: &dyn crate::policy::Policy<S, R>,

@@ -11,7 +11,6 @@
 //! what was required (unless [`Disclosure::Hide`] is chosen).
 
 pub mod abac;
-pub mod articles;
 pub mod rbac;
 
 pub use abac::{Decision, Environment, Policy, all_of, any_of, not, rule};

@@ -45,6 +45,26 @@ impl Role for &String {
 }
 
 /// Which permissions each role grants, and which roles include which.
+///
+/// The library ships no table: [`RolePermissions::new`] (also the
+/// [`AuthBuilder`](crate::AuthBuilder)'s default) is empty, so no role grants any
+/// permission until you build your own table and hand it to
+/// [`AuthBuilder::roles`](crate::AuthBuilder::roles). Role requirements
+/// ([`Requirement::any_role`], [`Requirement::all_roles`]) need no table: a caller holds
+/// the roles its token or session carries (inheritance, when declared, adds more).
+///
+/// ```
+/// use auth_core::policy::{Requirement, RolePermissions};
+///
+/// let table = RolePermissions::new()
+///     .grant("viewer", ["read"])
+///     .grant("editor", ["write"])
+///     .inherit("editor", "viewer");
+/// assert!(table.has_permission(&["editor"], "read"));
+/// assert!(!table.has_permission(&["viewer"], "write"));
+/// // The empty table grants nothing.
+/// assert!(Requirement::permission("read").check_roles(&["editor"], &RolePermissions::new()).is_err());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RolePermissions {
     grants: HashMap<String, BTreeSet<String>>,
@@ -52,18 +72,9 @@ pub struct RolePermissions {
 }
 
 impl RolePermissions {
-    /// An empty table.
+    /// An empty table: no role grants any permission.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The contract's table: admin: read, write, delete, manage_users; editor: read,
-    /// write; viewer: read.
-    pub fn contract_default() -> Self {
-        Self::new()
-            .grant("admin", ["read", "write", "delete", "manage_users"])
-            .grant("editor", ["read", "write"])
-            .grant("viewer", ["read"])
     }
 
     /// Grants `permissions` to `role`.

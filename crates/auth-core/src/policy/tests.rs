@@ -1,15 +1,40 @@
 use proptest::prelude::*;
 
-use super::articles::{Actor, Article, delete_policy, edit_policy, policy_for};
 use super::*;
 
 fn roles(r: &[&str]) -> Vec<String> {
     r.iter().map(|s| s.to_string()).collect()
 }
 
+/// This file's own role table (the library ships none).
+fn table() -> RolePermissions {
+    RolePermissions::new()
+        .grant("admin", ["read", "write", "delete", "manage_users"])
+        .grant("editor", ["read", "write"])
+        .grant("viewer", ["read"])
+}
+
 #[test]
-fn the_contract_table_grants_its_permissions() {
-    let t = RolePermissions::contract_default();
+fn the_empty_table_grants_nothing() {
+    let t = RolePermissions::new();
+    assert!(t.permissions_of(&["admin"]).is_empty());
+    assert!(!t.has_permission(&["admin"], "read"));
+    assert!(
+        Requirement::permission("read")
+            .check_roles(&["admin"], &t)
+            .is_err()
+    );
+    // Role requirements need no table: a caller holds its own roles.
+    assert!(
+        Requirement::any_role(["admin"])
+            .check_roles(&["admin"], &t)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_table_grants_its_permissions() {
+    let t = table();
     let p = |r: &[&str]| t.permissions_of(&roles(r)).into_iter().collect::<Vec<_>>();
     assert_eq!(p(&["admin"]), ["delete", "manage_users", "read", "write"]);
     assert_eq!(p(&["editor"]), ["read", "write"]);
@@ -21,7 +46,7 @@ fn the_contract_table_grants_its_permissions() {
 
 #[test]
 fn any_all_and_permission_checks() {
-    let t = RolePermissions::contract_default();
+    let t = table();
     let any = Requirement::any_role(["editor", "admin"]);
     assert!(any.check_roles(&["admin"], &t).is_ok());
     assert!(any.check_roles(&["editor"], &t).is_ok());
@@ -58,7 +83,7 @@ fn any_all_and_permission_checks() {
 
 #[test]
 fn requirements_can_be_hidden() {
-    let t = RolePermissions::contract_default();
+    let t = table();
     let e = Requirement::any_role(["admin"])
         .check(&["viewer"], &t, Disclosure::Hide)
         .unwrap_err()
@@ -108,7 +133,7 @@ fn roles_may_be_the_users_own_enum() {
             }
         }
     }
-    let t = RolePermissions::contract_default().grant(AppRole::Editor, ["publish"]);
+    let t = table().grant(AppRole::Editor, ["publish"]);
     assert!(t.has_permission(&[AppRole::Editor], "publish"));
     assert!(
         Requirement::any_role([AppRole::Admin])
@@ -143,59 +168,91 @@ fn scopes_must_all_be_granted() {
     );
 }
 
-fn actor(id: u64, role: &str) -> Actor {
-    Actor {
-        id,
-        roles: roles(&[role]),
-    }
+/// This file's own ABAC example (the library ships none): documents with an owner and a
+/// lock; a reviewer or the owner reads, the owner edits while unlocked.
+#[derive(Debug)]
+struct User {
+    id: u64,
+    reviewer: bool,
 }
 
-fn article(id: u64, author_id: u64, published: bool) -> Article {
-    Article {
-        id,
-        title: String::new(),
-        author_id,
-        published,
+#[derive(Debug)]
+struct Doc {
+    owner: u64,
+    locked: bool,
+}
+
+fn user(id: u64, reviewer: bool) -> User {
+    User { id, reviewer }
+}
+
+fn doc(owner: u64, locked: bool) -> Doc {
+    Doc { owner, locked }
+}
+
+fn is_reviewer() -> Box<dyn Policy<User, Doc>> {
+    rule("reviewer", |u: &User, _: &str, _: &Doc, _: &Environment| {
+        u.reviewer
+    })
+}
+
+fn is_owner() -> Box<dyn Policy<User, Doc>> {
+    rule("owner", |u: &User, _: &str, d: &Doc, _: &Environment| {
+        u.id == d.owner
+    })
+}
+
+/// Read: a reviewer or the owner.
+fn read_policy() -> Box<dyn Policy<User, Doc>> {
+    any_of(vec![is_reviewer(), is_owner()])
+}
+
+/// Edit: the owner, while the document is not locked.
+fn edit_policy() -> Box<dyn Policy<User, Doc>> {
+    all_of(vec![
+        is_owner(),
+        not(rule(
+            "locked",
+            |_: &User, _: &str, d: &Doc, _: &Environment| d.locked,
+        )),
+    ])
+}
+
+fn policy_for(action: &str) -> Box<dyn Policy<User, Doc>> {
+    match action {
+        "read" => read_policy(),
+        "edit" => edit_policy(),
+        _ => any_of(Vec::new()),
     }
 }
 
 #[test]
-fn the_tutorial_policy_table_row_by_row() {
+fn a_policy_table_row_by_row() {
     let env = Environment::default();
-    let (alice, bob, carol) = (actor(1, "admin"), actor(2, "editor"), actor(3, "viewer"));
-    let (hello, rocks, draft) = (
-        article(1, 1, false),
-        article(2, 2, true),
-        article(3, 3, false),
-    );
-    let edit = edit_policy();
-    let delete = delete_policy();
-    // (who, article, may edit, may delete)
-    let table = [
-        (&alice, &hello, true, true),
-        (&alice, &rocks, true, true),
-        (&alice, &draft, true, true),
-        (&bob, &hello, false, false),
-        (&bob, &rocks, true, false), // his own, but published
-        (&bob, &draft, false, false),
-        (&carol, &hello, false, false),
-        (&carol, &rocks, false, false),
-        (&carol, &draft, true, true), // her own, unpublished
+    let (rita, olaf, nina) = (user(1, true), user(2, false), user(3, false));
+    let (olafs_open, olafs_locked) = (doc(2, false), doc(2, true));
+    let (read, edit) = (read_policy(), edit_policy());
+    // (who, document, may read, may edit)
+    let rows = [
+        (&rita, &olafs_open, true, false),
+        (&rita, &olafs_locked, true, false),
+        (&olaf, &olafs_open, true, true),
+        (&olaf, &olafs_locked, true, false), // his own, but locked
+        (&nina, &olafs_open, false, false),
+        (&nina, &olafs_locked, false, false),
     ];
-    for (who, what, may_edit, may_delete) in table {
+    for (who, what, may_read, may_edit) in rows {
+        assert_eq!(
+            read.decide(who, "read", what, &env).allowed,
+            may_read,
+            "read: user {} {what:?}",
+            who.id
+        );
         assert_eq!(
             edit.decide(who, "edit", what, &env).allowed,
             may_edit,
-            "edit: user {} article {}",
-            who.id,
-            what.id
-        );
-        assert_eq!(
-            delete.decide(who, "delete", what, &env).allowed,
-            may_delete,
-            "delete: user {} article {}",
-            who.id,
-            what.id
+            "edit: user {} {what:?}",
+            who.id
         );
     }
 }
@@ -203,29 +260,32 @@ fn the_tutorial_policy_table_row_by_row() {
 #[test]
 fn decisions_say_which_rule_decided() {
     let env = Environment::default();
-    let d = delete_policy().decide(&actor(3, "viewer"), "delete", &article(3, 3, false), &env);
-    assert_eq!(d.reason, "allowed by all of [author, unpublished]");
-    let d = delete_policy().decide(&actor(2, "editor"), "delete", &article(2, 2, true), &env);
+    let d = edit_policy().decide(&user(2, false), "edit", &doc(2, false), &env);
+    assert!(d.allowed);
+    assert_eq!(
+        d.reason,
+        "allowed by all of [owner, not (denied: locked does not hold)]"
+    );
+    let d = read_policy().decide(&user(3, false), "read", &doc(2, false), &env);
     assert!(!d.allowed);
     assert_eq!(
         d.reason,
-        "denied: none of [admin does not hold; unpublished does not hold]"
+        "denied: none of [reviewer does not hold; owner does not hold]"
     );
-    let d = edit_policy().decide(&actor(1, "admin"), "edit", &article(2, 2, true), &env);
-    assert_eq!(d.reason, "allowed by admin");
-    let e = d.clone().require("Cannot edit this article");
-    assert!(e.is_ok());
-    let denied =
-        policy_for("delete").decide(&actor(2, "editor"), "delete", &article(2, 2, true), &env);
+    let d = read_policy().decide(&user(1, true), "read", &doc(2, true), &env);
+    assert_eq!(d.reason, "allowed by reviewer");
+    assert!(d.clone().require("Cannot read this document").is_ok());
+    let denied = policy_for("edit").decide(&user(2, false), "edit", &doc(2, true), &env);
+    assert!(!denied.allowed, "{denied:?}");
     let res = denied
-        .require("Cannot delete this article")
+        .require("Cannot edit this document")
         .unwrap_err()
         .to_response();
     assert_eq!(res.status, 403);
-    assert!(res.body.contains("Cannot delete this article"));
+    assert!(res.body.contains("Cannot edit this document"));
     assert!(
-        !policy_for("publish")
-            .decide(&actor(1, "admin"), "publish", &article(1, 1, false), &env)
+        !policy_for("delete")
+            .decide(&user(1, true), "delete", &doc(1, false), &env)
             .allowed,
         "unknown actions are denied"
     );
@@ -235,7 +295,7 @@ fn decisions_say_which_rule_decided() {
 fn policies_may_use_the_environment() {
     let office_hours = rule(
         "office hours",
-        |_: &Actor, _: &str, _: &Article, env: &Environment| {
+        |_: &User, _: &str, _: &Doc, env: &Environment| {
             (9 * 3600..17 * 3600).contains(&(env.now % 86_400))
         },
     );
@@ -245,22 +305,12 @@ fn policies_may_use_the_environment() {
     };
     assert!(
         office_hours
-            .decide(
-                &actor(1, "admin"),
-                "edit",
-                &article(1, 1, false),
-                &at(10 * 3600)
-            )
+            .decide(&user(1, false), "edit", &doc(1, false), &at(10 * 3600))
             .allowed
     );
     assert!(
         !office_hours
-            .decide(
-                &actor(1, "admin"),
-                "edit",
-                &article(1, 1, false),
-                &at(20 * 3600)
-            )
+            .decide(&user(1, false), "edit", &doc(1, false), &at(20 * 3600))
             .allowed
     );
 }
@@ -325,7 +375,7 @@ proptest! {
 
     #[test]
     fn rbac_denies_roles_outside_the_table(role in "[a-z]{1,12}", perm in "[a-z_]{1,12}") {
-        let t = RolePermissions::contract_default();
+        let t = table();
         prop_assume!(!["admin", "editor", "viewer"].contains(&role.as_str()));
         prop_assert!(!t.has_permission(&[role.as_str()], &perm));
         prop_assert!(Requirement::permission(perm).check_roles(&[role.as_str()], &t).is_err());
@@ -363,4 +413,52 @@ fn auth_authorize_decides_on_the_injected_clock() {
         .authorize(&policy, "u", "read", "doc", "Closed")
         .unwrap_err();
     assert_eq!(err.to_response().status, 403);
+}
+
+/// The builder ships no role table: without `.roles(..)` no role grants a permission;
+/// the team's table, handed to `.roles(..)`, decides.
+#[test]
+fn the_builders_role_table_is_empty_until_one_is_given() {
+    use crate::token::{Claims, NoExtra, TokenType};
+    let admin = crate::Principal::Bearer(Claims {
+        sub: "1".into(),
+        exp: u64::MAX,
+        iat: 0,
+        nbf: 0,
+        jti: "j".into(),
+        iss: None,
+        aud: None,
+        sid: "s".into(),
+        token_type: TokenType::Access,
+        email: None,
+        roles: roles(&["admin"]),
+        scope: None,
+        extra: NoExtra {},
+    });
+    let build = |b: crate::AuthBuilder| {
+        b.users(std::sync::Arc::new(crate::credential::MemoryUsers::new()))
+            .build()
+            .unwrap()
+    };
+    let bare = build(crate::AuthBuilder::new(&[1; 32], &[2; 32]));
+    let err = bare
+        .require(&admin, &Requirement::permission("read"))
+        .unwrap_err();
+    assert_eq!(err.to_response().status, 403);
+    assert!(
+        bare.require(&admin, &Requirement::any_role(["admin"]))
+            .is_ok(),
+        "role requirements need no table"
+    );
+    let configured = build(crate::AuthBuilder::new(&[1; 32], &[2; 32]).roles(table()));
+    assert!(
+        configured
+            .require(&admin, &Requirement::permission("read"))
+            .is_ok()
+    );
+    assert!(
+        configured
+            .require(&admin, &Requirement::permission("publish"))
+            .is_err()
+    );
 }
