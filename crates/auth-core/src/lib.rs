@@ -46,11 +46,9 @@ mod auth;
 pub mod clock;
 pub mod credential;
 mod error;
-pub mod external;
 mod form;
 pub mod http;
 mod ids;
-pub mod oauth;
 pub mod policy;
 mod reply;
 mod request;
@@ -58,7 +56,9 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod third_party;
 pub mod token;
+pub mod token_endpoint;
 
 pub use auth::{Auth, AuthBuilder, Guard, Principal, optional, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};

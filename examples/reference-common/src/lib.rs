@@ -79,7 +79,7 @@ pub struct Settings {
     /// (default none).
     pub allowed_origins: Vec<String>,
     /// `AUTH_OAUTH_PROVIDERS` and each provider's `AUTH_OAUTH_<NAME>_…` variables.
-    pub providers: auth_core::external::Providers,
+    pub providers: auth_core::third_party::Providers,
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -144,7 +144,7 @@ impl Settings {
             })?,
         };
         let providers =
-            auth_core::external::Providers::from_vars(&get).map_err(|e| e.to_string())?;
+            auth_core::third_party::Providers::from_vars(&get).map_err(|e| e.to_string())?;
         let allowed_origins = match get("AUTH_ALLOWED_ORIGINS") {
             None => Vec::new(),
             Some(list) => list
@@ -360,7 +360,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
     };
     let mut builder = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret);
     if !settings.providers.is_empty() {
-        let http = auth_core::external::ReqwestClient::new().map_err(|e| e.to_string())?;
+        let http = auth_core::third_party::ReqwestClient::new().map_err(|e| e.to_string())?;
         builder = builder.external_login(settings.providers.clone(), Arc::new(http));
     }
     let auth = builder

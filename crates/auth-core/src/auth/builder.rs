@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use super::{Auth, AuthParts};
 use crate::credential::{Authenticator, UserStore};
-use crate::oauth::TokenEndpoint;
 use crate::policy::{Disclosure, RolePermissions};
 use crate::session::SessionManager;
 use crate::store::StateStore;
 use crate::token::families::TokenManager;
+use crate::token_endpoint::TokenEndpoint;
 
 /// Builds an [`Auth`] with secure defaults: the two token secrets and a user store are
 /// required; the library ships no users and no default credentials.
@@ -68,14 +68,14 @@ pub struct AuthBuilder {
     passwords: crate::credential::PasswordParams,
     throttle: crate::credential::ThrottleConfig,
     sessions: crate::session::SessionConfig,
-    scopes: crate::oauth::ScopePolicy,
+    scopes: crate::token_endpoint::ScopePolicy,
     roles: RolePermissions,
     disclosure: Disclosure,
     clock: Arc<dyn crate::clock::Clock>,
     mode: crate::token::families::RevocationMode,
-    providers: crate::external::Providers,
-    http: Option<Arc<dyn crate::external::HttpClient>>,
-    identity: Option<Arc<dyn crate::external::IdentityHook>>,
+    providers: crate::third_party::Providers,
+    http: Option<Arc<dyn crate::third_party::HttpClient>>,
+    identity: Option<Arc<dyn crate::third_party::IdentityHook>>,
     extra_claims: Option<Arc<dyn crate::token::families::ExtraClaims>>,
     session_data: Option<Arc<dyn crate::session::SessionData>>,
     rings: Option<(crate::token::KeyRing, crate::token::KeyRing)>,
@@ -107,12 +107,12 @@ impl AuthBuilder {
             passwords: crate::credential::PasswordParams::default(),
             throttle: crate::credential::ThrottleConfig::default(),
             sessions: crate::session::SessionConfig::default(),
-            scopes: crate::oauth::ScopePolicy::new(),
+            scopes: crate::token_endpoint::ScopePolicy::new(),
             roles: RolePermissions::new(),
             disclosure: Disclosure::Name,
             clock: Arc::new(crate::clock::SystemClock),
             mode: crate::token::families::RevocationMode::Blocklist,
-            providers: crate::external::Providers::new(),
+            providers: crate::third_party::Providers::new(),
             http: None,
             identity: None,
             extra_claims: None,
@@ -166,11 +166,11 @@ impl AuthBuilder {
     }
 
     /// Third-party login providers, and the HTTP client that talks to them (with the
-    /// `reqwest-client` feature, [`ReqwestClient`](crate::external::ReqwestClient)).
+    /// `reqwest-client` feature, [`ReqwestClient`](crate::third_party::ReqwestClient)).
     pub fn external_login(
         mut self,
-        providers: crate::external::Providers,
-        http: Arc<dyn crate::external::HttpClient>,
+        providers: crate::third_party::Providers,
+        http: Arc<dyn crate::third_party::HttpClient>,
     ) -> Self {
         self.providers = providers;
         self.http = Some(http);
@@ -178,9 +178,9 @@ impl AuthBuilder {
     }
 
     /// How a provider's identity becomes a local user (default:
-    /// [`LinkByEmail`](crate::external::LinkByEmail) over the user store, new users with
+    /// [`LinkByEmail`](crate::third_party::LinkByEmail) over the user store, new users with
     /// role `viewer`).
-    pub fn identity_hook(mut self, hook: Arc<dyn crate::external::IdentityHook>) -> Self {
+    pub fn identity_hook(mut self, hook: Arc<dyn crate::third_party::IdentityHook>) -> Self {
         self.identity = Some(hook);
         self
     }
@@ -248,7 +248,7 @@ impl AuthBuilder {
     }
 
     /// Which OAuth scopes each role may be granted.
-    pub fn scopes(mut self, scopes: crate::oauth::ScopePolicy) -> Self {
+    pub fn scopes(mut self, scopes: crate::token_endpoint::ScopePolicy) -> Self {
         self.scopes = scopes;
         self
     }
@@ -350,7 +350,7 @@ impl AuthBuilder {
             .api_keys
             .unwrap_or_else(|| Arc::new(MemoryApiKeys::new()));
         let external = match (&self.http, self.providers.is_empty()) {
-            (Some(http), false) => Some(Arc::new(crate::external::ExternalLogin::new(
+            (Some(http), false) => Some(Arc::new(crate::third_party::ExternalLogin::new(
                 &self.providers,
                 http.clone(),
                 store.clone(),
@@ -367,7 +367,7 @@ impl AuthBuilder {
             _ => None,
         };
         let identity = self.identity.unwrap_or_else(|| {
-            Arc::new(crate::external::LinkByEmail::new(
+            Arc::new(crate::third_party::LinkByEmail::new(
                 users.clone(),
                 vec!["viewer".into()],
             ))

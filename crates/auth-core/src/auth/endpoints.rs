@@ -8,8 +8,8 @@ use super::{Auth, Principal, Reply};
 use crate::credential::User;
 use crate::error::{AuthError, TokenError};
 use crate::form::{Form, FormError};
-use crate::oauth::TokenResponse;
 use crate::request::Request;
+use crate::token_endpoint::TokenResponse;
 
 /// `/login` and `/refresh` bodies larger than this are refused without parsing.
 const MAX_LOGIN_BODY_BYTES: usize = 16 * 1024;
@@ -229,7 +229,7 @@ impl Auth {
     /// `GET /auth/{provider}/callback?code&state`: checks and consumes the state,
     /// exchanges the code with the PKCE verifier, verifies the id token (OpenID
     /// Connect), reads the user info, links the user through the [`IdentityHook`]
-    /// (crate::external::IdentityHook) and starts a cookie session exactly as `/login`
+    /// (crate::third_party::IdentityHook) and starts a cookie session exactly as `/login`
     /// does (fresh id, the presented one destroyed, a CSRF token, here also in the
     /// readable `csrf_token` cookie since a redirect has no body for it). 302 to the
     /// sanitised `next`. Any failure: the error's answer (400 problem+json, or 502 when

@@ -15,13 +15,13 @@ use serde_json::json;
 
 use crate::credential::{ApiKeyRecord, ApiKeys, Authenticator, KeySource, User, UserStore};
 use crate::error::{AuthError, Scheme, TokenError};
-use crate::oauth::TokenEndpoint;
 use crate::policy::{Disclosure, Requirement, RolePermissions};
 use crate::request::{MAX_HEADER_BYTES, Request};
 use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
 use crate::store::StateStore;
 use crate::token::Claims;
 use crate::token::families::TokenManager;
+use crate::token_endpoint::TokenEndpoint;
 
 mod builder;
 mod endpoints;
@@ -102,9 +102,9 @@ pub(crate) struct AuthParts {
     /// Whether a 403 names what was required.
     pub(crate) disclosure: Disclosure,
     /// Third-party login, when providers are configured.
-    pub(crate) external: Option<Arc<crate::external::ExternalLogin>>,
+    pub(crate) external: Option<Arc<crate::third_party::ExternalLogin>>,
     /// Maps a provider's identity to a local user.
-    pub(crate) identity: Arc<dyn crate::external::IdentityHook>,
+    pub(crate) identity: Arc<dyn crate::third_party::IdentityHook>,
 }
 
 /// Everything an adapter needs. Cheap to clone.

@@ -384,7 +384,7 @@ async fn an_external_only_account_costs_what_a_wrong_password_costs() {
         username: "ext".into(),
         email: Some("ext@example.com".into()),
         roles: vec!["viewer".into()],
-        password_hash: crate::external::NO_PASSWORD.into(),
+        password_hash: crate::third_party::NO_PASSWORD.into(),
         disabled: false,
     });
     let before = f.passwords.verifications();

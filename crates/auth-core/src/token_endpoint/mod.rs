@@ -1,4 +1,5 @@
-//! OAuth 2.0 endpoints, framework-neutral.
+//! Our own OAuth 2.0 token endpoint, framework-neutral (login *with someone else's*
+//! account is [`third_party`](crate::third_party)).
 //!
 //! The token endpoint (RFC 6749 §3.2) with the `password` and `refresh_token` grants.
 //!
@@ -7,9 +8,9 @@
 //! toolkit grew from, it is offered for *first-party* apps (your own web or mobile client
 //! talking to your own API). For anything else use the authorization-code flow with PKCE.
 
-mod token_endpoint;
+mod endpoint;
 
-pub use token_endpoint::{MAX_FORM_BYTES, ScopePolicy, TokenEndpoint, TokenResponse};
+pub use endpoint::{MAX_FORM_BYTES, ScopePolicy, TokenEndpoint, TokenResponse};
 
 #[cfg(test)]
 mod tests;
