@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Settings for issuing and verifying tokens.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TokenConfig {
     /// `iss` to issue and require; `None` issues and checks none.
     pub issuer: Option<String>,
@@ -72,6 +73,13 @@ impl TokenConfig {
     /// Sets the leeway (at most [`MAX_LEEWAY`](super::MAX_LEEWAY); checked by [`TokenService::new`](super::TokenService::new)).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// Sets the longest token accepted; longer ones are refused before decoding (at
+    /// least 64 bytes; checked by [`TokenService::new`](super::TokenService::new)).
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = bytes;
         self
     }
 }

@@ -42,6 +42,7 @@ use stream::{gap, read_loop, reader_connection, stream_info};
 
 /// How stale a replica may be before checks go to Redis directly.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ReplicaConfig {
     /// Longest time without hearing from Redis (default 2 s; the reader blocks at most
     /// a quarter of it per `XREAD`).
@@ -53,6 +54,15 @@ impl Default for ReplicaConfig {
         Self {
             max_lag: Duration::from_secs(2),
         }
+    }
+}
+
+impl ReplicaConfig {
+    /// Sets the longest time without hearing from Redis before checks go direct (the
+    /// reader blocks at most a quarter of it per `XREAD`).
+    pub fn max_lag(mut self, max_lag: Duration) -> Self {
+        self.max_lag = max_lag;
+        self
     }
 }
 
