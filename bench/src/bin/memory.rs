@@ -141,11 +141,11 @@ fn soak(seconds: u64) {
     )
     .store(store.clone() as Arc<dyn StateStore>)
     .users(Arc::new(reference_common::demo_users()))
-    .sessions(SessionConfig {
-        absolute_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(30),
-        ..SessionConfig::default()
-    })
+    .sessions(
+        SessionConfig::default()
+            .absolute_timeout(Duration::from_secs(30))
+            .idle_timeout(Duration::from_secs(30)),
+    )
     .build()
     .expect("auth");
     let parts = auth.parts();

@@ -140,9 +140,7 @@ async fn a_stale_replica_falls_back_to_direct_checks_and_fails_closed() {
     let server = common::OwnServer::start();
     let port = server.port;
     let url = format!("redis://127.0.0.1:{port}");
-    let config = auth_redis::ReplicaConfig {
-        max_lag: Duration::from_millis(400),
-    };
+    let config = auth_redis::ReplicaConfig::default().max_lag(Duration::from_millis(400));
     let a = replicated_store(&url, "replica-fault", config).await;
     let token = live_token;
     a.revoke_token(&token("j1")).await.unwrap();

@@ -210,7 +210,7 @@ async fn a_replica_that_missed_trimmed_entries_while_away_resyncs() {
     let replica = RedisStore::connect(&server.url(), "away")
         .await
         .unwrap()
-        .with_replica(ReplicaConfig { max_lag: MAX_LAG })
+        .with_replica(ReplicaConfig::default().max_lag(MAX_LAG))
         .await
         .unwrap();
     let t = now();
@@ -305,7 +305,7 @@ async fn a_replica_whose_stream_is_trimmed_past_it_while_connected_resyncs() {
     let replica = RedisStore::connect(&server.url(), "live")
         .await
         .unwrap()
-        .with_replica(ReplicaConfig { max_lag: MAX_LAG })
+        .with_replica(ReplicaConfig::default().max_lag(MAX_LAG))
         .await
         .unwrap();
     let t = now();
@@ -403,7 +403,7 @@ async fn revocations_made_during_the_snapshot_are_not_missed() {
     let replica = RedisStore::connect(&server.url(), "during")
         .await
         .unwrap()
-        .with_replica(ReplicaConfig { max_lag: MAX_LAG })
+        .with_replica(ReplicaConfig::default().max_lag(MAX_LAG))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;

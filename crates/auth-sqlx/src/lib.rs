@@ -380,6 +380,7 @@ impl SqlStore {
 
 /// How often and how much the background purge deletes.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct PurgeConfig {
     /// Between rounds (default 60 s).
     pub every: Duration,
@@ -397,6 +398,26 @@ impl Default for PurgeConfig {
             batch: 1000,
             max_batches: 10,
         }
+    }
+}
+
+impl PurgeConfig {
+    /// Sets the time between rounds.
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// Sets the rows per `DELETE`.
+    pub fn batch(mut self, rows: u32) -> Self {
+        self.batch = rows;
+        self
+    }
+
+    /// Sets the `DELETE`s per table per round.
+    pub fn max_batches(mut self, batches: u32) -> Self {
+        self.max_batches = batches;
+        self
     }
 }
 

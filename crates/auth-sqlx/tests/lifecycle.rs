@@ -118,11 +118,12 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
     assert_eq!(store.purge_expired(10, 2).await.unwrap(), 4 * 20);
     assert_eq!(rows(&store, "auth_blocked").await, 6);
     // The background task takes the rest, and never the live row.
-    let task = store.spawn_purge(PurgeConfig {
-        every: Duration::from_millis(20),
-        batch: 10,
-        max_batches: 2,
-    });
+    let task = store.spawn_purge(
+        PurgeConfig::default()
+            .every(Duration::from_millis(20))
+            .batch(10)
+            .max_batches(2),
+    );
     for _ in 0..200 {
         if rows(&store, "auth_sessions").await == 0 && rows(&store, "auth_blocked").await == 1 {
             break;

@@ -393,10 +393,7 @@ fn password_verify(out: &Out, phc: String) -> Outcome {
 fn apikey_new(out: &Out, prefix: String, json: bool) -> Outcome {
     use auth_core::credential::{ApiKeyConfig, ApiKeys, MemoryApiKeys};
     let keys = ApiKeys::new(
-        ApiKeyConfig {
-            prefix,
-            ..ApiKeyConfig::default()
-        },
+        ApiKeyConfig::default().prefix(prefix),
         Arc::new(MemoryApiKeys::new()),
         Arc::new(auth_core::clock::SystemClock),
     )?;

@@ -379,19 +379,17 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         .users(users)
         .api_keys(
             api_keys,
-            ApiKeyConfig {
-                query_param: Some("api_key".into()),
-                allow_legacy: true,
-                ..ApiKeyConfig::default()
-            },
+            ApiKeyConfig::default()
+                .query_param("api_key")
+                .allow_legacy(true),
         )
-        .sessions(SessionConfig {
-            secure: settings.cookie_secure,
-            absolute_timeout: Duration::from_secs(settings.session_ttl),
-            idle_timeout: Duration::from_secs(settings.session_ttl),
-            allowed_origins: settings.allowed_origins.clone(),
-            ..SessionConfig::default()
-        })
+        .sessions(
+            SessionConfig::default()
+                .secure(settings.cookie_secure)
+                .absolute_timeout(Duration::from_secs(settings.session_ttl))
+                .idle_timeout(Duration::from_secs(settings.session_ttl))
+                .allowed_origins(settings.allowed_origins.clone()),
+        )
         .build()
         .map_err(|e| e.to_string())?;
     for key in DEMO_API_KEYS.into_iter().filter(|_| seed_keys) {

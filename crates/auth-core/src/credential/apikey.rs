@@ -77,6 +77,7 @@ pub enum KeySource {
 
 /// API key settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ApiKeyConfig {
     /// The prefix of generated keys (default `ak_`): letters, digits and `_`.
     pub prefix: String,
@@ -97,6 +98,33 @@ impl Default for ApiKeyConfig {
             query_param: None,
             allow_legacy: false,
         }
+    }
+}
+
+impl ApiKeyConfig {
+    /// Sets the prefix of generated keys (letters, digits and `_`; checked by
+    /// [`ApiKeys::new`]).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the header carrying the key (matched case-insensitively).
+    pub fn header(mut self, header: impl Into<String>) -> Self {
+        self.header = header.into();
+        self
+    }
+
+    /// Allows the key in the query parameter `name` (by default it is not allowed).
+    pub fn query_param(mut self, name: impl Into<String>) -> Self {
+        self.query_param = Some(name.into());
+        self
+    }
+
+    /// Sets whether keys not in the generated format are accepted.
+    pub fn allow_legacy(mut self, on: bool) -> Self {
+        self.allow_legacy = on;
+        self
     }
 }
 

@@ -29,6 +29,7 @@ use crate::store::{Admission, Counters, Limit};
 
 /// Throttling thresholds.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ThrottleConfig {
     /// Consecutive failures per username before lockout (default 5).
     pub max_user_failures: u64,
@@ -54,6 +55,44 @@ impl Default for ThrottleConfig {
             max_addr_failures: 100,
             addr_window: Duration::from_secs(15 * 60),
         }
+    }
+}
+
+impl ThrottleConfig {
+    /// Sets the consecutive failures per username before lockout.
+    pub fn max_user_failures(mut self, failures: u64) -> Self {
+        self.max_user_failures = failures;
+        self
+    }
+
+    /// Sets the first lockout's length (each further failure doubles it).
+    pub fn user_backoff(mut self, backoff: Duration) -> Self {
+        self.user_backoff = backoff;
+        self
+    }
+
+    /// Sets the longest lockout.
+    pub fn user_backoff_max(mut self, backoff: Duration) -> Self {
+        self.user_backoff_max = backoff;
+        self
+    }
+
+    /// Sets how long consecutive failures are remembered without a new one.
+    pub fn user_memory(mut self, memory: Duration) -> Self {
+        self.user_memory = memory;
+        self
+    }
+
+    /// Sets the failures per client address within `addr_window` before lockout.
+    pub fn max_addr_failures(mut self, failures: u64) -> Self {
+        self.max_addr_failures = failures;
+        self
+    }
+
+    /// Sets the per-address window.
+    pub fn addr_window(mut self, window: Duration) -> Self {
+        self.addr_window = window;
+        self
     }
 }
 

@@ -57,6 +57,7 @@ use crate::ids::random_b64;
 use crate::request::{Request, header_value, is_safe_method};
 use crate::store::{SessionRecord, StateStore};
 
+mod config;
 mod origin;
 #[cfg(any(test, feature = "store-test-suite"))]
 pub mod suite;
@@ -84,6 +85,7 @@ pub enum SameSite {
 
 /// Session and cookie settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// The cookie's name (default `session_id`); with `host_prefix`, `__Host-` is prepended.
     pub cookie_name: String,

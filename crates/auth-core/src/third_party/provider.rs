@@ -16,6 +16,7 @@ pub enum ClientAuth {
 /// OpenID Connect settings: when present, the token answer must carry an id token, and
 /// it is verified against the provider's JWKS (signature, `iss`, `aud`, `nonce`, `exp`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OidcConfig {
     /// The issuer, exactly as the id token's `iss` must read.
     pub issuer: String,
@@ -23,8 +24,32 @@ pub struct OidcConfig {
     pub jwks_url: String,
 }
 
+impl OidcConfig {
+    /// OpenID Connect settings: the id token's `iss` must read `issuer`, and its
+    /// signing keys are published at `jwks_url`.
+    pub fn new(issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            jwks_url: jwks_url.into(),
+        }
+    }
+
+    /// Sets the issuer.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// Sets where the provider publishes its signing keys.
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = url.into();
+        self
+    }
+}
+
 /// One login provider.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// The name in routes (`/auth/{name}/login`): lower-case letters, digits, `-`, `_`.
     pub name: String,
@@ -69,6 +94,105 @@ impl std::fmt::Debug for ProviderConfig {
             .field("client_auth", &self.client_auth)
             .field("oidc", &self.oidc)
             .finish()
+    }
+}
+
+impl ProviderConfig {
+    /// A plain OAuth 2.0 provider called `name` with these endpoints and this app's
+    /// registered callback URL: no scopes, HTTP Basic client authentication, no email
+    /// list and no OpenID Connect until set. [`Providers::with`] validates it.
+    pub fn new(
+        name: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        auth_url: impl Into<String>,
+        token_url: impl Into<String>,
+        userinfo_url: impl Into<String>,
+        redirect_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            auth_url: auth_url.into(),
+            token_url: token_url.into(),
+            userinfo_url: userinfo_url.into(),
+            emails_url: None,
+            redirect_url: redirect_url.into(),
+            scopes: Vec::new(),
+            client_auth: ClientAuth::Basic,
+            oidc: None,
+        }
+    }
+
+    /// Sets the name in routes (`/auth/{name}/login`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the client id registered with the provider.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    /// Sets the client secret.
+    pub fn client_secret(mut self, client_secret: impl Into<String>) -> Self {
+        self.client_secret = client_secret.into();
+        self
+    }
+
+    /// Sets the authorization endpoint.
+    pub fn auth_url(mut self, url: impl Into<String>) -> Self {
+        self.auth_url = url.into();
+        self
+    }
+
+    /// Sets the token endpoint.
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self
+    }
+
+    /// Sets the userinfo endpoint.
+    pub fn userinfo_url(mut self, url: impl Into<String>) -> Self {
+        self.userinfo_url = url.into();
+        self
+    }
+
+    /// Sets a GitHub-style email list endpoint (see the `emails_url` field).
+    pub fn emails_url(mut self, url: impl Into<String>) -> Self {
+        self.emails_url = Some(url.into());
+        self
+    }
+
+    /// Sets this app's callback URL as registered.
+    pub fn redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.redirect_url = url.into();
+        self
+    }
+
+    /// Sets the scopes to request.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets how the client authenticates at the token endpoint.
+    pub fn client_auth(mut self, client_auth: ClientAuth) -> Self {
+        self.client_auth = client_auth;
+        self
+    }
+
+    /// Makes this an OpenID Connect provider with these settings.
+    pub fn oidc(mut self, oidc: OidcConfig) -> Self {
+        self.oidc = Some(oidc);
+        self
     }
 }
 

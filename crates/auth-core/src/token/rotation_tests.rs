@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::error::TokenError;
 
 const NOW: u64 = 1_800_000_000;
 

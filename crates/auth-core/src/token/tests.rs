@@ -8,8 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
+use super::verify::typ_matches;
 use super::*;
 use crate::clock::ManualClock;
+use crate::error::TokenError;
 
 const NOW: u64 = 1_800_000_000;
 const ACCESS_SECRET: &[u8] = b"access-secret-access-secret-0123";

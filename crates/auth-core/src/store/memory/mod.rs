@@ -1,0 +1,233 @@
+//! The in-memory store: the embedded default for a single instance.
+//!
+//! This module holds the store, its maps and their sweeping; each state trait is
+//! implemented in a submodule.
+
+mod counters;
+mod sessions;
+#[cfg(test)]
+mod tests;
+mod tokens;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use super::{Counter, SessionRecord, TokenMeta};
+use crate::clock::{Clock, SystemClock};
+
+/// Sweep expired entries after this many writes at least, so memory stays bounded under
+/// churn without a background task.
+const SWEEP_EVERY: u64 = 1024;
+
+/// A write that comes this many seconds after the last sweep sweeps again, whatever the
+/// count: in a steady churn, expired entries then stay below `SWEEP_SECONDS` worth.
+const SWEEP_SECONDS: u64 = 10;
+
+/// When a map was last swept and how many writes it has seen since.
+#[derive(Debug, Default)]
+struct SweepClock {
+    writes: u64,
+    last: u64,
+}
+
+/// Counts a write at `now`; true when a sweep is due: `SWEEP_SECONDS` after the last one,
+/// or after `max(SWEEP_EVERY, held / 2)` writes, so a sweep (which visits every entry)
+/// costs about two entry visits per write at any size, and expired entries never exceed
+/// about half of those held.
+fn sweep_due(clock: &mut SweepClock, held: usize, now: u64) -> bool {
+    clock.writes += 1;
+    if clock.writes >= SWEEP_EVERY.max(held as u64 / 2)
+        || now >= clock.last.saturating_add(SWEEP_SECONDS)
+    {
+        clock.writes = 0;
+        clock.last = now;
+        true
+    } else {
+        false
+    }
+}
+
+/// All server-side state in process memory. Cheap to clone (shared `Arc`s); entries expire
+/// on the injected clock and expired entries are purged.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    clock: Arc<dyn Clock>,
+    counters: Arc<Mutex<Expiring<Counter>>>,
+    state: Arc<Mutex<TokenState>>,
+    sessions: Arc<Mutex<SessionState>>,
+}
+
+#[derive(Debug, Default)]
+struct SessionState {
+    by_key: Expiring<SessionRecord>,
+    by_user: HashMap<String, HashSet<String>>,
+}
+
+impl SessionState {
+    fn sweep(&mut self, now: u64) {
+        self.by_key.sweep(now);
+        let live = &self.by_key;
+        self.by_user.retain(|_, keys| {
+            keys.retain(|k| live.map.contains_key(k));
+            !keys.is_empty()
+        });
+    }
+}
+
+/// Revocations and families share one lock: rotation, reuse detection and the
+/// per-request check each see one consistent state.
+#[derive(Debug, Default)]
+struct TokenState {
+    /// Blocked tokens by `iss \0 jti`.
+    blocked: Expiring<()>,
+    /// Families by `sid`.
+    families: Expiring<FamilyEntry>,
+    /// Live family ids per user, to list them and to revoke them all.
+    by_user: HashMap<String, HashSet<String>>,
+    /// "Log out everywhere" cut-offs per user.
+    user_cutoff: Expiring<u64>,
+    /// Allowlist mode: listed tokens per family, `iss \0 jti` -> (exp, meta).
+    listed: HashMap<String, HashMap<String, (u64, TokenMeta)>>,
+}
+
+#[derive(Debug, Clone)]
+struct FamilyEntry {
+    sub: String,
+    current: String,
+    created: u64,
+    last_used: u64,
+    revoked: bool,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// A store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A store reading time from `clock` (tests pass a `ManualClock`).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            counters: Arc::new(Mutex::new(Expiring::default())),
+            state: Arc::new(Mutex::new(TokenState::default())),
+            sessions: Arc::new(Mutex::new(SessionState::default())),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.unix_seconds()
+    }
+
+    /// Entries held, expired or not yet swept: what the memory actually holds.
+    pub fn held_entries(&self) -> usize {
+        let s = lock(&self.state);
+        let sessions = lock(&self.sessions).by_key.map.len();
+        lock(&self.counters).map.len()
+            + s.blocked.map.len()
+            + s.families.map.len()
+            + s.user_cutoff.map.len()
+            + sessions
+    }
+
+    /// Removes every expired entry now (it otherwise happens at a write 10 s after the last
+    /// sweep, or after `max(1024, held / 2)` writes).
+    pub fn purge_expired(&self) {
+        let now = self.now();
+        lock(&self.counters).sweep(now);
+        lock(&self.state).sweep(now);
+        lock(&self.sessions).sweep(now);
+    }
+}
+
+impl TokenState {
+    fn sweep(&mut self, now: u64) {
+        self.listed.retain(|_, tokens| {
+            tokens.retain(|_, (exp, _)| *exp > now);
+            !tokens.is_empty()
+        });
+        self.blocked.sweep(now);
+        self.user_cutoff.sweep(now);
+        self.families.sweep(now);
+        let families = &self.families;
+        self.by_user.retain(|_, sids| {
+            sids.retain(|sid| families.map.contains_key(sid));
+            !sids.is_empty()
+        });
+    }
+
+    fn note_write(&mut self, now: u64) {
+        let held = self.blocked.map.len()
+            + self.families.map.len()
+            + self.user_cutoff.map.len()
+            + self.listed.len();
+        if sweep_due(&mut self.blocked.sweeps, held, now) {
+            self.sweep(now);
+        }
+    }
+}
+
+/// A map whose entries carry an expiry.
+#[derive(Debug)]
+struct Expiring<V> {
+    map: HashMap<String, (V, u64)>,
+    sweeps: SweepClock,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            sweeps: SweepClock::default(),
+        }
+    }
+}
+
+impl<V> Expiring<V> {
+    fn get(&self, key: &str, now: u64) -> Option<&V> {
+        self.map
+            .get(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v)
+    }
+
+    fn get_mut(&mut self, key: &str, now: u64) -> Option<&mut (V, u64)> {
+        self.map.get_mut(key).filter(|(_, exp)| *exp > now)
+    }
+
+    fn insert(&mut self, key: String, value: V, expires_at: u64) {
+        self.map.insert(key, (value, expires_at));
+    }
+
+    fn sweep(&mut self, now: u64) {
+        self.map.retain(|_, (_, exp)| *exp > now);
+    }
+
+    fn note_write(&mut self, now: u64) {
+        if sweep_due(&mut self.sweeps, self.map.len(), now) {
+            self.sweep(now);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every update under these locks is a few inserts that cannot panic half-way in a way
+    // that breaks an invariant, so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn blocked_key(iss: &str, jti: &str) -> String {
+    // Built by hand, not with `format!`: this runs on every authenticated request.
+    let mut key = String::with_capacity(iss.len() + 1 + jti.len());
+    key.push_str(iss);
+    key.push('\0');
+    key.push_str(jti);
+    key
+}

@@ -1,0 +1,128 @@
+//! Key names: the namespace, the hash tags (`{u:USER}`, `{s:…}`, `{c:…}`) and the
+//! encoding of user-supplied key parts, so input can neither break a key's structure nor
+//! pick another hash tag.
+
+use auth_core::StoreError;
+use auth_core::store::TokenRef;
+
+use crate::RedisStore;
+
+/// A key component: kept as is when plainly safe, hex-encoded otherwise, so user input can
+/// neither break the key structure nor pick another hash tag.
+pub(crate) fn part(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if plain {
+        s.to_string()
+    } else {
+        let mut out = String::with_capacity(1 + 2 * s.len());
+        out.push('~');
+        for b in s.bytes() {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+}
+
+/// The inverse of [`part`]: the original component, or `None` if `s` is not something
+/// `part` produces.
+pub(crate) fn unpart(s: &str) -> Option<String> {
+    let Some(hex) = s.strip_prefix('~') else {
+        return Some(s.to_string());
+    };
+    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| char::from(b).to_digit(16);
+            u8::try_from(digit(*pair.first()?)? * 16 + digit(*pair.get(1)?)?).ok()
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+pub(crate) fn check_namespace(namespace: &str) -> Result<(), StoreError> {
+    if namespace.is_empty()
+        || !namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+    {
+        return Err(StoreError::new(
+            "the Redis namespace must be non-empty letters, digits, `-`, `_` or `:`",
+        ));
+    }
+    Ok(())
+}
+
+/// Seconds to milliseconds (Redis expiry times).
+pub(crate) fn ms(secs: u64) -> u64 {
+    secs.saturating_mul(1000)
+}
+
+impl RedisStore {
+    pub(crate) fn user(&self, sub: &str, what: &str) -> String {
+        format!("{}:{{u:{}}}:{what}", self.ns, part(sub))
+    }
+
+    pub(crate) fn jti_key(&self, t: &TokenRef<'_>) -> String {
+        self.user(t.sub, &format!("jti:{}:{}", part(t.iss), part(t.jti)))
+    }
+
+    pub(crate) fn fam_key(&self, sub: &str, sid: &str) -> String {
+        self.user(sub, &format!("fam:{}", part(sid)))
+    }
+
+    pub(crate) fn allow_key(&self, sub: &str, sid: &str) -> String {
+        self.user(sub, &format!("allow:{}", part(sid)))
+    }
+
+    pub(crate) fn allow_field(t: &TokenRef<'_>) -> String {
+        format!("{}:{}", part(t.iss), part(t.jti))
+    }
+
+    pub(crate) fn session_key(&self, key: &str) -> String {
+        format!("{}:{{s:{}}}:sess", self.ns, part(key))
+    }
+
+    pub(crate) fn counter_key(&self, key: &str) -> String {
+        format!("{}:{{c:{}}}:ctr", self.ns, part(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{part, unpart};
+
+    #[test]
+    fn key_parts_cannot_break_the_key_or_pick_a_hash_tag() {
+        assert_eq!(part("42"), "42");
+        assert_eq!(part("alice@example.com"), "alice@example.com");
+        assert_eq!(part("a}b{c"), "~617d627b63");
+        assert_eq!(part(""), "~");
+        assert!(part(&"x".repeat(65)).starts_with('~'));
+        assert!(!part("x:y").contains(':'));
+    }
+
+    #[test]
+    fn key_parts_decode_back_to_what_was_encoded() {
+        for s in [
+            "42",
+            "",
+            "a}b{c",
+            "x:y",
+            "https://iss.example/",
+            "ü3",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(unpart(&part(s)).as_deref(), Some(s));
+        }
+        assert_eq!(unpart("~6"), None);
+        assert_eq!(unpart("~+f"), None);
+        assert_eq!(unpart("~ff"), None); // not UTF-8
+    }
+}

@@ -1,0 +1,201 @@
+//! The Lua scripts that keep each multi-key step atomic on one server and on one
+//! cluster slot: the per-request checks, the allowlist, refresh rotation, revocations,
+//! throttle counters and session touches.
+
+use redis::Script;
+
+pub(crate) const CHECK: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if redis.call('HGET', KEYS[2], 'revoked') == '1' then return 1 end
+local cut = redis.call('GET', KEYS[3])
+if cut and tonumber(ARGV[1]) < tonumber(cut) then return 1 end
+return 0
+";
+
+/// KEYS: allow hash; ARGV: field, "exp|meta", exp_ms, now. Prunes expired entries.
+pub(crate) const LIST: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local exp = tonumber(string.match(all[i + 1], '^(%d+)|'))
+  if exp and exp <= tonumber(ARGV[4]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
+return 1
+";
+
+/// KEYS: allow hash, jti, fam, cut; ARGV: field, iat, now.
+pub(crate) const CHECK_LISTED: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 1 end
+local exp = tonumber(string.match(v, '^(%d+)|'))
+if not exp or exp <= tonumber(ARGV[3]) then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+if redis.call('HGET', KEYS[3], 'revoked') == '1' then return 1 end
+local cut = redis.call('GET', KEYS[4])
+if cut and tonumber(ARGV[2]) < tonumber(cut) then return 1 end
+return 0
+";
+
+pub(crate) const START: &str = r"
+redis.call('HSET', KEYS[1], 'current', ARGV[2], 'created', ARGV[4], 'last_used', ARGV[4], 'revoked', '0')
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[3]) then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
+return 1
+";
+
+/// KEYS: fam, fams, allow, stream (on one server; on a cluster the caller appends);
+/// ARGV: sid, jti, next_jti, next_exp_ms, now, sub, maxlen. Returns {code, family expiry
+/// in ms}: 0 unknown, 1 rotated, 2 reuse (the family revoked now), 3 reuse of a family
+/// revoked before.
+pub(crate) const ROTATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+local f = redis.call('HMGET', KEYS[1], 'current', 'revoked')
+if f[2] == '1' or f[1] ~= ARGV[2] then
+  local e = redis.call('PEXPIRETIME', KEYS[1])
+  local code = 3
+  if f[2] ~= '1' then
+    code = 2
+    if KEYS[4] then
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'k', 'f', 's', ARGV[6], 'i', ARGV[1], 'e', e)
+    end
+  end
+  redis.call('HSET', KEYS[1], 'revoked', '1')
+  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return {code, e}
+end
+redis.call('HSET', KEYS[1], 'current', ARGV[3], 'last_used', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
+return {1, 0}
+";
+
+/// KEYS: fam, fams, allow, stream (on one server; on a cluster the caller appends);
+/// ARGV: sid, until_ms, sub, maxlen.
+pub(crate) const REVOKE_FAMILY: &str = r"
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'k', 'f', 's', ARGV[3], 'i', ARGV[1], 'e', ARGV[2])
+end
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[1], 'revoked', '1')
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+";
+
+/// KEYS: cut, fams, then fam_i, allow_i per family, then the stream (on one server; on a
+/// cluster the caller appends); ARGV: at, until_ms, n, sub, maxlen, sid_1..sid_n.
+/// Returns the cut-off now in force, or -1 when the family set changed since it was read
+/// (the caller re-reads and retries).
+pub(crate) const REVOKE_USER: &str = r"
+local n = tonumber(ARGV[3])
+local stream = KEYS[3 + 2 * n]
+local members = redis.call('SMEMBERS', KEYS[2])
+if #members ~= n then return -1 end
+local want = {}
+for i = 1, n do want[ARGV[5 + i]] = true end
+for _, m in ipairs(members) do if not want[m] then return -1 end end
+local cut = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cut then cut = tonumber(ARGV[1]) end
+redis.call('SET', KEYS[1], cut, 'PXAT', ARGV[2])
+if stream then
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'k', 'u', 's', ARGV[4], 'a', cut, 'e', ARGV[2])
+  for i = 1, n do
+    redis.call('XADD', stream, 'MAXLEN', '~', ARGV[5], '*', 'k', 'f', 's', ARGV[4], 'i', ARGV[5 + i], 'e', ARGV[2])
+  end
+end
+for i = 3, 2 + 2 * n, 2 do
+  redis.call('HSET', KEYS[i], 'revoked', '1')
+  if redis.call('PEXPIRETIME', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[i], ARGV[2]) end
+  redis.call('DEL', KEYS[i + 1])
+end
+redis.call('DEL', KEYS[2])
+return cut
+";
+
+pub(crate) const INCREMENT: &str = r"
+local c = redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {c, redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+// Check the limit and count in one step (`Limit::wait` in auth-core is the same rule).
+// ARGV: now (s), window (ms), max, backoff (s), backoff_max (s).
+pub(crate) const RESERVE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'count', 'last')
+if v[1] then
+  local count = tonumber(v[1])
+  local max = tonumber(ARGV[3])
+  if count >= max then
+    local backoff = math.min(tonumber(ARGV[4]) * (2 ^ math.min(count - max, 32)), tonumber(ARGV[5]))
+    local locked = tonumber(v[2] or now) + backoff
+    local pe = redis.call('PEXPIRETIME', KEYS[1])
+    if pe > 0 then locked = math.min(locked, math.ceil(pe / 1000)) end
+    if locked > now then return {0, locked - now} end
+  end
+end
+local c = redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {1, c, redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+pub(crate) const RELEASE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local c = redis.call('HINCRBY', KEYS[1], 'count', -1)
+if c <= 0 then redis.call('DEL', KEYS[1]) end
+return c
+";
+
+pub(crate) const GET_COUNTER: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'count', 'last')
+if not v[1] then return false end
+return {tonumber(v[1]), tonumber(v[2]), redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+pub(crate) const TOUCH: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'last_seen', ARGV[1], 'expires_at', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+";
+
+/// Every script, loaded once per store (`EVALSHA`, falling back to `EVAL`).
+pub(crate) struct Scripts {
+    pub(crate) check: Script,
+    pub(crate) check_listed: Script,
+    pub(crate) list: Script,
+    pub(crate) start: Script,
+    pub(crate) rotate: Script,
+    pub(crate) revoke_family: Script,
+    pub(crate) revoke_user: Script,
+    pub(crate) increment: Script,
+    pub(crate) reserve: Script,
+    pub(crate) release: Script,
+    pub(crate) get_counter: Script,
+    pub(crate) touch: Script,
+}
+
+impl Scripts {
+    /// Every script of this module.
+    pub(crate) fn new() -> Self {
+        Self {
+            check: Script::new(CHECK),
+            check_listed: Script::new(CHECK_LISTED),
+            list: Script::new(LIST),
+            start: Script::new(START),
+            rotate: Script::new(ROTATE),
+            revoke_family: Script::new(REVOKE_FAMILY),
+            revoke_user: Script::new(REVOKE_USER),
+            increment: Script::new(INCREMENT),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
+            get_counter: Script::new(GET_COUNTER),
+            touch: Script::new(TOUCH),
+        }
+    }
+}

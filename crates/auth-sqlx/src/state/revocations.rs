@@ -1,0 +1,222 @@
+//! [`Revocations`] on SQL: the per-request checks (one statement each), blocked tokens,
+//! revoked families and users' cut-offs, and the allowlist.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::StoreError;
+use auth_core::store::{Revocations, TokenMeta, TokenRef, TokenStatus};
+
+use crate::{SqlStore, fault, int, transient, with_pool, with_tx};
+
+/// Attempts of a transaction that hit a deadlock, a serialization failure or a busy
+/// database before the error is returned.
+const TX_ATTEMPTS: u32 = 5;
+
+/// Runs `$attempt` (a `Result<T, sqlx::Error>` expression) again while it fails with a
+/// transient error, at most `TX_ATTEMPTS` times.
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match $attempt {
+                Err(e) if tries < TX_ATTEMPTS && transient(&e) => {
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+fn status(revoked: bool) -> TokenStatus {
+    if revoked {
+        TokenStatus::Revoked
+    } else {
+        TokenStatus::Active
+    }
+}
+
+impl SqlStore {
+    /// One check statement (`CHECK` or `CHECK_LISTED`): whether `t` is refused now.
+    async fn token_status(
+        &self,
+        sql: &'static str,
+        t: &TokenRef<'_>,
+        what: &'static str,
+    ) -> Result<TokenStatus, StoreError> {
+        let now = self.now();
+        let revoked: i64 = with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
+            .bind(t.iss)
+            .bind(t.jti)
+            .bind(t.sid)
+            .bind(t.sub)
+            .bind(now)
+            .bind(int(t.iat))
+            .fetch_one(p)
+            .await)
+        .map_err(fault(what))?;
+        Ok(status(revoked != 0))
+    }
+}
+
+#[async_trait]
+impl Revocations for SqlStore {
+    async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        self.token_status(CHECK, t, "check").await
+    }
+
+    async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
+        let now = self.now();
+        let exp = int(t.exp);
+        let done: Result<(), sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
+            sqlx::query("DELETE FROM auth_listed WHERE iss = $1 AND jti = $2")
+                .bind(t.iss)
+                .bind(t.jti)
+                .execute(&mut *tx)
+                .await?;
+            if exp > now {
+                sqlx::query(
+                    "INSERT INTO auth_blocked (iss, jti, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (iss, jti) DO UPDATE SET expires_at = CASE \
+                     WHEN auth_blocked.expires_at > excluded.expires_at \
+                     THEN auth_blocked.expires_at ELSE excluded.expires_at END",
+                )
+                .bind(t.iss)
+                .bind(t.jti)
+                .bind(exp)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }
+        .await));
+        done.map_err(fault("revoke_token"))
+    }
+
+    async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
+        let now = self.now();
+        let until = int(until);
+        // A new row expires at `until` but never before `now + 1`; a live one keeps the
+        // later of its expiry and `until`.
+        let fresh = if until > now { until } else { now + 1 };
+        let done: Result<(), sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
+            sqlx::query("DELETE FROM auth_listed WHERE sid = $1")
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(REVOKE_FAMILY)
+                .bind(sid)
+                .bind(sub)
+                .bind(now)
+                .bind(fresh)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await));
+        done.map_err(fault("revoke_family"))
+    }
+
+    async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError> {
+        let now = self.now();
+        let (at, until) = (int(at), int(until));
+        let keep = if until > now { until } else { now + 1 };
+        let done: Result<(), sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
+            sqlx::query(
+                "INSERT INTO auth_user_cutoffs (sub, cutoff, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (sub) DO UPDATE SET \
+                 cutoff = CASE WHEN auth_user_cutoffs.expires_at > $4 \
+                     AND auth_user_cutoffs.cutoff > excluded.cutoff \
+                     THEN auth_user_cutoffs.cutoff ELSE excluded.cutoff END, \
+                 expires_at = excluded.expires_at",
+            )
+            .bind(sub)
+            .bind(at)
+            .bind(keep)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM auth_listed WHERE sid IN (SELECT sid FROM auth_families \
+                 WHERE sub = $1 AND revoked = 0 AND expires_at > $2)",
+            )
+            .bind(sub)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE auth_families SET revoked = 1, expires_at = CASE \
+                 WHEN expires_at > $2 THEN expires_at ELSE $2 END \
+                 WHERE sub = $1 AND revoked = 0 AND expires_at > $3",
+            )
+            .bind(sub)
+            .bind(until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await));
+        done.map_err(fault("revoke_user"))
+    }
+
+    async fn list_token(&self, t: &TokenRef<'_>, meta: &TokenMeta) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| sqlx::query(
+            "INSERT INTO auth_listed (iss, jti, sid, sub, issued, client, user_agent, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (iss, jti) DO UPDATE SET sid = excluded.sid, sub = excluded.sub, \
+             issued = excluded.issued, client = excluded.client, \
+             user_agent = excluded.user_agent, expires_at = excluded.expires_at",
+        )
+        .bind(t.iss)
+        .bind(t.jti)
+        .bind(t.sid)
+        .bind(t.sub)
+        .bind(int(meta.issued))
+        .bind(meta.client.as_deref())
+        .bind(meta.user_agent.as_deref())
+        .bind(int(t.exp))
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .map_err(fault("list_token"))?;
+        Ok(())
+    }
+
+    async fn check_listed(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        self.token_status(CHECK_LISTED, t, "check_listed").await
+    }
+}
+
+/// 1 when the token is revoked by its jti ($1, $2), its family ($3) or its user's cut-off
+/// ($4, with iat $6), at $5; else 0.
+const CHECK: &str = "SELECT CAST(CASE WHEN \
+     EXISTS (SELECT 1 FROM auth_blocked WHERE iss = $1 AND jti = $2 AND expires_at > $5) \
+     OR EXISTS (SELECT 1 FROM auth_families WHERE sid = $3 AND revoked = 1 AND expires_at > $5) \
+     OR EXISTS (SELECT 1 FROM auth_user_cutoffs WHERE sub = $4 AND cutoff > $6 AND expires_at > $5) \
+     THEN 1 ELSE 0 END AS BIGINT)";
+
+/// 1 (refused) unless listed (same iss, jti and family, unexpired) and not revoked.
+const CHECK_LISTED: &str = "SELECT CAST(CASE WHEN \
+     NOT EXISTS (SELECT 1 FROM auth_listed WHERE iss = $1 AND jti = $2 AND sid = $3 AND expires_at > $5) \
+     OR EXISTS (SELECT 1 FROM auth_blocked WHERE iss = $1 AND jti = $2 AND expires_at > $5) \
+     OR EXISTS (SELECT 1 FROM auth_families WHERE sid = $3 AND revoked = 1 AND expires_at > $5) \
+     OR EXISTS (SELECT 1 FROM auth_user_cutoffs WHERE sub = $4 AND cutoff > $6 AND expires_at > $5) \
+     THEN 1 ELSE 0 END AS BIGINT)";
+
+/// Marks family $1 (of user $2) revoked at $3: a live row keeps the later of its expiry
+/// and $5; a missing or expired one is recorded revoked until $4, so a family this
+/// database never saw is refused everywhere.
+const REVOKE_FAMILY: &str = "INSERT INTO auth_families \
+     (sid, sub, current_jti, created, last_used, revoked, expires_at) \
+     VALUES ($1, $2, '', $3, $3, 1, $4) \
+     ON CONFLICT (sid) DO UPDATE SET revoked = 1, \
+     sub = CASE WHEN auth_families.expires_at > $3 THEN auth_families.sub ELSE excluded.sub END, \
+     current_jti = CASE WHEN auth_families.expires_at > $3 THEN auth_families.current_jti ELSE '' END, \
+     created = CASE WHEN auth_families.expires_at > $3 THEN auth_families.created ELSE $3 END, \
+     last_used = CASE WHEN auth_families.expires_at > $3 THEN auth_families.last_used ELSE $3 END, \
+     expires_at = CASE WHEN auth_families.expires_at > $3 AND auth_families.expires_at > $5 \
+         THEN auth_families.expires_at ELSE $5 END";
