@@ -2,7 +2,7 @@
 //!
 //! The actix-web adapter of the auth toolkit: glue only. Requests become `auth-core`'s
 //! framework-neutral view, the core decides, and failures render the core's HTTP table
-//! through [`ResponseError`](actix_web::ResponseError). This crate never chooses a status.
+//! through [`ResponseError`]. This crate never chooses a status.
 //!
 //! - **Extractors** (`FromRequest`): [`Bearer`] (typed claims), [`ApiKey`],
 //!   [`SessionUser`], [`Authenticated`] (bearer or session, CSRF-checked); [`Maybe`]`<…>`

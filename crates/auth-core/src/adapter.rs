@@ -15,7 +15,7 @@
 //! It limits request bodies to [`MAX_BODY_BYTES`] and, for HTML forms, reads the
 //! `csrf_token` field only when [`Auth::csrf_form_wanted`](crate::Auth::csrf_form_wanted)
 //! says so (at most [`MAX_CSRF_FORM_BYTES`]). Optional extractors map through
-//! [`optional`](crate::optional). No adapter reads the clock or picks a status.
+//! [`optional`]. No adapter reads the clock or picks a status.
 //!
 //! ```
 //! use auth_core::adapter::{Request, SimpleRequest};

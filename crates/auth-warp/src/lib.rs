@@ -1,7 +1,7 @@
 //! # auth-warp
 //!
 //! The warp adapter of the auth toolkit: glue only. Filters turn a request into
-//! `auth-core`'s framework-neutral view and call the core; failures are [`AuthReject`]
+//! `auth-core`'s framework-neutral view and call the core; failures are [`AuthRejection`]
 //! rejections that [`recover`] renders through the core's HTTP table. This crate never
 //! chooses a status code.
 //!

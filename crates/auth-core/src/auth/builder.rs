@@ -166,7 +166,7 @@ impl AuthBuilder {
     }
 
     /// Third-party login providers, and the HTTP client that talks to them (with the
-    /// `reqwest-client` feature, [`ReqwestClient`](crate::third_party::ReqwestClient)).
+    /// `reqwest-client` feature, `third_party::ReqwestClient`).
     pub fn external_login(
         mut self,
         providers: crate::third_party::Providers,

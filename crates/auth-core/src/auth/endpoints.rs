@@ -228,8 +228,8 @@ impl Auth {
 
     /// `GET /auth/{provider}/callback?code&state`: checks and consumes the state,
     /// exchanges the code with the PKCE verifier, verifies the id token (OpenID
-    /// Connect), reads the user info, links the user through the [`IdentityHook`]
-    /// (crate::third_party::IdentityHook) and starts a cookie session exactly as `/login`
+    /// Connect), reads the user info, links the user through the
+    /// [`IdentityHook`](crate::third_party::IdentityHook) and starts a cookie session exactly as `/login`
     /// does (fresh id, the presented one destroyed, a CSRF token, here also in the
     /// readable `csrf_token` cookie since a redirect has no body for it). 302 to the
     /// sanitised `next`. Any failure: the error's answer (400 problem+json, or 502 when

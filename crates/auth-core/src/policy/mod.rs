@@ -7,7 +7,7 @@
 //!   functions or closures, combined with `all_of`, `any_of` and `not`, denying by
 //!   default, and saying which rule decided.
 //!
-//! Every refusal is an [`AuthError`](crate::AuthError): 403 with a detail that names
+//! Every refusal is an [`AuthError`]: 403 with a detail that names
 //! what was required (unless [`Disclosure::Hide`] is chosen).
 
 pub mod abac;

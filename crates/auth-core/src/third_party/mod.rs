@@ -15,7 +15,7 @@
 //! - [`IdentityHook`]: maps the provider's identity to a local user; [`LinkByEmail`] is
 //!   the default.
 //! - [`HttpClient`]: the outbound client (feature `reqwest-client` gives
-//!   [`ReqwestClient`]).
+//!   `ReqwestClient`).
 //!
 //! Security notes: the `state` is compared in constant time and accepted once (counted
 //! in the state store, so a replay fails on every instance); `next` must be a
