@@ -174,6 +174,11 @@ pub enum AuthError {
     /// could not be asked. Authentication fails closed.
     #[error("the state store is unavailable")]
     StoreUnavailable(#[source] StoreError),
+    /// A bearer token names a trusted issuer whose signing keys have never been fetched
+    /// (its discovery or JWKS endpoint has not answered since start-up): the token can
+    /// be neither accepted nor refused, so the request fails closed with 503.
+    #[error("the token issuer's keys are unavailable")]
+    IssuerUnavailable,
     /// A server fault that is not the client's (a signing key that cannot sign). Logged
     /// where it happens; the client sees only a generic 500.
     #[error("internal error")]
@@ -283,6 +288,14 @@ pub enum ConfigError {
         alg: &'static str,
         /// The kind of key given.
         kind: &'static str,
+    },
+    /// A trusted issuer (resource-server mode) is misconfigured.
+    #[error("trusted issuer `{issuer}`: {reason}")]
+    InvalidTrustedIssuer {
+        /// The issuer as configured.
+        issuer: String,
+        /// What is wrong and how to fix it.
+        reason: String,
     },
     /// A PEM could not be read as the expected key.
     #[error("key `{kid}`: the PEM is not a valid {expected} key ({reason})")]

@@ -134,6 +134,10 @@ impl AuthError {
                 row(503, "store-unavailable", "Service unavailable"),
                 "The authentication state store is unavailable; try again shortly".into(),
             ),
+            AuthError::IssuerUnavailable => (
+                row(503, "issuer-unavailable", "Service unavailable"),
+                "The token issuer's signing keys could not be fetched; try again shortly".into(),
+            ),
             AuthError::InvalidBearerRequest { detail } => (
                 row(400, "invalid-request", "Invalid request"),
                 detail.to_string(),
@@ -197,6 +201,7 @@ impl AuthError {
                 headers.push(("retry-after", retry_after_secs.to_string()));
             }
             AuthError::StoreUnavailable(_) => headers.push(("retry-after", "1".into())),
+            AuthError::IssuerUnavailable => headers.push(("retry-after", "30".into())),
             _ => {}
         }
 

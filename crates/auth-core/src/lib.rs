@@ -52,6 +52,7 @@ mod ids;
 pub mod policy;
 mod reply;
 mod request;
+pub mod resource_server;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -38,8 +38,13 @@ async fn create_article(
     auth: web::Data<Auth>,
     Authenticated(who): Authenticated,
 ) -> Result<HttpResponse> {
-    let user = auth.user_of(&who).await?;
-    Ok(HttpResponse::Ok().json(json!({"created_by": user.email})))
+    let author = reference_common::author_of(&auth, &who).await?;
+    Ok(HttpResponse::Ok().json(json!({"created_by": author})))
+}
+
+/// Who the bearer is and where the token came from (own or a trusted issuer's).
+async fn whoami(Authenticated(who): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(reference_common::whoami_json(&who))
 }
 
 async fn delete_user(raw: web::Path<String>) -> Result<HttpResponse> {
@@ -117,6 +122,7 @@ async fn main() {
             .route("/reports", web::get().to(reports))
             .route("/health", web::get().to(health))
             .route("/hello", web::get().to(hello))
+            .route("/whoami", web::get().to(whoami))
             .service(
                 web::resource("/articles")
                     .wrap(require(reference_common::editors()))

@@ -38,6 +38,7 @@ fn app(state: AppState) -> Router {
         .route("/articles/{id}", put(update_article).delete(delete_article))
         .route("/health", get(health))
         .route("/hello", get(hello))
+        .route("/whoami", get(whoami))
         .merge(editors)
         .merge(admins)
         .merge(auth_axum::routes::auth_routes())
@@ -79,8 +80,13 @@ async fn create_article(
     State(auth): State<Auth>,
     Authenticated(who): Authenticated,
 ) -> Result<Json<Value>, AuthRejection> {
-    let user = auth.user_of(&who).await?;
-    Ok(Json(json!({"created_by": user.email})))
+    let author = reference_common::author_of(&auth, &who).await?;
+    Ok(Json(json!({"created_by": author})))
+}
+
+/// Who the bearer is and where the token came from (own or a trusted issuer's).
+async fn whoami(Authenticated(who): Authenticated) -> Json<Value> {
+    Json(reference_common::whoami_json(&who))
 }
 
 async fn delete_user(Path(raw): Path<String>) -> Result<Json<Value>, AuthRejection> {

@@ -26,7 +26,8 @@ use auth_core::credential::{
 use auth_core::session::SessionConfig;
 use auth_core::store::{MemoryStore, StateStore};
 use auth_core::token::TokenConfig;
-use auth_core::{Auth, AuthBuilder, RevocationMode};
+use auth_core::{Auth, AuthBuilder, AuthError, Principal, RevocationMode};
+use serde_json::{Value, json};
 
 pub mod articles;
 pub mod roles;
@@ -80,6 +81,9 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// `AUTH_OAUTH_PROVIDERS` and each provider's `AUTH_OAUTH_<NAME>_…` variables.
     pub providers: auth_core::third_party::Providers,
+    /// `AUTH_TRUSTED_ISSUERS` with `AUTH_TRUSTED_AUDIENCE` and `AUTH_TRUSTED_ROLES_CLAIM`:
+    /// identity providers whose access tokens are accepted (resource-server mode).
+    pub trusted_issuers: Vec<auth_core::resource_server::TrustedIssuer>,
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -159,6 +163,7 @@ impl Settings {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let trusted_issuers = trusted_issuers(&get)?;
         Ok(Self {
             bind,
             access_secret,
@@ -200,6 +205,7 @@ impl Settings {
             },
             allowed_origins,
             providers,
+            trusted_issuers,
             warnings,
         })
     }
@@ -363,6 +369,10 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         let http = auth_core::third_party::ReqwestClient::new().map_err(|e| e.to_string())?;
         builder = builder.external_login(settings.providers.clone(), Arc::new(http));
     }
+    if !settings.trusted_issuers.is_empty() {
+        let http = auth_core::third_party::ReqwestClient::new().map_err(|e| e.to_string())?;
+        builder = builder.trusted_issuers(settings.trusted_issuers.clone(), Arc::new(http));
+    }
     let auth = builder
         .token_config(
             TokenConfig::default()
@@ -392,6 +402,13 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         )
         .build()
         .map_err(|e| e.to_string())?;
+    for (issuer, failed) in auth.prefetch_issuer_keys().await {
+        if let Some(why) = failed {
+            eprintln!(
+                "warning: trusted issuer {issuer}: its keys could not be fetched ({why}); its tokens answer 503 until they are"
+            );
+        }
+    }
     for key in DEMO_API_KEYS.into_iter().filter(|_| seed_keys) {
         auth.api_keys()
             .register_legacy(key, "demo", "demo", Vec::new())
@@ -404,6 +421,52 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         settings,
         _purge: purge,
     })
+}
+
+/// `AUTH_TRUSTED_ISSUERS` (comma list of issuer URLs), `AUTH_TRUSTED_AUDIENCE` (required
+/// with issuers), `AUTH_TRUSTED_ROLES_CLAIM` (default `roles`).
+fn trusted_issuers(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<auth_core::resource_server::TrustedIssuer>, String> {
+    let Some(list) = get("AUTH_TRUSTED_ISSUERS").filter(|l| !l.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let audience = get("AUTH_TRUSTED_AUDIENCE")
+        .filter(|a| !a.trim().is_empty())
+        .ok_or("AUTH_TRUSTED_AUDIENCE is required with AUTH_TRUSTED_ISSUERS: the `aud` those tokens must name")?;
+    let roles = get("AUTH_TRUSTED_ROLES_CLAIM").unwrap_or_else(|| "roles".into());
+    list.split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(|issuer| {
+            auth_core::resource_server::TrustedIssuer::new(issuer, audience.clone())
+                .map(|i| i.roles_claim(roles.clone()))
+                .map_err(|e| format!("AUTH_TRUSTED_ISSUERS: {e}"))
+        })
+        .collect()
+}
+
+/// `GET /whoami`: where the bearer's token came from and what it grants.
+pub fn whoami_json(who: &Principal) -> Value {
+    json!({
+        "sub": who.user_id(),
+        "iss": who.issuer(),
+        "roles": who.roles(),
+        "scopes": who.scopes(),
+    })
+}
+
+/// Who created an article: the local user's email; for a trusted issuer's token, its
+/// `email` claim, else its issuer and subject (it has no local account).
+pub async fn author_of(auth: &Auth, who: &Principal) -> Result<Option<String>, AuthError> {
+    match who {
+        Principal::External(c) => Ok(Some(
+            c.email
+                .clone()
+                .unwrap_or_else(|| format!("{}#{}", c.iss, c.sub)),
+        )),
+        _ => Ok(auth.user_of(who).await?.email),
+    }
 }
 
 /// Reads the environment and builds; on any configuration error prints one line and

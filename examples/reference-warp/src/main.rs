@@ -63,8 +63,10 @@ fn app(
         .and(with_auth(auth.clone()))
         .and(require(auth.clone(), reference_common::editors()))
         .and_then(|auth: Auth, who: Principal| async move {
-            let user = auth.user_of(&who).await.map_err(fail)?;
-            Ok::<_, Rejection>(ok(&json!({"created_by": user.email})))
+            let author = reference_common::author_of(&auth, &who)
+                .await
+                .map_err(fail)?;
+            Ok::<_, Rejection>(ok(&json!({"created_by": author})))
         });
     let delete_user = warp::path!("users" / String)
         .and(warp::delete())
@@ -126,6 +128,11 @@ fn app(
             ))
         });
 
+    let whoami = warp::path!("whoami")
+        .and(warp::get())
+        .and(authenticated(auth.clone()))
+        .map(|who: Principal| ok(&reference_common::whoami_json(&who)));
+
     let docs = auth_warp::docs::docs(&reference_common::api_doc(&auth));
     me.or(data)
         .unify()
@@ -144,6 +151,8 @@ fn app(
         .or(health)
         .unify()
         .or(hello)
+        .unify()
+        .or(whoami)
         .unify()
         .or(docs)
         .unify()

@@ -76,6 +76,10 @@ pub struct AuthBuilder {
     providers: crate::third_party::Providers,
     http: Option<Arc<dyn crate::third_party::HttpClient>>,
     identity: Option<Arc<dyn crate::third_party::IdentityHook>>,
+    trusted: Option<(
+        Vec<crate::resource_server::TrustedIssuer>,
+        Arc<dyn crate::third_party::HttpClient>,
+    )>,
     extra_claims: Option<Arc<dyn crate::token::families::ExtraClaims>>,
     session_data: Option<Arc<dyn crate::session::SessionData>>,
     rings: Option<(crate::token::KeyRing, crate::token::KeyRing)>,
@@ -115,6 +119,7 @@ impl AuthBuilder {
             providers: crate::third_party::Providers::new(),
             http: None,
             identity: None,
+            trusted: None,
             extra_claims: None,
             session_data: None,
             rings: None,
@@ -182,6 +187,33 @@ impl AuthBuilder {
     /// role `viewer`).
     pub fn identity_hook(mut self, hook: Arc<dyn crate::third_party::IdentityHook>) -> Self {
         self.identity = Some(hook);
+        self
+    }
+
+    /// Resource-server mode: also accept the access tokens of these identity providers
+    /// (see [`resource_server`](crate::resource_server)), fetching their keys with `http`
+    /// (with the `reqwest-client` feature, `third_party::ReqwestClient`). Call
+    /// [`Auth::prefetch_issuer_keys`] at start-up so the first requests need not wait.
+    ///
+    /// ```
+    /// # fn run(http: std::sync::Arc<dyn auth_core::third_party::HttpClient>) -> Result<(), auth_core::ConfigError> {
+    /// use auth_core::resource_server::TrustedIssuer;
+    /// let auth = auth_core::AuthBuilder::new(&[1; 32], &[2; 32])
+    ///     .users(std::sync::Arc::new(auth_core::credential::MemoryUsers::new()))
+    ///     .trusted_issuers(
+    ///         vec![TrustedIssuer::new("https://acme.eu.auth0.com/", "https://orders.acme.com")?
+    ///             .roles_claim("https://acme.com/roles")],
+    ///         http,
+    ///     )
+    ///     .build()?;
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    pub fn trusted_issuers(
+        mut self,
+        issuers: Vec<crate::resource_server::TrustedIssuer>,
+        http: Arc<dyn crate::third_party::HttpClient>,
+    ) -> Self {
+        self.trusted = Some((issuers, http));
         self
     }
 
@@ -372,6 +404,12 @@ impl AuthBuilder {
                 vec!["viewer".into()],
             ))
         });
+        let trusted = match self.trusted {
+            Some((issuers, http)) if !issuers.is_empty() => Some(Arc::new(
+                crate::resource_server::TrustedIssuers::new(issuers, http, self.clock.clone())?,
+            )),
+            _ => None,
+        };
         let api_keys = ApiKeys::new(self.api_key_config, key_store, self.clock)?;
         Ok(Auth::new(AuthParts {
             tokens: manager,
@@ -385,6 +423,7 @@ impl AuthBuilder {
             disclosure: self.disclosure,
             external,
             identity,
+            trusted,
         }))
     }
 }

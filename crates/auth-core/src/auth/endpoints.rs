@@ -123,6 +123,9 @@ impl Auth {
                 }
                 Err(e) => e.into(),
             },
+            Ok(Principal::External(_)) => {
+                bad_request("A token of another issuer is logged out at that issuer, not here")
+            }
             Err(e) => e.into(),
         }
     }
@@ -288,12 +291,18 @@ impl Auth {
     }
 
     /// The user record behind a principal (for `/me`, `/dashboard`).
+    /// A trusted issuer's subject is not a local user id and never reads one: 403.
     pub async fn user_of(&self, principal: &Principal) -> Result<User, AuthError> {
+        if let Principal::External(_) = principal {
+            return Err(AuthError::Forbidden {
+                detail: "This token's issuer has no account here".into(),
+            });
+        }
         match self.inner.users.find_by_id(principal.user_id()).await? {
             Some(u) if !u.disabled => Ok(u),
             _ => Err(match principal {
-                Principal::Bearer(_) => TokenError::Revoked.into(),
                 Principal::Session(_) => AuthError::NotAuthenticated,
+                _ => TokenError::Revoked.into(),
             }),
         }
     }

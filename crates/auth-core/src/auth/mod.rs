@@ -37,6 +37,9 @@ pub enum Principal {
     Bearer(Claims),
     /// A live cookie session.
     Session(Session),
+    /// A verified access token of a trusted identity provider (resource-server mode):
+    /// its issuer, subject, roles and scopes. Revocation does not apply to it.
+    External(Arc<crate::resource_server::ExternalClaims>),
 }
 
 impl Principal {
@@ -45,6 +48,7 @@ impl Principal {
         match self {
             Principal::Bearer(c) => &c.sub,
             Principal::Session(s) => &s.record.user_id,
+            Principal::External(c) => &c.sub,
         }
     }
 
@@ -53,14 +57,34 @@ impl Principal {
         match self {
             Principal::Bearer(c) => &c.roles,
             Principal::Session(s) => &s.record.roles,
+            Principal::External(c) => &c.roles,
         }
     }
 
     /// How the request authenticated.
     pub fn kind(&self) -> CredentialKind {
         match self {
-            Principal::Bearer(_) => CredentialKind::Bearer,
+            Principal::Bearer(_) | Principal::External(_) => CredentialKind::Bearer,
             Principal::Session(_) => CredentialKind::Session,
+        }
+    }
+
+    /// Who issued the credential: the token's `iss` (ours or a trusted issuer's), `None`
+    /// for a cookie session or our own token without an issuer configured.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Principal::Bearer(c) => c.iss.as_deref(),
+            Principal::Session(_) => None,
+            Principal::External(c) => Some(&c.iss),
+        }
+    }
+
+    /// The granted OAuth scopes (none for a cookie session).
+    pub fn scopes(&self) -> Vec<&str> {
+        match self {
+            Principal::Bearer(c) => c.scopes().collect(),
+            Principal::Session(_) => Vec::new(),
+            Principal::External(c) => c.scopes.iter().map(String::as_str).collect(),
         }
     }
 }
@@ -105,6 +129,8 @@ pub(crate) struct AuthParts {
     pub(crate) external: Option<Arc<crate::third_party::ExternalLogin>>,
     /// Maps a provider's identity to a local user.
     pub(crate) identity: Arc<dyn crate::third_party::IdentityHook>,
+    /// Resource-server mode: the trusted issuers, when configured.
+    pub(crate) trusted: Option<Arc<crate::resource_server::TrustedIssuers>>,
 }
 
 /// Everything an adapter needs. Cheap to clone.
@@ -365,7 +391,7 @@ impl Auth {
     /// cookie session and an unsafe method, the CSRF check runs too.
     pub async fn principal(&self, request: &impl Request) -> Result<Principal, AuthError> {
         if request.header_values("authorization").next().is_some() {
-            return Ok(Principal::Bearer(self.bearer(request).await?));
+            return self.bearer_principal(request).await;
         }
         match self.inner.sessions.load(request).await? {
             Some(session) => {
@@ -373,6 +399,30 @@ impl Auth {
                 Ok(Principal::Session(session))
             }
             None => Err(AuthError::MissingCredentials(Scheme::Bearer)),
+        }
+    }
+
+    /// The bearer caller as a [`Principal`]: a trusted issuer's token (its `iss` names
+    /// one, resource-server mode) becomes [`Principal::External`], any other our own
+    /// [`Principal::Bearer`]. The issuer is selected by `iss`, never by trying keys.
+    pub async fn bearer_principal(&self, request: &impl Request) -> Result<Principal, AuthError> {
+        let token = self.bearer_token(request)?;
+        if let Some(trusted) = &self.inner.trusted
+            && trusted.issuer_of(token).is_some()
+        {
+            return Ok(Principal::External(trusted.verify(token).await?));
+        }
+        Ok(Principal::Bearer(
+            self.inner.tokens.authenticate(token).await?,
+        ))
+    }
+
+    /// Fetches the keys of every trusted issuer now (call it at start-up); returns each
+    /// issuer with the reason its fetch failed, if it did. Empty without trusted issuers.
+    pub async fn prefetch_issuer_keys(&self) -> Vec<(String, Option<String>)> {
+        match &self.inner.trusted {
+            Some(trusted) => trusted.prefetch().await,
+            None => Vec::new(),
         }
     }
 
@@ -410,11 +460,12 @@ impl Auth {
             Guard::Scopes(scopes) => {
                 let principal = self.principal(request).await?;
                 let granted = match &principal {
-                    Principal::Bearer(c) => c.scope.as_deref(),
+                    Principal::Bearer(c) => c.scope.clone(),
                     Principal::Session(_) => None,
+                    Principal::External(c) => c.scope(),
                 };
                 let need: Vec<&str> = scopes.iter().map(String::as_str).collect();
-                crate::policy::require_scopes(granted, &need)?;
+                crate::policy::require_scopes(granted.as_deref(), &need)?;
                 Ok(Some(principal))
             }
         }

@@ -82,16 +82,18 @@ impl Hasher for TailHasher {
     }
 }
 
-/// Claims with the key epoch they were verified under.
-type Entry = (Claims, u64);
+/// Verified claims with the key epoch they were verified under.
+type Entry<V> = (V, u64);
 
-struct Shard {
-    current: HashMap<Box<str>, Entry, TailState>,
-    previous: HashMap<Box<str>, Entry, TailState>,
+struct Shard<V> {
+    current: HashMap<Box<str>, Entry<V>, TailState>,
+    previous: HashMap<Box<str>, Entry<V>, TailState>,
 }
 
-pub(crate) struct VerifiedCache {
-    shards: Vec<Mutex<Shard>>,
+/// The cache of verified tokens: our own access tokens' [`Claims`] by default, or any
+/// other verified value (a trusted issuer's claims).
+pub(crate) struct VerifiedCache<V = Claims> {
+    shards: Vec<Mutex<Shard<V>>>,
     /// Entries per generation per shard.
     generation_cap: usize,
     /// Picks the shard; keyed apart from the maps' own hasher, so that the keys of one
@@ -102,7 +104,7 @@ pub(crate) struct VerifiedCache {
     epoch: std::sync::atomic::AtomicU64,
 }
 
-impl VerifiedCache {
+impl<V: Clone> VerifiedCache<V> {
     /// A cache of at most `capacity` entries; `None` when `capacity` is 0.
     pub(crate) fn new(capacity: usize) -> Option<Self> {
         if capacity == 0 {
@@ -127,7 +129,7 @@ impl VerifiedCache {
 
     // In bounds: `i < SHARDS`, and `new` builds exactly `SHARDS` shards.
     #[allow(clippy::indexing_slicing)]
-    fn shard(&self, token: &str) -> &Mutex<Shard> {
+    fn shard(&self, token: &str) -> &Mutex<Shard<V>> {
         let i = (self.shard_hasher.hash_one(token) as usize) % SHARDS;
         &self.shards[i]
     }
@@ -148,7 +150,7 @@ impl VerifiedCache {
         }
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<Claims> {
+    pub(crate) fn get(&self, token: &str) -> Option<V> {
         let epoch = self.epoch();
         let mut shard = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
         if let Some((c, e)) = shard.current.get(token) {
@@ -165,7 +167,7 @@ impl VerifiedCache {
     }
 
     /// Remembers `claims`, verified under `epoch` (read before the verification began).
-    pub(crate) fn insert(&self, token: &str, claims: &Claims, epoch: u64) {
+    pub(crate) fn insert(&self, token: &str, claims: &V, epoch: u64) {
         let mut shard = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
         Self::put(
             &mut shard,
@@ -175,7 +177,7 @@ impl VerifiedCache {
         );
     }
 
-    fn put(shard: &mut Shard, cap: usize, key: Box<str>, entry: Entry) {
+    fn put(shard: &mut Shard<V>, cap: usize, key: Box<str>, entry: Entry<V>) {
         if shard.current.len() >= cap && !shard.current.contains_key(&key) {
             let fresh = HashMap::with_hasher(*shard.current.hasher());
             shard.previous = std::mem::replace(&mut shard.current, fresh);

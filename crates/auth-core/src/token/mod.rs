@@ -22,7 +22,7 @@
 //!
 //! Revocation (blocklist, families, users) is checked on top of this by the stores.
 
-mod cache;
+pub(crate) mod cache;
 mod claims;
 mod config;
 mod keys;
