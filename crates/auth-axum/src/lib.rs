@@ -199,11 +199,12 @@ impl std::error::Error for AuthRejection {}
 /// and refused or could not be checked (a store outage is 503, never anonymous), as
 /// [`auth_core::optional`] decides for every adapter.
 macro_rules! optional_via_absence {
-    ($ty:ty) => {
-        impl<S> OptionalFromRequestParts<S> for $ty
+    ($ty:ty $(, $g:ident: $($bound:tt)+)?) => {
+        impl<S $(, $g)?> OptionalFromRequestParts<S> for $ty
         where
             Auth: FromRef<S>,
             S: Send + Sync,
+            $($g: $($bound)+)?
         {
             type Rejection = AuthRejection;
 
@@ -237,22 +238,7 @@ where
     }
 }
 
-impl<S, E> OptionalFromRequestParts<S> for Bearer<E>
-where
-    Auth: FromRef<S>,
-    S: Send + Sync,
-    E: DeserializeOwned + Send + Sync + 'static,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        let result = <Self as FromRequestParts<S>>::from_request_parts(parts, state).await;
-        Ok(auth_core::optional(result.map_err(|AuthRejection(e)| e))?)
-    }
-}
+optional_via_absence!(Bearer<E>, E: DeserializeOwned + Send + Sync + 'static);
 
 /// The API-key caller: the key's record and where the key was found.
 #[derive(Debug, Clone)]
