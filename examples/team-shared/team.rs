@@ -94,19 +94,10 @@ impl TeamUsers {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, TeamUser>> {
         self.by_id.write().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// The tenant of the user with this id. The hooks below get auth-core's `User` (the
-    /// login view of an account), so they look the team's record up by its id.
-    fn tenant_of(&self, id: &str) -> Result<String, StoreError> {
-        self.read()
-            .get(id)
-            .map(|u| u.tenant_id.clone())
-            .ok_or_else(|| StoreError::new(format!("no user with id {id}")))
-    }
 }
 
 /// The login view of a team user: what auth-core needs to check a password and issue
-/// tokens, nothing more.
+/// tokens, and the team's own data (`User::data`) the hooks below read back.
 fn login_view(u: &TeamUser) -> User {
     User {
         id: u.id.clone(),
@@ -115,7 +106,17 @@ fn login_view(u: &TeamUser) -> User {
         roles: u.roles.clone(),
         password_hash: u.password_hash.clone(),
         disabled: false,
+        data: json!({ "tenant_id": u.tenant_id }),
     }
+}
+
+/// The tenant a login view carries (set by [`login_view`]).
+fn tenant_in(user: &User) -> Result<String, StoreError> {
+    user.data
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::new(format!("user {} carries no tenant_id", user.id)))
 }
 
 /// `/token`, `/login` and every token check read users through this. `find_by_email` and
@@ -160,7 +161,7 @@ pub struct TenantClaims {
 impl ExtraClaims for TeamUsers {
     async fn extra_claims(&self, user: &User) -> Result<Map<String, Value>, StoreError> {
         let claims = TenantClaims {
-            tenant_id: self.tenant_of(&user.id)?,
+            tenant_id: tenant_in(user)?,
         };
         match serde_json::to_value(claims) {
             Ok(Value::Object(map)) => Ok(map),
@@ -174,7 +175,7 @@ impl ExtraClaims for TeamUsers {
 #[async_trait::async_trait]
 impl auth_core::session::SessionData for TeamUsers {
     async fn session_data(&self, user: &User) -> Result<Value, StoreError> {
-        Ok(json!({ "tenant_id": self.tenant_of(&user.id)?, "theme": "light" }))
+        Ok(json!({ "tenant_id": tenant_in(user)?, "theme": "light" }))
     }
 }
 

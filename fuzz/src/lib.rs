@@ -57,6 +57,7 @@ fn fixture() -> &'static Fixture {
             roles: vec!["admin".into()],
             password_hash: String::new(),
             disabled: false,
+            data: serde_json::Value::Null,
         };
         let token = runtime
             .block_on(auth.tokens().login(&user, None))

@@ -110,6 +110,7 @@ async fn measure(store: Arc<dyn StateStore>) -> (f64, f64) {
             roles: vec![],
             password_hash: String::new(),
             disabled: false,
+            data: serde_json::Value::Null,
         };
         users.insert(user.clone());
         list.push(user);

@@ -38,6 +38,7 @@ fn alice() -> User {
         roles: vec!["admin".into()],
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$x$y".into(),
         disabled: false,
+        data: serde_json::Value::Null,
     }
 }
 

@@ -71,6 +71,7 @@
 //!         roles: if r.try_get("is_admin")? { vec!["admin".into()] } else { vec!["viewer".into()] },
 //!         password_hash: r.try_get("pw")?,
 //!         disabled: r.try_get("locked")?,
+//!         data: serde_json::Value::Null,
 //!     })
 //! }
 //!

@@ -28,6 +28,7 @@ fn user(row: &impl RowExt) -> Result<User, StoreError> {
         roles,
         password_hash: row.text(4).map_err(bad)?,
         disabled: row.int(5).map_err(bad)? != 0,
+        data: serde_json::Value::Null,
     })
 }
 

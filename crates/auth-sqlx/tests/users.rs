@@ -24,6 +24,7 @@ fn alice(hash: &str) -> User {
         roles: vec!["admin".into(), "editor".into()],
         password_hash: hash.into(),
         disabled: false,
+        data: serde_json::Value::Null,
     }
 }
 
@@ -118,6 +119,7 @@ async fn concurrent_first_logins_of_one_email_make_one_account(store: SqlStore) 
                     roles: vec!["viewer".into()],
                     password_hash: "!external-login-only".into(),
                     disabled: false,
+                    data: serde_json::Value::Null,
                 })
                 .await
                 .unwrap()
@@ -149,6 +151,7 @@ async fn concurrent_first_logins_of_one_email_make_one_account(store: SqlStore) 
             roles: vec![],
             password_hash: String::new(),
             disabled: false,
+            data: serde_json::Value::Null,
         })
         .await;
     assert!(clash.is_err());
@@ -165,6 +168,7 @@ async fn concurrent_first_logins_of_one_email_make_one_account(store: SqlStore) 
             roles: vec![],
             password_hash: String::new(),
             disabled: false,
+            data: serde_json::Value::Null,
         })
         .await
         .unwrap();

@@ -28,6 +28,7 @@ fn user(id: &str, role: &str) -> User {
         roles: vec![role.into()],
         password_hash: String::new(),
         disabled: false,
+        data: serde_json::Value::Null,
     }
 }
 

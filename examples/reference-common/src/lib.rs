@@ -553,6 +553,7 @@ pub fn demo_user_list() -> Vec<User> {
             roles: vec![role.into()],
             password_hash: phc.into(),
             disabled: false,
+            data: serde_json::Value::Null,
         });
     }
     users

@@ -39,6 +39,7 @@ use crate::token_endpoint::TokenEndpoint;
 ///     roles: vec!["admin".into()],
 ///     password_hash: hash,
 ///     disabled: false,
+///     data: serde_json::Value::Null,
 /// });
 /// // Secrets come from the environment in a real service (a random secret logs
 /// // everyone out at every restart).

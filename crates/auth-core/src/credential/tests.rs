@@ -56,6 +56,7 @@ fn cheap_fixture() -> Fixture {
         roles: vec!["viewer".into()],
         password_hash: passwords.hash_blocking("pw-dave").unwrap(),
         disabled: false,
+        data: serde_json::Value::Null,
     });
     fixture_with(passwords, users)
 }
@@ -135,6 +136,7 @@ async fn a_login_on_an_old_hash_upgrades_it_in_the_store() {
         roles: vec![],
         password_hash: old.hash_blocking("pw").unwrap(),
         disabled: false,
+        data: serde_json::Value::Null,
     });
     let newer = Passwords::new(PasswordParams {
         m_cost: 512,
@@ -386,6 +388,7 @@ async fn an_external_only_account_costs_what_a_wrong_password_costs() {
         roles: vec!["viewer".into()],
         password_hash: crate::third_party::NO_PASSWORD.into(),
         disabled: false,
+        data: serde_json::Value::Null,
     });
     let before = f.passwords.verifications();
     let err = f

@@ -22,6 +22,10 @@ pub struct User {
     pub password_hash: String,
     /// A disabled account cannot log in (same error as a wrong password).
     pub disabled: bool,
+    /// The team's own data about the user (a tenant, a display name, …), as JSON;
+    /// `Null` when none. The core never reads it: a team's hooks (`ExtraClaims`,
+    /// `SessionData`) and handlers do. Stores keep it (the SQL store in `auth_users.data`).
+    pub data: serde_json::Value,
 }
 
 /// Where users live. Implement it over your own database; [`MemoryUsers`] is the
@@ -95,6 +99,7 @@ impl MemoryUsers {
                 roles: vec![role.into()],
                 password_hash: phc.into(),
                 disabled: false,
+                data: serde_json::Value::Null,
             });
         }
         store

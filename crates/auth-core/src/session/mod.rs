@@ -30,7 +30,7 @@
 //! use auth_core::store::MemoryStore;
 //!
 //! let sessions = SessionManager::new(SessionConfig::default(), Arc::new(MemoryStore::new()), Arc::new(SystemClock))?;
-//! let alice = User { id: "1".into(), username: "alice".into(), email: None, roles: vec!["admin".into()], password_hash: String::new(), disabled: false };
+//! let alice = User { id: "1".into(), username: "alice".into(), email: None, roles: vec!["admin".into()], password_hash: String::new(), disabled: false, data: serde_json::Value::Null };
 //!
 //! let started = sessions.start(&alice, serde_json::Value::Null, &SimpleRequest::new()).await?;
 //! assert!(started.set_cookie.contains("HttpOnly") && started.set_cookie.contains("SameSite=Lax"));

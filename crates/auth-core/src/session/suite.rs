@@ -57,6 +57,7 @@ pub fn user(id: &str) -> User {
         roles: vec!["viewer".into()],
         password_hash: String::new(),
         disabled: false,
+        data: serde_json::Value::Null,
     }
 }
 

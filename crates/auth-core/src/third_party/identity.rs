@@ -62,6 +62,7 @@ impl IdentityHook for LinkByEmail {
                         roles: self.roles.clone(),
                         password_hash: NO_PASSWORD.into(),
                         disabled: false,
+                        data: serde_json::Value::Null,
                     })
                     .await
                     .map_err(store_fault)?

@@ -189,6 +189,7 @@ async fn the_token_endpoint_signs_with_the_rotated_key() {
         roles: vec![],
         password_hash: passwords.hash("pw".into()).await.unwrap(),
         disabled: false,
+        data: serde_json::Value::Null,
     });
     let auth = crate::AuthBuilder::new(&[1; 32], &[2; 32])
         .users(Arc::new(users))
@@ -230,6 +231,7 @@ async fn the_builder_takes_key_rings_and_derives_the_shortcut_kid() {
                 roles: vec![],
                 password_hash: String::new(),
                 disabled: false,
+                data: serde_json::Value::Null,
             },
             None,
         )

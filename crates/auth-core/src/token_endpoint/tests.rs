@@ -37,6 +37,7 @@ fn endpoint(scopes: ScopePolicy) -> (TokenEndpoint, TokenManager) {
             roles: vec![role.into()],
             password_hash: passwords.hash_blocking(&format!("pw-{name}")).unwrap(),
             disabled: false,
+            data: serde_json::Value::Null,
         });
     }
     let tokens = TokenService::with_clock(

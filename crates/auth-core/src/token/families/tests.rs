@@ -20,6 +20,7 @@ fn alice() -> User {
         roles: vec!["admin".into()],
         password_hash: String::new(),
         disabled: false,
+        data: serde_json::Value::Null,
     }
 }
 
