@@ -37,6 +37,7 @@
 
 pub mod app;
 pub mod cluster;
+pub mod idp;
 pub mod provider;
 pub mod scenarios;
 pub mod webdriver;
