@@ -17,7 +17,9 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh schema per app), the
 //! revocation scenarios again in allowlist mode (`AUTH_REVOCATION=allowlist`) on each,
 //! the restart scenario on each store that outlives the app, plus the two-instance
-//! scenarios (two apps sharing one Redis, or one Postgres database). The revocation and
+//! scenarios (two apps sharing one Redis, or one Postgres database), and the
+//! resource-server scenarios (tokens of trusted OpenID Connect issuers, against the
+//! [`idp::FakeIdp`]) once, on the memory store (`trusted_issuers`). The revocation and
 //! two-instance scenarios run once more on a Redis Cluster (`AUTH_TEST_REDIS_CLUSTER_NODES`,
 //! or 3 local primaries this suite starts itself: see [`cluster`]).
 //!
@@ -37,6 +39,7 @@
 
 pub mod app;
 pub mod cluster;
+pub mod idp;
 pub mod provider;
 pub mod scenarios;
 pub mod webdriver;
@@ -50,12 +53,16 @@ pub fn parse_listening_line(line: &str) -> Option<&str> {
 }
 
 /// Instantiates every scenario for a reference binary: once on the memory store, once
-/// on Redis, once on SQLite and once on Postgres, plus the two-instance scenarios.
+/// on Redis, once on SQLite and once on Postgres, plus the two-instance scenarios and
+/// the trusted-issuer scenarios (memory only: the key cache lives in the process).
 #[macro_export]
 macro_rules! conformance_suite {
     ($binary:expr) => {
         mod memory {
             $crate::conformance_suite!(@tests $crate::Target::memory($binary));
+        }
+        mod trusted_issuers {
+            $crate::conformance_suite!(@issuers $crate::Target::memory($binary));
         }
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));
@@ -165,6 +172,20 @@ macro_rules! conformance_suite {
             allowed_origins_are_validated,
             csrf_token_form_field,
             credentialed_answers_are_never_stored,
+        );
+    };
+    (@issuers $target:expr) => {
+        $crate::conformance_suite!(@each $target;
+            trusted_issuer_tokens_reach_whoami,
+            trusted_issuer_roles_from_a_nested_claim,
+            trusted_issuer_refusals_are_invalid_token,
+            two_trusted_issuers_beside_the_apps_own_tokens,
+            trusted_issuer_roles_drive_the_guards,
+            unknown_kid_flood_refetches_the_jwks_at_most_once,
+            rotated_issuer_keys_are_picked_up_with_one_refetch,
+            cached_issuer_keys_outlive_an_outage,
+            an_issuer_unreachable_from_the_start_answers_503,
+            issuer_key_cache_has_a_60_second_floor,
         );
     };
     (@persistent $target:expr) => {

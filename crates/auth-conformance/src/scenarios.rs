@@ -40,6 +40,15 @@ pub use external_linking::{
     external_login_github_links_only_a_verified_primary_email,
     external_login_links_only_verified_emails,
 };
+pub mod issuers;
+pub use issuers::{
+    an_issuer_unreachable_from_the_start_answers_503, cached_issuer_keys_outlive_an_outage,
+    issuer_key_cache_has_a_60_second_floor, rotated_issuer_keys_are_picked_up_with_one_refetch,
+    trusted_issuer_refusals_are_invalid_token, trusted_issuer_roles_drive_the_guards,
+    trusted_issuer_roles_from_a_nested_claim, trusted_issuer_tokens_reach_whoami,
+    two_trusted_issuers_beside_the_apps_own_tokens,
+    unknown_kid_flood_refetches_the_jwks_at_most_once,
+};
 pub mod panics;
 pub use panics::{
     multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,
