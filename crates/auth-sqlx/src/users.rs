@@ -15,7 +15,7 @@ pub struct SqlUsers {
     pool: Pool,
 }
 
-const USER_COLUMNS: &str = "id, username, email, roles, password_hash, disabled";
+const USER_COLUMNS: &str = "id, username, email, roles, password_hash, disabled, data";
 
 fn user(row: &impl RowExt) -> Result<User, StoreError> {
     let bad = |e: sqlx::Error| StoreError::new(format!("sql user row: {e}"));
@@ -28,8 +28,22 @@ fn user(row: &impl RowExt) -> Result<User, StoreError> {
         roles,
         password_hash: row.text(4).map_err(bad)?,
         disabled: row.int(5).map_err(bad)? != 0,
-        data: serde_json::Value::Null,
+        data: match row.opt_text(6).map_err(bad)? {
+            None => serde_json::Value::Null,
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::new(format!("corrupt user data: {e}")))?,
+        },
     })
+}
+
+/// `User::data` as stored: `NULL` for `Null`, else JSON text.
+fn encode_data(data: &serde_json::Value) -> Result<Option<String>, StoreError> {
+    match data {
+        serde_json::Value::Null => Ok(None),
+        other => serde_json::to_string(other)
+            .map(Some)
+            .map_err(|e| StoreError::new(format!("user data encoding: {e}"))),
+    }
 }
 
 fn fold(email: &str) -> String {
@@ -64,9 +78,10 @@ impl SqlUsers {
     pub async fn insert_if_absent(&self, user: &User) -> Result<bool, StoreError> {
         let roles = serde_json::to_string(&user.roles)
             .map_err(|e| StoreError::new(format!("user roles encoding: {e}")))?;
+        let data = encode_data(&user.data)?;
         let added = with_pool!(&self.pool, |p| sqlx::query(
-            "INSERT INTO auth_users (id, username, email, email_folded, roles, password_hash, disabled) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            "INSERT INTO auth_users (id, username, email, email_folded, roles, password_hash, disabled, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(&user.id)
         .bind(&user.username)
@@ -75,6 +90,7 @@ impl SqlUsers {
         .bind(&roles)
         .bind(&user.password_hash)
         .bind(i64::from(user.disabled))
+        .bind(data.as_deref())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))
@@ -101,6 +117,27 @@ impl SqlUsers {
         .await
         .map(|r| r.rows_affected()))
         .map_err(fault("update user"))?;
+        Ok(changed > 0)
+    }
+
+    /// Replaces the team's own data of user `id` ([`User::data`]); `false` if there is
+    /// none. Sessions and tokens pick it up at their next read of the user (a sliding
+    /// session, a refresh).
+    pub async fn update_data(
+        &self,
+        id: &str,
+        data: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let data = encode_data(data)?;
+        let changed = with_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE auth_users SET data = $2 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(data.as_deref())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(fault("update user data"))?;
         Ok(changed > 0)
     }
 

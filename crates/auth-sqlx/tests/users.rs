@@ -66,6 +66,42 @@ async fn users_round_trip_with_emails_folded(store: SqlStore) {
     );
 }
 
+/// The team's own data (`User::data`) is stored, read back and replaced; `Null` stays
+/// `NULL`.
+async fn a_users_own_data_round_trips(store: SqlStore) {
+    let users = store.users();
+    let mut dana = alice("phc");
+    dana.id = "7".into();
+    dana.username = "dana".into();
+    dana.email = None;
+    dana.data = serde_json::json!({"tenant_id": "t-9", "display_name": "Dana Ø"});
+    assert!(users.insert_if_absent(&dana).await.unwrap());
+    assert_eq!(users.find_by_id("7").await.unwrap(), Some(dana.clone()));
+    assert!(
+        users
+            .update_data("7", &serde_json::json!({"tenant_id": "t-10"}))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        users.find_by_username("dana").await.unwrap().unwrap().data,
+        serde_json::json!({"tenant_id": "t-10"})
+    );
+    assert!(
+        users
+            .update_data("7", &serde_json::Value::Null)
+            .await
+            .unwrap()
+    );
+    assert!(users.find_by_id("7").await.unwrap().unwrap().data.is_null());
+    assert!(
+        !users
+            .update_data("8", &serde_json::Value::Null)
+            .await
+            .unwrap()
+    );
+}
+
 async fn a_login_with_an_outdated_hash_rehashes_into_the_table(store: SqlStore) {
     let weak = Passwords::new(PasswordParams {
         m_cost: 1024,
@@ -251,6 +287,7 @@ macro_rules! on_both {
 
 on_both!(
     users_round_trip_with_emails_folded,
+    a_users_own_data_round_trips,
     a_login_with_an_outdated_hash_rehashes_into_the_table,
     concurrent_first_logins_of_one_email_make_one_account,
     api_keys_are_kept_as_digests_only,
