@@ -75,7 +75,51 @@ async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_
         new.check(&token("j", now, 600)).await.unwrap(),
         TokenStatus::Revoked
     );
-    assert_eq!(rows(&new, "_sqlx_migrations").await, 2);
+    assert_eq!(rows(&new, "_sqlx_migrations").await, 3);
+}
+
+/// Users made before `auth_users.data` existed (migration set 2) keep working after the
+/// upgrade, with `Null` data.
+async fn users_from_before_the_data_column_upgrade(url: String) {
+    let old = SqlStore::connect_with(
+        &url,
+        SqlOptions {
+            migrate: false,
+            ..SqlOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let insert = "INSERT INTO auth_users (id, username, roles, password_hash, disabled) \
+                  VALUES ('5', 'erin', '[\"viewer\"]', 'phc', 0)";
+    match old.pool() {
+        Pool::Postgres(p) => {
+            auth_sqlx::POSTGRES_MIGRATIONS.run_to(2, p).await.unwrap();
+            sqlx::query(insert).execute(p).await.unwrap();
+        }
+        Pool::Sqlite(p) => {
+            auth_sqlx::SQLITE_MIGRATIONS.run_to(2, p).await.unwrap();
+            sqlx::query(insert).execute(p).await.unwrap();
+        }
+        _ => unreachable!(),
+    }
+    let new = SqlStore::connect(&url).await.unwrap();
+    use auth_core::credential::UserStore as _;
+    let erin = new.users().find_by_id("5").await.unwrap().unwrap();
+    assert_eq!(
+        (erin.username.as_str(), erin.data.is_null()),
+        ("erin", true)
+    );
+    assert!(
+        new.users()
+            .update_data("5", &serde_json::json!({"team": "ops"}))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        new.users().find_by_id("5").await.unwrap().unwrap().data,
+        serde_json::json!({"team": "ops"})
+    );
 }
 
 async fn expired_rows_are_purged_in_bounded_batches(url: String) {
@@ -163,6 +207,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    users_from_before_the_data_column_upgrade,
     a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_no_op,
     expired_rows_are_purged_in_bounded_batches,
 );
