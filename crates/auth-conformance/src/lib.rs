@@ -160,6 +160,7 @@ macro_rules! conformance_suite {
             external_login_links_only_verified_emails,
             external_login_github_links_only_a_verified_primary_email,
             external_login_checks_azp_and_at_hash,
+            external_login_keeps_a_linked_subjects_account,
             openapi_spec_follows_the_guards,
             jwt_attack_corpus,
             authenticated_responses_are_private,

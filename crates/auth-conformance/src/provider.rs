@@ -101,6 +101,9 @@ struct Inner {
     /// What `/user/emails` answers, when set; else the primary email with the
     /// `email_verified` claim as its `verified` flag.
     emails: Option<Value>,
+    /// The account's subject when set ([`TestProvider::set_subject`]); else one derived
+    /// from the account's email, so each address is its own account.
+    subject: Option<String>,
     codes: HashMap<String, Grant>,
     access_tokens: HashMap<String, ()>,
     token_requests: usize,
@@ -146,6 +149,7 @@ impl TestProvider {
             email_verified: Some(Value::Bool(true)),
             github,
             emails: None,
+            subject: None,
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             token_requests: 0,
@@ -161,6 +165,13 @@ impl TestProvider {
             let _ = axum::serve(listener, app).await;
         });
         Self { base, inner, task }
+    }
+
+    /// Fixes the account's subject (`sub`, GitHub's `id`) whatever email it reports, as
+    /// a real provider keeps it when a user changes their address; `None` derives it from
+    /// the email again.
+    pub fn set_subject(&self, subject: Option<&str>) {
+        self.inner.lock().unwrap().subject = subject.map(str::to_owned);
     }
 
     /// Changes how the next logins go.
@@ -387,7 +398,7 @@ async fn token(
         let mode = inner.mode;
         let mut claims = json!({
             "iss": inner.base,
-            "sub": "test-user-1",
+            "sub": subject_of(&inner),
             "aud": if mode == Mode::WrongAudience { "another-client" } else { CLIENT_ID },
             "exp": now + 300,
             "iat": now,
@@ -465,7 +476,7 @@ async fn userinfo(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) ->
     if inner.github {
         // GitHub's `GET /user`: the public email, no verification flag.
         return axum::Json(json!({
-            "id": 4242,
+            "id": github_id(&inner),
             "login": "test-user",
             "email": inner.email,
             "name": "Test User",
@@ -473,7 +484,7 @@ async fn userinfo(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) ->
         .into_response();
     }
     let mut info = json!({
-        "sub": "test-user-1",
+        "sub": subject_of(&inner),
         "email": inner.email,
         "name": "Test User",
     });
@@ -506,4 +517,36 @@ async fn jwks() -> Response {
         "kid": KID, "alg": "ES256", "use": "sig",
     }]}))
     .into_response()
+}
+
+/// The account's subject: the fixed one, else derived from its email (for a GitHub-like
+/// provider, the primary entry of `/user/emails` when set), so each address is its own
+/// account.
+fn subject_of(inner: &Inner) -> String {
+    if let Some(s) = &inner.subject {
+        return s.clone();
+    }
+    let primary = inner.emails.as_ref().and_then(|list| {
+        list.as_array()?
+            .iter()
+            .find(|e| e["primary"] == Value::Bool(true))?["email"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    format!(
+        "user-{}",
+        primary
+            .unwrap_or_else(|| inner.email.clone())
+            .to_ascii_lowercase()
+    )
+}
+
+/// GitHub's numeric `id` for the account: a stable number from its subject.
+fn github_id(inner: &Inner) -> u64 {
+    subject_of(inner)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+        % 1_000_000_000
 }

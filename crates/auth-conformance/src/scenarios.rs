@@ -38,7 +38,7 @@ pub mod external_linking;
 pub use external_linking::{
     external_login_checks_azp_and_at_hash,
     external_login_github_links_only_a_verified_primary_email,
-    external_login_links_only_verified_emails,
+    external_login_keeps_a_linked_subjects_account, external_login_links_only_verified_emails,
 };
 pub mod issuers;
 pub use issuers::{

@@ -92,6 +92,17 @@ impl RedisStore {
     pub(crate) fn counter_key(&self, key: &str) -> String {
         format!("{}:{{c:{}}}:ctr", self.ns, part(key))
     }
+
+    /// A linked identity: both parts encoded, so `:` in either cannot make two pairs
+    /// share a key.
+    pub(crate) fn link_key(&self, provider: &str, subject: &str) -> String {
+        format!(
+            "{}:{{l:{}:{}}}:link",
+            self.ns,
+            part(provider),
+            part(subject)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -112,6 +112,7 @@ mod conn;
 mod counters;
 mod families;
 mod keys;
+mod links;
 mod replica;
 mod revocations;
 mod scripts;

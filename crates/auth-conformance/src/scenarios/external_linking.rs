@@ -115,3 +115,22 @@ pub async fn external_login_checks_azp_and_at_hash(t: &Target) {
         assert_eq!(logs_in_as(&app, &provider).await, alice(), "{mode:?}");
     }
 }
+
+/// Scenario: a provider subject, once linked, signs in as that user from then on: when
+/// the provider later reports another (verified) address for the same subject, it is
+/// still alice, and no account is made for the new address; another subject with that
+/// new address is another account.
+pub async fn external_login_keeps_a_linked_subjects_account(t: &Target) {
+    let provider = TestProvider::start(true).await;
+    let app = start(t, &provider).await;
+    provider.set_subject(Some("account-7"));
+    provider.set_user("alice@example.com", true);
+    assert_eq!(logs_in_as(&app, &provider).await, alice());
+    provider.set_user("alice.renamed@example.com", true);
+    assert_eq!(logs_in_as(&app, &provider).await, alice());
+    provider.set_subject(None);
+    assert_eq!(
+        logs_in_as(&app, &provider).await,
+        json!({"id": 4, "email": "alice.renamed@example.com", "roles": ["viewer"]})
+    );
+}

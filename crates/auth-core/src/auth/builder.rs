@@ -400,10 +400,11 @@ impl AuthBuilder {
             _ => None,
         };
         let identity = self.identity.unwrap_or_else(|| {
-            Arc::new(crate::third_party::LinkByEmail::new(
-                users.clone(),
-                vec!["viewer".into()],
-            ))
+            let links: Arc<dyn crate::store::IdentityLinks> = store.clone();
+            Arc::new(
+                crate::third_party::LinkByEmail::new(users.clone(), vec!["viewer".into()])
+                    .with_links(links),
+            )
         });
         let trusted = match self.trusted {
             Some((issuers, http)) if !issuers.is_empty() => Some(Arc::new(

@@ -199,11 +199,34 @@ pub trait Sessions: Send + Sync + Debug {
     }
 }
 
-/// Everything server-side, in one store: what [`crate::TokenManager`] and the reference
-/// apps take. Implemented for every type that implements the four traits.
-pub trait StateStore: Revocations + RefreshFamilies + Sessions + Counters {}
+/// Third-party identities linked to local users: a provider's subject, once linked, signs
+/// in as that user from then on, whatever email the provider reports later
+/// ([`LinkByEmail`](crate::third_party::LinkByEmail) links at the first login).
+#[async_trait]
+pub trait IdentityLinks: Send + Sync + Debug {
+    /// The local user id linked to `subject` at `provider`, if any.
+    async fn linked_user(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError>;
 
-impl<T: Revocations + RefreshFamilies + Sessions + Counters> StateStore for T {}
+    /// Links `subject` at `provider` to `user_id` unless it is linked already, in one
+    /// atomic step (of two concurrent first logins, the first link wins); returns the
+    /// user id linked now.
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        user_id: &str,
+    ) -> Result<String, StoreError>;
+}
+
+/// Everything server-side, in one store: what [`crate::TokenManager`] and the reference
+/// apps take. Implemented for every type that implements the five traits.
+pub trait StateStore: Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks {}
+
+impl<T: Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks> StateStore for T {}
 
 /// A fixed-window counter: how many hits since the window opened, when the last one was,
 /// and when the window closes (all in Unix seconds).

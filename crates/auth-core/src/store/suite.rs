@@ -76,6 +76,7 @@ macro_rules! store_suite {
             allowlist_accepts_only_listed_tokens,
             allowlist_entries_go_with_logout_family_and_user,
             allowlist_entries_expire_with_their_tokens,
+            identities_link_once_and_for_good,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -617,4 +618,48 @@ pub async fn allowlist_entries_expire_with_their_tokens<H: Harness>(h: &H) {
         "expired with its token"
     );
     assert_eq!(s.check_listed(&long).await.unwrap(), TokenStatus::Active);
+}
+
+/// A provider subject links to one user, atomically (the first of concurrent links
+/// through two clients wins), for good, and per provider.
+pub async fn identities_link_once_and_for_good<H: Harness>(h: &H) {
+    let (a, b) = (h.store(), h.second_client().await);
+    assert_eq!(a.linked_user("github", "42").await.unwrap(), None);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            client
+                .link_identity("github", "42", &format!("user-{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = std::collections::HashSet::new();
+    for t in tasks {
+        winners.insert(t.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "one link wins: {winners:?}");
+    let winner = winners.into_iter().next().unwrap();
+    assert_eq!(
+        b.linked_user("github", "42").await.unwrap(),
+        Some(winner.clone())
+    );
+    assert_eq!(
+        a.link_identity("github", "42", "someone-else")
+            .await
+            .unwrap(),
+        winner,
+        "a link is never replaced"
+    );
+    h.advance(3).await;
+    assert_eq!(a.linked_user("github", "42").await.unwrap(), Some(winner));
+    // Per provider, and subjects with separators stay apart.
+    assert_eq!(a.linked_user("google", "42").await.unwrap(), None);
+    a.link_identity("google", "4:2", "u-colon").await.unwrap();
+    assert_eq!(a.linked_user("google:4", "2").await.unwrap(), None);
+    assert_eq!(
+        a.linked_user("google", "4:2").await.unwrap().as_deref(),
+        Some("u-colon")
+    );
 }

@@ -619,3 +619,62 @@ fn at_hash_must_be_the_access_tokens() {
         access
     ));
 }
+
+#[tokio::test]
+async fn a_linked_subject_keeps_its_account_when_its_email_changes() {
+    let users = Arc::new(MemoryUsers::demo());
+    let store = Arc::new(MemoryStore::new());
+    let hook = LinkByEmail::new(users.clone(), vec!["viewer".into()]).with_links(store.clone());
+    let identity = |subject: &str, email: &str| ExternalIdentity {
+        provider: "test".into(),
+        subject: subject.into(),
+        email: email.into(),
+        name: None,
+    };
+    // First login: linked by the verified email, and the subject is remembered.
+    assert_eq!(
+        hook.link(&identity("s-1", "alice@example.com"))
+            .await
+            .unwrap()
+            .id,
+        "1"
+    );
+    assert_eq!(
+        crate::store::IdentityLinks::linked_user(&*store, "test", "s-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    // The provider now reports another (verified) email for the same subject: still
+    // alice, and no account is created for the new address.
+    assert_eq!(
+        hook.link(&identity("s-1", "alice.new@example.com"))
+            .await
+            .unwrap()
+            .id,
+        "1"
+    );
+    assert!(
+        users
+            .find_by_email("alice.new@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The same subject at another provider is another identity.
+    let other = ExternalIdentity {
+        provider: "other".into(),
+        ..identity("s-1", "zed@example.com")
+    };
+    assert_ne!(hook.link(&other).await.unwrap().id, "1");
+    // A linked user who is disabled is refused, as by email.
+    let mut alice = users.find_by_id("1").await.unwrap().unwrap();
+    alice.disabled = true;
+    users.insert(alice);
+    assert!(
+        hook.link(&identity("s-1", "alice.new@example.com"))
+            .await
+            .is_err()
+    );
+}

@@ -1,4 +1,4 @@
-//! The four state traits of `auth-core` on SQL. The same statements run on Postgres and
+//! The five state traits of `auth-core` on SQL. The same statements run on Postgres and
 //! SQLite (`$N` placeholders, `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, `CASE`
 //! rather than `GREATEST`/`MAX(a, b)`).
 //!
@@ -7,6 +7,7 @@
 
 mod counters;
 mod families;
+mod links;
 mod revocations;
 mod sessions;
 

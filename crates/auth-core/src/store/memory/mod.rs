@@ -4,6 +4,7 @@
 //! implemented in a submodule.
 
 mod counters;
+mod links;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -56,6 +57,8 @@ pub struct MemoryStore {
     counters: Arc<Mutex<Expiring<Counter>>>,
     state: Arc<Mutex<TokenState>>,
     sessions: Arc<Mutex<SessionState>>,
+    /// Linked identities, `provider \0 subject` -> user id. They never expire.
+    links: Arc<Mutex<HashMap<String, String>>>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +121,7 @@ impl MemoryStore {
             clock,
             counters: Arc::new(Mutex::new(Expiring::default())),
             state: Arc::new(Mutex::new(TokenState::default())),
+            links: Arc::new(Mutex::new(HashMap::new())),
             sessions: Arc::new(Mutex::new(SessionState::default())),
         }
     }
