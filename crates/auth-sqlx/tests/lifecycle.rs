@@ -78,6 +78,91 @@ async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_
     assert_eq!(rows(&new, "_sqlx_migrations").await, 4);
 }
 
+/// Runs `sql` on the store's database.
+async fn exec(store: &SqlStore, sql: &str) {
+    match store.pool() {
+        Pool::Postgres(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Fault injection: a database trigger makes the *last* statement of "log out
+/// everywhere" fail (the family update), after the user's cut-off was written and the
+/// allowlist rows were deleted in the same transaction. The call fails (an error, not a
+/// panic) and leaves no half-written row: no cut-off, the listed token still listed, the
+/// family still live. Without the fault the same call then succeeds.
+async fn a_failed_write_leaves_no_half_written_row(url: String) {
+    let store = SqlStore::connect(&url).await.unwrap();
+    let now = SystemClock.unix_seconds();
+    let t = token("j1", now - 10, 600);
+    store.start("u", "s", "j1", now + 600).await.unwrap();
+    store
+        .list_token(&t, &auth_core::store::TokenMeta::default())
+        .await
+        .unwrap();
+    match store.pool() {
+        Pool::Postgres(_) => {
+            exec(
+                &store,
+                "CREATE FUNCTION injected_fault() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+            )
+            .await;
+            exec(
+                &store,
+                "CREATE TRIGGER injected BEFORE UPDATE ON auth_families \
+                 FOR EACH ROW EXECUTE FUNCTION injected_fault()",
+            )
+            .await;
+        }
+        _ => {
+            exec(
+                &store,
+                "CREATE TRIGGER injected BEFORE UPDATE ON auth_families \
+                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+            )
+            .await;
+        }
+    }
+    assert!(store.revoke_user("u", now, now + 600).await.is_err());
+    assert_eq!(
+        rows(&store, "auth_user_cutoffs").await,
+        0,
+        "no cut-off was left"
+    );
+    assert_eq!(
+        rows(&store, "auth_listed").await,
+        1,
+        "the listed token stayed listed"
+    );
+    assert_eq!(store.check(&t).await.unwrap(), TokenStatus::Active);
+    assert_eq!(store.check_listed(&t).await.unwrap(), TokenStatus::Active);
+    assert_eq!(
+        store.families("u").await.unwrap().len(),
+        1,
+        "the family is live"
+    );
+
+    match store.pool() {
+        Pool::Postgres(_) => exec(&store, "DROP TRIGGER injected ON auth_families").await,
+        _ => exec(&store, "DROP TRIGGER injected").await,
+    }
+    store.revoke_user("u", now, now + 600).await.unwrap();
+    assert_eq!(store.check(&t).await.unwrap(), TokenStatus::Revoked);
+    assert!(store.families("u").await.unwrap().is_empty());
+}
+
 /// Users made before `auth_users.data` existed (migration set 2) keep working after the
 /// upgrade, with `Null` data.
 async fn users_from_before_the_data_column_upgrade(url: String) {
@@ -207,6 +292,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    a_failed_write_leaves_no_half_written_row,
     users_from_before_the_data_column_upgrade,
     a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_no_op,
     expired_rows_are_purged_in_bounded_batches,
