@@ -153,6 +153,32 @@ impl Key {
         Ok(key)
     }
 
+    /// A verify-only key from a public key PEM (SPKI, `PUBLIC KEY`) whose `kid` is its
+    /// RFC 7638 thumbprint, as [`Key::from_private_pem`] names the signing key: a
+    /// previous signing key kept only to accept (and publish) the tokens it signed.
+    pub fn from_public_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, ConfigError> {
+        // The kid is known only once the key is read: read it under a placeholder.
+        let mut key = Self::public_pem("thumbprint", alg, pem)?;
+        key.kid = key
+            .thumbprint()
+            .ok_or_else(|| ConfigError::InvalidKey {
+                kid: "thumbprint".into(),
+                expected: "public",
+                reason: "its public parameters cannot be read back for a thumbprint".into(),
+            })
+            .and_then(checked_kid)?;
+        Ok(key)
+    }
+
+    /// The same key without its private part: it verifies (and is published) but can
+    /// no longer sign. For a previous signing key read from its private PEM.
+    pub fn to_verify_only(&self) -> Self {
+        Self {
+            encoding: None,
+            ..self.clone()
+        }
+    }
+
     /// This key's public JWK (RFC 7517) with its `kid`, `alg` and `"use": "sig"`: `kty`
     /// and the public parameters only (`n`, `e`; `crv`, `x`, `y`; or `crv`, `x`), never a
     /// private member. `None` for HMAC keys, whose secret is never published.

@@ -374,3 +374,37 @@ fn the_jwks_endpoint_answers_the_set_with_a_public_cache_control() {
     assert_eq!(body["keys"][0]["kid"], kid.as_str());
     assert_eq!(body["keys"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_previous_key_verifies_from_its_public_pem_or_its_private_pem_without_signing() {
+    let clock = Arc::new(ManualClock::at_unix(NOW));
+    for (alg, private, public) in [
+        (Algorithm::RS256, "rsa_private", "rsa_public"),
+        (Algorithm::ES256, "ec256_private", "ec256_public"),
+        (Algorithm::EdDSA, "ed25519_private", "ed25519_public"),
+    ] {
+        let signer = Key::from_private_pem(alg, &pem(private)).unwrap();
+        let from_public = Key::from_public_pem(alg, &pem(public)).unwrap();
+        let stripped = signer.to_verify_only();
+        assert_eq!(from_public.kid(), signer.kid(), "{alg:?}");
+        assert_eq!(stripped.kid(), signer.kid());
+        assert!(!from_public.can_sign() && !stripped.can_sign());
+        assert_eq!(from_public.public_jwk_value(), signer.public_jwk_value());
+
+        let token = service(KeyRing::new(signer), &clock)
+            .issue_pair(&alice())
+            .unwrap()
+            .access
+            .token;
+        let new = Key::hmac("new", Algorithm::HS256, ACCESS_SECRET).unwrap();
+        for previous in [from_public, stripped] {
+            let ring = KeyRing::new(new.clone()).with_key(previous).unwrap();
+            let svc = service(ring, &clock);
+            assert!(svc.verify_access(&token).is_ok(), "{alg:?}");
+        }
+    }
+    assert!(matches!(
+        Key::from_public_pem(Algorithm::ES256, &pem("rsa_public")),
+        Err(ConfigError::InvalidKey { .. })
+    ));
+}
