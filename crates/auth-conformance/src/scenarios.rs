@@ -40,6 +40,14 @@ pub use external_linking::{
     external_login_github_links_only_a_verified_primary_email,
     external_login_links_only_verified_emails,
 };
+pub mod jwks;
+pub use jwks::{
+    jwks_bad_key_settings_exit_with_one_line, jwks_eddsa_tokens_verify_against_the_published_key,
+    jwks_ephemeral_key_without_a_key_file, jwks_es256_tokens_verify_against_the_published_key,
+    jwks_hs256_tokens_are_refused_when_asymmetric, jwks_is_empty_with_hs256,
+    jwks_ps256_tokens_verify_against_the_published_key, jwks_rotation_keeps_old_tokens_valid,
+    jwks_rs256_tokens_verify_against_the_published_key,
+};
 pub mod panics;
 pub use panics::{
     multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,
