@@ -9,8 +9,9 @@ use auth_core::adapter::MAX_BODY_BYTES;
 use crate::{RequestView, auth_of, into_response};
 
 /// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`,
-/// `/sessions/{id}`, and third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback`: `App::new().configure(auth_routes)`.
+/// `/sessions/{id}`, third-party login's `/auth/{provider}/login` and
+/// `/auth/{provider}/callback`, and `GET /.well-known/jwks.json` (the public keys that
+/// verify access tokens): `App::new().configure(auth_routes)`.
 pub fn auth_routes(cfg: &mut web::ServiceConfig) {
     let limit = || web::PayloadConfig::new(MAX_BODY_BYTES);
     cfg.service(
@@ -37,7 +38,15 @@ pub fn auth_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/sessions").route(web::get().to(list_sessions)))
     .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)))
     .service(web::resource("/auth/{provider}/login").route(web::get().to(external_login)))
-    .service(web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)));
+    .service(web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)))
+    .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
+}
+
+async fn jwks(req: HttpRequest) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.jwks_endpoint()),
+        Err(e) => into_response(e),
+    }
 }
 
 async fn token(req: HttpRequest, body: web::Bytes) -> HttpResponse {

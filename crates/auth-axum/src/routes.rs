@@ -10,6 +10,7 @@
 //! | `POST /logout/all` | bearer: every login and session of the user |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
 //! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE) |
+//! | `GET /.well-known/jwks.json` | the public keys that verify access tokens (`{"keys": []}` with HMAC) |
 
 use auth_core::adapter::MAX_BODY_BYTES;
 use axum::Router;
@@ -39,7 +40,22 @@ where
         .route("/sessions/{id}", delete(delete_session))
         .route("/auth/{provider}/login", get(external_login))
         .route("/auth/{provider}/callback", get(external_callback))
+        .merge(jwks_route())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// `GET /.well-known/jwks.json` alone (already part of [`auth_routes`]): the JWK set of
+/// the keys that verify access tokens, as [`Auth::jwks_endpoint`] answers it.
+pub fn jwks_route<S>() -> Router<S>
+where
+    Auth: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new().route("/.well-known/jwks.json", get(jwks))
+}
+
+async fn jwks(State(auth): State<Auth>) -> Response {
+    into_response(auth.jwks_endpoint())
 }
 
 async fn token(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {

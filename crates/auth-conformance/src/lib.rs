@@ -17,9 +17,10 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; a fresh schema per app), the
 //! revocation scenarios again in allowlist mode (`AUTH_REVOCATION=allowlist`) on each,
 //! the restart scenario on each store that outlives the app, plus the two-instance
-//! scenarios (two apps sharing one Redis, or one Postgres database), and the
+//! scenarios (two apps sharing one Redis, or one Postgres database), the
 //! resource-server scenarios (tokens of trusted OpenID Connect issuers, against the
-//! [`idp::FakeIdp`]) once, on the memory store (`trusted_issuers`). The revocation and
+//! [`idp::FakeIdp`]) and the asymmetric signing and JWKS scenarios once each, on the
+//! memory store (`trusted_issuers`, `jwks`). The revocation and
 //! two-instance scenarios run once more on a Redis Cluster (`AUTH_TEST_REDIS_CLUSTER_NODES`,
 //! or 3 local primaries this suite starts itself: see [`cluster`]).
 //!
@@ -63,6 +64,20 @@ macro_rules! conformance_suite {
         }
         mod trusted_issuers {
             $crate::conformance_suite!(@issuers $crate::Target::memory($binary));
+        }
+        // Asymmetric signing and the JWKS: about keys, not state, so once per app.
+        mod jwks {
+            $crate::conformance_suite!(@each $crate::Target::memory($binary);
+                jwks_rs256_tokens_verify_against_the_published_key,
+                jwks_ps256_tokens_verify_against_the_published_key,
+                jwks_es256_tokens_verify_against_the_published_key,
+                jwks_eddsa_tokens_verify_against_the_published_key,
+                jwks_is_empty_with_hs256,
+                jwks_hs256_tokens_are_refused_when_asymmetric,
+                jwks_rotation_keeps_old_tokens_valid,
+                jwks_ephemeral_key_without_a_key_file,
+                jwks_bad_key_settings_exit_with_one_line,
+            );
         }
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));

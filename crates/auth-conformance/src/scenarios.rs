@@ -49,6 +49,14 @@ pub use issuers::{
     two_trusted_issuers_beside_the_apps_own_tokens,
     unknown_kid_flood_refetches_the_jwks_at_most_once,
 };
+pub mod jwks;
+pub use jwks::{
+    jwks_bad_key_settings_exit_with_one_line, jwks_eddsa_tokens_verify_against_the_published_key,
+    jwks_ephemeral_key_without_a_key_file, jwks_es256_tokens_verify_against_the_published_key,
+    jwks_hs256_tokens_are_refused_when_asymmetric, jwks_is_empty_with_hs256,
+    jwks_ps256_tokens_verify_against_the_published_key, jwks_rotation_keeps_old_tokens_valid,
+    jwks_rs256_tokens_verify_against_the_published_key,
+};
 pub mod panics;
 pub use panics::{
     multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,

@@ -307,6 +307,39 @@ pub enum ConfigError {
         /// The parser's reason (contains no key material).
         reason: String,
     },
+    /// [`Key::from_private_pem`](crate::token::Key::from_private_pem) with an HMAC
+    /// algorithm: HMAC keys are secrets, not private keys.
+    #[error(
+        "{alg} is an HMAC algorithm and signs with a shared secret, not a private key; \
+         use RS256, PS256, ES256 or EdDSA with a PKCS#8 PEM private key (or Key::hmac for a secret)"
+    )]
+    HmacAlgorithmForPrivateKey {
+        /// The algorithm asked for.
+        alg: &'static str,
+    },
+    /// A private key of another kind (or curve, or too small) than the algorithm needs.
+    #[error(
+        "the private key is {found}, which cannot sign {alg}; use an RSA key of 2048 bits or \
+         more for RS*/PS*, an EC P-256 key for ES256, EC P-384 for ES384, Ed25519 for EdDSA \
+         (e.g. `openssl genpkey -algorithm ED25519`)"
+    )]
+    WrongKeyType {
+        /// The algorithm asked for.
+        alg: &'static str,
+        /// What the PEM holds instead.
+        found: &'static str,
+    },
+    /// A private key PEM that could not be read at all.
+    #[error(
+        "the {alg} private key is not a readable PKCS#8 PEM private key ({reason}); write one \
+         with `openssl genpkey` (it begins with `-----BEGIN PRIVATE KEY-----`)"
+    )]
+    BadPrivateKeyPem {
+        /// The algorithm asked for.
+        alg: &'static str,
+        /// The parser's reason (contains no key material).
+        reason: String,
+    },
     /// Two keys in one ring share a `kid`.
     #[error("two keys share the kid `{0}`; give every key a distinct kid")]
     DuplicateKid(String),

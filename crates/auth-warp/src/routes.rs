@@ -1,5 +1,6 @@
 //! Ready-made routes: [`auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
-//! `/logout/all`, `/sessions`, `/sessions/{id}`, third-party login), and
+//! `/logout/all`, `/sessions`, `/sessions/{id}`, third-party login,
+//! `/.well-known/jwks.json`), and
 //! [`private_responses`]. Each route is a thin call into `auth-core`'s endpoint, so it
 //! answers exactly as the other adapters.
 
@@ -17,8 +18,9 @@ fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
 }
 
 /// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
-/// `/sessions`, `/sessions/{id}`, and third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback`. Each is a thin call into `auth-core`'s endpoint.
+/// `/sessions`, `/sessions/{id}`, third-party login's `/auth/{provider}/login` and
+/// `/auth/{provider}/callback`, and `GET /.well-known/jwks.json` (the public keys that
+/// verify access tokens). Each is a thin call into `auth-core`'s endpoint.
 pub fn auth_routes(
     auth: Auth,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
@@ -82,8 +84,14 @@ pub fn auth_routes(
                 into_response(auth.external_callback_endpoint(&provider, &view).await)
             },
         );
+    let jwks = warp::path!(".well-known" / "jwks.json")
+        .and(warp::get())
+        .and(with_auth(auth.clone()))
+        .map(|auth: Auth| into_response(auth.jwks_endpoint()));
     token
         .or(refresh)
+        .unify()
+        .or(jwks)
         .unify()
         .or(external_login)
         .unify()

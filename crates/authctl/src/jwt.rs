@@ -35,15 +35,21 @@ pub enum KeySource {
     Secret(Vec<u8>),
     /// A PEM file's contents and its path (for messages).
     Pem(Vec<u8>, PathBuf),
+    /// A JWK set (verification only; the key is picked by the token's `kid`).
+    Jwks(crate::jwks::Jwks),
 }
 
 impl KeySource {
-    /// Exactly one of the three (clap enforces it).
+    /// Exactly one of the four (clap enforces it).
     pub fn from_args(
         secret: Option<String>,
         secret_env: Option<String>,
         key: Option<PathBuf>,
+        jwks: Option<String>,
     ) -> Result<Self, Fail> {
+        if let Some(source) = jwks {
+            return Ok(Self::Jwks(crate::jwks::Jwks::load(&source)?));
+        }
         if let Some(s) = secret {
             return Ok(Self::Secret(s.into_bytes()));
         }
@@ -54,7 +60,7 @@ impl KeySource {
             };
         }
         let Some(path) = key else {
-            return Err(Fail("give --secret, --secret-env or --key".into()));
+            return Err(Fail("give --secret, --secret-env, --key or --jwks".into()));
         };
         let pem = std::fs::read(&path)
             .map_err(|e| Fail(format!("cannot read key file {}: {e}", path.display())))?;
@@ -74,6 +80,10 @@ impl KeySource {
                 "alg {alg:?} is an HMAC algorithm: a public key must never be used as an HMAC secret (use --secret or --secret-env)"
             ))),
             Self::Pem(pem, path) => Ok(Some((pem, path))),
+            Self::Jwks(jwks) => Err(Fail(format!(
+                "--jwks ({}) holds public keys picked by a token's kid: it can verify, not give a {role} key to sign with (use --key FILE or --secret)",
+                jwks.source
+            ))),
         }
     }
 
@@ -82,7 +92,7 @@ impl KeySource {
         let Some((pem, path)) = self.pem_for(alg, "public")? else {
             return match self {
                 Self::Secret(s) => Ok(DecodingKey::from_secret(s)?),
-                Self::Pem(..) => Err(Fail("unreachable key kind".into())),
+                Self::Pem(..) | Self::Jwks(_) => Err(Fail("unreachable key kind".into())),
             };
         };
         match alg {
@@ -103,7 +113,7 @@ impl KeySource {
         let Some((pem, path)) = self.pem_for(alg, "private")? else {
             return match self {
                 Self::Secret(s) => Ok(EncodingKey::from_secret(s)?),
-                Self::Pem(..) => Err(Fail("unreachable key kind".into())),
+                Self::Pem(..) | Self::Jwks(_) => Err(Fail("unreachable key kind".into())),
             };
         };
         match alg {
@@ -381,7 +391,16 @@ pub fn verify(out: &Out, token: &str, key: &KeySource, checks: &Checks) -> Outco
     {
         return invalid(format!("alg is {alg_name}, but {want} is required"));
     }
-    let decoding = key.decoding(alg)?;
+    let decoding = match key {
+        KeySource::Jwks(jwks) => {
+            let kid = p.header.get("kid").and_then(Value::as_str);
+            match jwks.key_for(kid, alg) {
+                Ok(decoding) => decoding,
+                Err(why) => return invalid(why),
+            }
+        }
+        _ => key.decoding(alg)?,
+    };
     let mut v = Validation::new(alg);
     v.leeway = checks.leeway;
     v.validate_nbf = true;
@@ -504,6 +523,12 @@ pub fn sign(
             return Err(Fail(
                 "with --key, say which algorithm: --alg RS256, ES256, EdDSA...".into(),
             ));
+        }
+        (None, KeySource::Jwks(jwks)) => {
+            return Err(Fail(format!(
+                "--jwks ({}) holds public keys: it verifies tokens, it cannot sign them (use --key FILE or --secret)",
+                jwks.source
+            )));
         }
     };
     let mut claims = match claims_json {

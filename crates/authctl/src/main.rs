@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! authctl jwt decode [TOKEN|-] [--json]
-//! authctl jwt verify [TOKEN|-] (--secret S | --secret-env VAR | --key FILE) [--iss I] [--aud A]
+//! authctl jwt verify [TOKEN|-] (--secret S | --secret-env VAR | --key FILE | --jwks FILE|URL) [--iss I] [--aud A]
 //! authctl jwt sign (--secret S | --secret-env VAR | --key FILE) [--alg A] [--claim k=v]... [--claims JSON] [--ttl 15m]
 //! authctl password hash            # reads the password from a prompt, or stdin when piped
 //! authctl password verify PHC
@@ -22,6 +22,7 @@
 //! 2 a usage error (clap's). Colour only when stdout is a terminal and `NO_COLOR` is
 //! unset.
 
+mod jwks;
 mod jwt;
 mod out;
 mod tutorial;
@@ -141,6 +142,11 @@ struct KeyArgs {
     /// A PEM key file (public key to verify, private key to sign).
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+    /// A JWK set to verify with (`verify` only): a file, or an http(s) URL such as
+    /// `https://issuer/.well-known/jwks.json`. The key is the one the token's `kid`
+    /// names, and the token's `alg` must fit it.
+    #[arg(long, value_name = "FILE|URL")]
+    jwks: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,7 +231,7 @@ fn main() -> ExitCode {
             aud,
             leeway,
         }) => read_token(token).and_then(|t| {
-            let key = jwt::KeySource::from_args(key.secret, key.secret_env, key.key)?;
+            let key = jwt::KeySource::from_args(key.secret, key.secret_env, key.key, key.jwks)?;
             jwt::verify(
                 &out,
                 &t,
@@ -245,7 +251,7 @@ fn main() -> ExitCode {
             claim,
             ttl,
             kid,
-        }) => jwt::KeySource::from_args(key.secret, key.secret_env, key.key)
+        }) => jwt::KeySource::from_args(key.secret, key.secret_env, key.key, key.jwks)
             .and_then(|key| jwt::sign(&key, alg, claims, &claim, &ttl, kid)),
         Command::Password(PasswordCommand::Hash) => password_hash(),
         Command::Password(PasswordCommand::Verify { phc }) => password_verify(&out, phc),

@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 
 pub mod articles;
 pub mod roles;
+pub mod signing;
 
 use articles::Article;
 
@@ -43,6 +44,9 @@ pub struct Settings {
     pub access_secret: Vec<u8>,
     /// `AUTH_REFRESH_SECRET`, or a random one.
     pub refresh_secret: Vec<u8>,
+    /// `AUTH_JWT_ALG`, `AUTH_JWT_PRIVATE_KEY_FILE`, `AUTH_JWT_PREVIOUS_KEY_FILES`: how
+    /// access tokens are signed (HS256 with `AUTH_JWT_SECRET` by default).
+    pub access_signing: signing::AccessSigning,
     /// `AUTH_REDIS_URL`.
     pub redis_url: Option<String>,
     /// `AUTH_REDIS_CLUSTER_NODES`: a comma list of `redis://` (or `rediss://`) node URLs
@@ -124,6 +128,7 @@ impl Settings {
         if access_secret == refresh_secret {
             return Err("AUTH_REFRESH_SECRET must differ from AUTH_JWT_SECRET".into());
         }
+        let access_signing = signing::AccessSigning::from_lookup(&get, &mut warnings)?;
         let secs = |name: &str, default: u64| -> Result<u64, String> {
             match get(name) {
                 None => Ok(default),
@@ -168,6 +173,7 @@ impl Settings {
             bind,
             access_secret,
             refresh_secret,
+            access_signing,
             redis_url: get("AUTH_REDIS_URL").filter(|u| !u.is_empty()),
             redis_cluster_nodes: get("AUTH_REDIS_CLUSTER_NODES")
                 .map(|v| {
@@ -365,6 +371,18 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         None => true,
     };
     let mut builder = AuthBuilder::new(&settings.access_secret, &settings.refresh_secret);
+    if let signing::AccessSigning::Asymmetric { ring, .. } = &settings.access_signing {
+        // Access tokens on the asymmetric ring; refresh tokens stay HS256 with
+        // AUTH_REFRESH_SECRET (only this app verifies them), under the kid the builder's
+        // HMAC shortcut would give them.
+        let refresh = auth_core::token::Key::hmac(
+            auth_core::token::derived_kid(&settings.refresh_secret),
+            auth_core::token::Algorithm::HS256,
+            &settings.refresh_secret,
+        )
+        .map_err(|e| format!("AUTH_REFRESH_SECRET: {e}"))?;
+        builder = builder.key_rings(ring.clone(), auth_core::token::KeyRing::new(refresh));
+    }
     if !settings.providers.is_empty() {
         let http = auth_core::third_party::ReqwestClient::new().map_err(|e| e.to_string())?;
         builder = builder.external_login(settings.providers.clone(), Arc::new(http));

@@ -1,4 +1,4 @@
-//! The ready-made endpoints (health, token, refresh, login, logout, sessions,
+//! The ready-made endpoints (health, JWKS, token, refresh, login, logout, sessions,
 //! third-party login) as framework-neutral functions on [`Auth`], each returning a
 //! [`Reply`] the adapters render unchanged.
 
@@ -24,6 +24,16 @@ impl Auth {
                 AuthError::StoreUnavailable(e).into()
             }
         }
+    }
+
+    /// `GET /.well-known/jwks.json`: 200 with the JWK set of the keys that verify access
+    /// tokens (the signing key and the previous keys still accepted; public parameters
+    /// only), `{"keys": []}` when access tokens are HMAC-signed. Cacheable by anyone for
+    /// five minutes (`Cache-Control: public, max-age=300`): after a rotation the new key
+    /// is published at once and the previous one stays listed while its tokens live.
+    pub fn jwks_endpoint(&self) -> Reply {
+        Reply::json(200, &self.inner.tokens.tokens().jwks())
+            .header("cache-control", "public, max-age=300")
     }
 
     /// `POST /token` (RFC 6749 password and refresh grants): the form `body`, its

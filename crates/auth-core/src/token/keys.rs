@@ -37,7 +37,7 @@ pub enum Algorithm {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub(super) enum Family {
     Hmac,
     Rsa,
     Ec,
@@ -81,7 +81,7 @@ impl Algorithm {
         }
     }
 
-    fn family(self) -> Family {
+    pub(super) fn family(self) -> Family {
         match self {
             Self::HS256 | Self::HS384 | Self::HS512 => Family::Hmac,
             Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
@@ -140,7 +140,10 @@ pub struct Key {
     pub(crate) encoding: Option<EncodingKey>,
     pub(crate) decoding: DecodingKey,
     /// The secret (HMAC) or the public key's DER, to refuse one key for two purposes.
-    material: Vec<u8>,
+    pub(super) material: Vec<u8>,
+    /// The public key as a bare JWK (key type and public parameters only), for the JWKS;
+    /// `None` for HMAC keys, whose secret is never published.
+    pub(super) public: Option<jsonwebtoken::jwk::Jwk>,
 }
 
 impl std::fmt::Debug for Key {
@@ -190,6 +193,7 @@ impl Key {
             encoding: Some(encoding),
             decoding,
             material: secret.to_vec(),
+            public: None,
         })
     }
 
@@ -261,17 +265,23 @@ impl Key {
         Ok(Self::verify_only(kid, alg, decoding))
     }
 
-    fn verify_only(kid: String, alg: Algorithm, decoding: DecodingKey) -> Self {
+    pub(super) fn verify_only(kid: String, alg: Algorithm, decoding: DecodingKey) -> Self {
         let material = decoding
             .try_get_as_bytes()
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
+        // The public parameters for the JWKS; a key whose parameters cannot be read back
+        // still verifies, it is only left out of the published set.
+        let public = jsonwebtoken::jwk::Jwk::from_decoding_key(&decoding, Some(alg.to_jwt()))
+            .ok()
+            .map(super::jwks::bare);
         Self {
             kid,
             alg,
             encoding: None,
             decoding,
             material,
+            public,
         }
     }
 
@@ -354,7 +364,7 @@ impl Key {
     }
 }
 
-fn checked_kid(kid: String) -> Result<String, ConfigError> {
+pub(super) fn checked_kid(kid: String) -> Result<String, ConfigError> {
     if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ConfigError::InvalidKid(kid));
     }

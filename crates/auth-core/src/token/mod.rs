@@ -25,6 +25,9 @@
 pub(crate) mod cache;
 mod claims;
 mod config;
+mod jwks;
+#[cfg(test)]
+mod jwks_tests;
 mod keys;
 mod rings;
 mod verify;
