@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: project automation in Rust, so it runs wherever cargo does.
 //!
 //! - `cargo xtask ci`: exactly what CI runs (`.ci/run`: fmt check, clippy, the tests).
-//! - `cargo xtask bench [OPTIONS]`: the side-by-side HTTP benchmark (`docs/BENCHMARKS.md`).
+//! - `cargo xtask bench [OPTIONS]`: the side-by-side HTTP benchmark (`docs/BENCHMARKS.md`);
+//!   `--only-stores` runs only login, refresh and a session request on each store.
 //!   Builds the bench-only package `bench/` (its own workspace: bare axum, actix-web and
 //!   warp servers, ours on each, the peers) in release into the shared `target/`, then
 //!   runs its driver `bench-run`: every server pinned to core 0 with `wrk` on core 1
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
         Some("fuzz") => return fuzz(&root, args.collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc]|criterion|fuzz [SECONDS] [TARGET...]>"
+                "usage: cargo xtask <ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores]|criterion|fuzz [SECONDS] [TARGET...]>"
             );
             return ExitCode::from(2);
         }
@@ -151,7 +152,8 @@ fn bench(root: &Path, args: Vec<String>) -> ExitCode {
     // The FastAPI peer's virtualenv is made while the servers build (pip mostly waits on
     // the network; the build on the CPU).
     let venv = target.join("bench/venv");
-    let making_venv = if venv.join("bin/python").exists() {
+    let only_stores = args.iter().any(|a| a == "--only-stores");
+    let making_venv = if only_stores || venv.join("bin/python").exists() {
         None
     } else {
         println!("xtask: making the FastAPI virtualenv in {}", venv.display());
@@ -163,8 +165,16 @@ fn bench(root: &Path, args: Vec<String>) -> ExitCode {
         Command::new("sh").arg("-c").arg(script).spawn().ok()
     };
     println!("xtask: building the bench package (release)");
+    // `--only-stores` needs only the driver and the stores server.
+    let bins: &[&str] = if only_stores {
+        &["--bin", "bench-run", "--bin", "bench-stores"]
+    } else {
+        &["--bins"]
+    };
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--bins", "--manifest-path"])
+        .args(["build", "--release"])
+        .args(bins)
+        .arg("--manifest-path")
         .arg(root.join("bench/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(root)

@@ -69,6 +69,8 @@ struct Options {
     soak: u64,
     fastapi: PathBuf,
     doc: bool,
+    /// Only the stores-over-HTTP phase (`--only-stores`), for its own section.
+    only_stores: bool,
 }
 
 fn main() {
@@ -78,6 +80,13 @@ fn main() {
     ensure_redis();
     let machine = machine();
     println!("bench-run: {machine}");
+    if opts.only_stores {
+        let failures = stores_phase(&opts, &machine);
+        if !failures.is_empty() {
+            std::process::exit(1);
+        }
+        return;
+    }
 
     // Every server starts first and stays up (an idle one sleeps); each round measures
     // every route once, and a route's row is its best round: interference from the
@@ -158,6 +167,7 @@ fn main() {
         }
     }
 
+    failures.extend(stores_phase(&opts, &machine));
     let report = report(
         &opts, &machine, &rows, &bursts, &results, &failures, started,
     );
@@ -195,6 +205,7 @@ fn options() -> Options {
         rounds: 2,
         soak: 300,
         doc: true,
+        only_stores: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -210,9 +221,10 @@ fn options() -> Options {
             "--soak" => opts.soak = value("--soak").parse().unwrap_or(300),
             "--fastapi" => opts.fastapi = PathBuf::from(value("--fastapi")),
             "--no-doc" => opts.doc = false,
+            "--only-stores" => opts.only_stores = true,
             other => {
                 eprintln!(
-                    "bench-run: unknown option `{other}` (--seconds N, --rounds N, --soak N, --fastapi DIR, --no-doc)"
+                    "bench-run: unknown option `{other}` (--seconds N, --rounds N, --soak N, --fastapi DIR, --no-doc, --only-stores)"
                 );
                 std::process::exit(2);
             }
@@ -1070,15 +1082,7 @@ fn report(
 }
 
 fn write_doc(opts: &Options, report: &str) -> Result<(), String> {
-    const BEGIN: &str = "<!-- bench:begin -->";
-    const END: &str = "<!-- bench:end -->";
-    let path = opts.root.join("docs/BENCHMARKS.md");
-    let doc = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    let (Some(a), Some(b)) = (doc.find(BEGIN), doc.find(END)) else {
-        return Err(format!("no {BEGIN} … {END} markers"));
-    };
-    let new = format!("{}{BEGIN}\n{report}\n{}", &doc[..a], &doc[b..]);
-    std::fs::write(&path, new).map_err(|e| e.to_string())
+    write_between(opts, "<!-- bench:begin -->", "<!-- bench:end -->", &format!("{report}\n"))
 }
 
 /// Requests/s per server, grouped by framework, as SVG.
@@ -1235,4 +1239,250 @@ mod tests {
         }
         let _ = std::fs::remove_file(&path);
     }
+}
+
+/// Login, refresh and a session-authenticated request over HTTP on one store.
+struct StoreRow {
+    store: &'static str,
+    login: Measure,
+    refresh: Measure,
+    session: Measure,
+}
+
+/// The stores-over-HTTP phase: `bench-stores` on memory, Redis, SQLite and Postgres;
+/// prints its table and writes it between `<!-- stores:begin -->` and
+/// `<!-- stores:end -->` in `docs/BENCHMARKS.md`. Returns the failures.
+fn stores_phase(opts: &Options, machine: &str) -> Vec<String> {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut rows = Vec::new();
+    for (store, env) in store_envs(opts) {
+        match store_row(opts, store, &env) {
+            Ok(row) => rows.push(row),
+            Err(e) => failures.push(format!("stores {store}: {e}")),
+        }
+    }
+    let report = stores_report(opts, machine, &rows, &failures, started);
+    println!("{report}");
+    if opts.doc
+        && let Err(e) = write_between(opts, "<!-- stores:begin -->", "<!-- stores:end -->", &report)
+    {
+        failures.push(format!("docs/BENCHMARKS.md: {e}"));
+    }
+    failures
+}
+
+/// Each store's settings, as the reference apps read them.
+fn store_envs(opts: &Options) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    let id = std::process::id();
+    let mut out = vec![
+        ("memory", vec![]),
+        (
+            "Redis",
+            vec![
+                ("AUTH_REDIS_URL", "redis://127.0.0.1:6379".to_string()),
+                ("AUTH_REDIS_NAMESPACE", format!("bench-stores-{id}")),
+            ],
+        ),
+        (
+            "SQLite",
+            vec![(
+                "AUTH_DATABASE_URL",
+                format!(
+                    "sqlite://{}",
+                    opts.root.join(format!("target/bench/stores-{id}.db")).display()
+                ),
+            )],
+        ),
+    ];
+    // Postgres: a fresh schema on the server the tests use.
+    let admin = std::env::var("AUTH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let schema = format!("bench_stores_{id}");
+    let made = Command::new("psql")
+        .arg(&admin)
+        .args(["-Atqc", &format!("CREATE SCHEMA {schema}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        out.push((
+            "Postgres",
+            vec![(
+                "AUTH_DATABASE_URL",
+                format!("{admin}{sep}options[search_path]={schema}"),
+            )],
+        ));
+    } else {
+        println!("bench-run: no Postgres at {admin}; its row is skipped");
+    }
+    out
+}
+
+fn store_row(opts: &Options, store: &'static str, env: &[(&str, String)]) -> Result<StoreRow, String> {
+    let _ = std::fs::create_dir_all(opts.root.join("target/bench"));
+    let mut env: Vec<(&str, String)> = env.to_vec();
+    env.push(("AUTH_JWT_SECRET", "bench-stores-access-secret-of-48-bytes-0123456789".into()));
+    env.push(("AUTH_REFRESH_SECRET", "bench-stores-refresh-secret-of-48-bytes-012345678".into()));
+    env.push(("AUTH_COOKIE_SECURE", "false".into()));
+    let server = start(opts, "bench-stores", "stores", &env)?;
+    let cookie = server
+        .headers
+        .get("/dashboard")
+        .ok_or("no session cookie announced")?
+        .clone();
+    let tokens: Vec<String> = server
+        .headers
+        .iter()
+        .filter(|(k, _)| k.starts_with("refresh:"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let dir = opts.root.join("target/bench");
+    let login = dir.join("stores-login.lua");
+    std::fs::write(
+        &login,
+        "wrk.method = \"POST\"\n\
+         wrk.body = \"grant_type=password&username=alice&password=password123\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let refresh = dir.join("stores-refresh.lua");
+    std::fs::write(&refresh, REFRESH_LUA).map_err(|e| e.to_string())?;
+
+    let dashboard = format!("{}/dashboard", server.url);
+    wrk(&dashboard, &[&cookie], 1, 32, None)?;
+    let session = wrk(&dashboard, &[&cookie], opts.seconds, 32, None)?;
+    // One rotation chain per connection: each refresh presents the token the last one
+    // returned (a token presented twice would be reuse and end the family).
+    let refresh = wrk_chains(&format!("{}/refresh", server.url), &tokens, opts.seconds, &refresh)?;
+    // At most 4 logins of one user at once: the fifth simultaneous attempt of a username
+    // is refused by design (each holds a throttle reservation while it hashes).
+    let login = wrk(&format!("{}/token", server.url), &[], opts.seconds, 4, Some(&login))?;
+    println!(
+        "  {store:<9} login {:>6.1}/s p50 {:>8.0} µs | refresh {:>7.0}/s p50 {:>7.0} µs | session {:>7.0}/s p50 {:>6.0} µs",
+        login.rps, login.p50_us, refresh.rps, refresh.p50_us, session.rps, session.p50_us
+    );
+    Ok(StoreRow {
+        store,
+        login,
+        refresh,
+        session,
+    })
+}
+
+/// Each wrk thread runs one connection whose requests chain refresh tokens: thread `i`
+/// starts from script argument `i`, and every answer's new `refresh_token` is the next
+/// request's.
+const REFRESH_LUA: &str = r#"local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  token = args[id]
+end
+function request()
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+    '{"refresh_token":"' .. token .. '"}')
+end
+function response(status, headers, body)
+  local next_token = body:match('"refresh_token":"([^"]+)"')
+  if next_token then token = next_token end
+end
+"#;
+
+/// wrk with one connection per thread (the refresh chains), pinned to core 1.
+fn wrk_chains(url: &str, tokens: &[String], seconds: u64, script: &Path) -> Result<Measure, String> {
+    if tokens.is_empty() {
+        return Err("no refresh tokens announced".into());
+    }
+    let n = tokens.len();
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "--latency"])
+        .arg(format!("-t{n}"))
+        .arg(format!("-c{n}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .arg("--")
+        .args(tokens)
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!("wrk failed: {text}"));
+    }
+    parse_wrk(&text, true)
+}
+
+fn stores_report(
+    opts: &Options,
+    machine: &str,
+    rows: &[StoreRow],
+    failures: &[String],
+    started: Instant,
+) -> String {
+    let mut s = String::new();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "Generated by `cargo xtask bench` (alone: `cargo xtask bench --only-stores`) on {date} \
+         ({:.1} min). Machine: {machine}.\n",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    let _ = writeln!(
+        s,
+        "`bench-stores` (the reference apps' routes through `reference_common::build`) on each \
+         store, pinned to core 0; wrk pinned to core 1, {} s each after 1 s of warm-up, every \
+         response a 2xx (checked). Login: `POST /token` (password grant, argon2id), 4 \
+         connections. Refresh: `POST /refresh`, 2 connections each rotating its own chain. \
+         Session request: `GET /dashboard` with a session cookie (the session is loaded, \
+         its user read when it slides), 32 connections.\n",
+        opts.seconds
+    );
+    let _ = writeln!(
+        s,
+        "| store | login/s | login p50 µs | refresh/s | refresh p50 µs | refresh p99 µs | session req/s | session p50 µs | session p99 µs |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            r.store,
+            r.login.rps,
+            r.login.p50_us,
+            r.refresh.rps,
+            r.refresh.p50_us,
+            r.refresh.p99_us,
+            r.session.rps,
+            r.session.p50_us,
+            r.session.p99_us
+        );
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(s, "\nFailed in this run:\n");
+        for f in failures {
+            let _ = writeln!(s, "- {f}");
+        }
+    }
+    s
+}
+
+/// Replaces what stands between `begin` and `end` in `docs/BENCHMARKS.md`.
+fn write_between(opts: &Options, begin: &str, end: &str, text: &str) -> Result<(), String> {
+    let path = opts.root.join("docs/BENCHMARKS.md");
+    let doc = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let (head, rest) = doc
+        .split_once(begin)
+        .ok_or_else(|| format!("no {begin} marker"))?;
+    let (_, tail) = rest
+        .split_once(end)
+        .ok_or_else(|| format!("no {end} marker"))?;
+    std::fs::write(&path, format!("{head}{begin}\n{text}{end}{tail}")).map_err(|e| e.to_string())
 }

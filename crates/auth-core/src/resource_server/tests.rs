@@ -554,3 +554,34 @@ async fn guards_work_on_external_principals_and_own_tokens_still_pass() {
         Principal::Bearer(_)
     ));
 }
+
+#[tokio::test]
+async fn keys_are_refreshed_in_the_background_before_they_expire() {
+    let (r, r2) = (rsa(), rsa2());
+    let (idp, clock, v) = setup(&[&r]);
+    v.prefetch().await;
+    assert_eq!(idp.fetches(), 1);
+    let mut c = claims();
+    c["exp"] = json!(NOW + 3_600);
+    let token = mint(&r, &c);
+    // max-age=300: the refresh is due at 90 % of it, before the keys expire.
+    clock.advance(Duration::from_secs(200));
+    v.verify(&token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(idp.fetches(), 1, "not due yet");
+    idp.publish(&[&r, &r2]);
+    clock.advance(Duration::from_secs(75));
+    v.verify(&token).await.unwrap();
+    for _ in 0..100 {
+        if idp.fetches() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(idp.fetches(), 2, "refreshed in the background");
+    // The key published meanwhile is known without an unknown-kid refetch.
+    let mut c2 = claims();
+    c2["exp"] = json!(NOW + 3_600);
+    v.verify(&mint(&r2, &c2)).await.unwrap();
+    assert_eq!(idp.fetches(), 2);
+}
