@@ -154,8 +154,7 @@ pub async fn ours() -> Result<Ours, String> {
     let bind = settings.bind;
     let auth = reference_common::build(settings).await?.auth;
     let alice = auth
-        .parts()
-        .users
+        .users()
         .find_by_username("alice")
         .await
         .map_err(|e| e.to_string())?
@@ -164,8 +163,7 @@ pub async fn ours() -> Result<Ours, String> {
         .await
         .map_err(|e| e.to_string())?;
     let key = auth
-        .parts()
-        .api_keys
+        .api_keys()
         .create("bench", &alice.id, Vec::new(), None)
         .await
         .map_err(|e| e.to_string())?;

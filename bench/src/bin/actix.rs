@@ -90,7 +90,7 @@ async fn main() {
                 .route("/jwt", web::get().to(jwt))
                 .route("/apikey", web::get().to(apikey))
                 .route("/session", web::get().to(session))
-                .configure(auth_actix::routes::configure),
+                .configure(auth_actix::routes::auth_routes),
             (None, "httpauth") => app.service(
                 web::resource("/jwt")
                     .wrap(HttpAuthentication::bearer(validate))

@@ -123,7 +123,7 @@ fn soak(seconds: u64) {
     use auth_core::session::SessionConfig;
     use auth_core::store::StateStore;
     use auth_core::token::TokenConfig;
-    use auth_core::{AuthBuilder, request::SimpleRequest};
+    use auth_core::{AuthBuilder, adapter::SimpleRequest};
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -148,13 +148,11 @@ fn soak(seconds: u64) {
     )
     .build()
     .expect("auth");
-    let parts = auth.parts();
     let start = Instant::now();
     let mut samples: Vec<(u64, u64, usize)> = Vec::new();
     let mut cycles: u64 = 0;
     rt.block_on(async {
-        let alice = parts
-            .users
+        let alice = auth.users()
             .find_by_username("alice")
             .await
             .expect("users")
@@ -165,29 +163,26 @@ fn soak(seconds: u64) {
             tick.tick().await;
             for i in 0..CYCLES_PER_SECOND / 10 {
                 // Log in, refresh once (rotation), use the new access token, log out.
-                let pair = parts.tokens.login(&alice, None).await.expect("login");
-                let (pair, _) = parts
-                    .tokens
+                let pair = auth.tokens().login(&alice, None).await.expect("login");
+                let (pair, _) = auth.tokens()
                     .refresh(&pair.refresh.token, None)
                     .await
                     .expect("refresh");
-                let claims = parts
-                    .tokens
+                let claims = auth.tokens()
                     .authenticate(&pair.access.token)
                     .await
                     .expect("authenticate");
                 if i % 2 == 0 {
                     // Half the logins end with a logout, half are left to expire.
-                    parts.tokens.logout(&claims).await.expect("logout");
+                    auth.tokens().logout(&claims).await.expect("logout");
                 }
                 // A cookie session: half logged out, half left to time out.
-                let started = parts
-                    .sessions
+                let started = auth.sessions()
                     .start(&alice, serde_json::Value::Null, &SimpleRequest::new())
                     .await
                     .expect("session");
                 if i % 2 == 0 {
-                    parts.sessions.end(&started.session).await.expect("end");
+                    auth.sessions().end(&started.session).await.expect("end");
                 }
                 cycles += 1;
             }

@@ -45,7 +45,7 @@ async fn main() {
             let routes = jwt
                 .or(apikey)
                 .or(session)
-                .or(auth_warp::routes(auth))
+                .or(auth_warp::routes::auth_routes(auth))
                 .recover(auth_warp::recover);
             let listener = tokio::net::TcpListener::bind(ours.bind)
                 .await
