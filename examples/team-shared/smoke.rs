@@ -40,7 +40,11 @@ fn command(bin: &str) -> Command {
             "team-test-next-refresh-secret-of-32-bytes",
         )
         .env("TEAM_KEY_ID_NEXT", "2026-12")
-        .env("TEAM_REDIS_URL", "redis://127.0.0.1:6379")
+        .env(
+            "TEAM_REDIS_URL",
+            std::env::var("AUTH_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        )
         .env(
             "TEAM_REDIS_NAMESPACE",
             format!("team-test-{}-{nanos}", std::process::id()),

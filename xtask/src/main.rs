@@ -1,5 +1,8 @@
 //! `cargo xtask <task>`: project automation in Rust, so it runs wherever cargo does.
 //!
+//! - `cargo xtask test [ARGS]`: the whole test suite on a fresh Debian machine: installs
+//!   what is missing, starts a throwaway Redis and Postgres on free ports, runs
+//!   `cargo test --workspace [ARGS]`, stops them (see `test.rs`).
 //! - `cargo xtask ci`: exactly what CI runs (`.ci/run`: fmt check, clippy, the tests).
 //! - `cargo xtask bench [OPTIONS]`: the side-by-side HTTP benchmark (`docs/BENCHMARKS.md`);
 //!   `--only-stores` runs only login, refresh and a session request on each store.
@@ -20,6 +23,8 @@
 //!   unlocks the sanitizer flags cargo-fuzz passes. A crash stops with the reproducer's
 //!   path (`fuzz/artifacts/TARGET/`).
 #![allow(clippy::indexing_slicing, clippy::string_slice)] // a developer tool: its input is our own command line and files
+
+mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -59,10 +64,11 @@ fn main() -> ExitCode {
             .current_dir(&root)
             .status(),
         Some("bench") => return bench(&root, args.collect()),
+        Some("test") => return test::run(&root, args.collect()),
         Some("fuzz") => return fuzz(&root, args.collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores]|criterion|fuzz [SECONDS] [TARGET...]>"
+                "usage: cargo xtask <test [CARGO TEST ARGS]|ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores]|criterion|fuzz [SECONDS] [TARGET...]>"
             );
             return ExitCode::from(2);
         }
