@@ -163,7 +163,8 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn unique_name(prefix: &str) -> String {
+/// A name no other scenario uses: `PREFIX_PID_NANOS_N`.
+pub(crate) fn unique_name(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
