@@ -79,6 +79,12 @@ macro_rules! conformance_suite {
                 jwks_bad_key_settings_exit_with_one_line,
             );
         }
+        // Trusted proxies: about the client address, not state, so once per app.
+        mod proxies {
+            $crate::conformance_suite!(@each $crate::Target::memory($binary);
+                trusted_proxies_name_the_client_for_the_address_limit,
+            );
+        }
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));
             $crate::conformance_suite!(@persistent $crate::Target::redis($binary));

@@ -26,7 +26,7 @@ pub use openapi::openapi_spec_follows_the_guards;
 pub mod throttle;
 pub use throttle::{
     concurrent_guesses_cannot_pass_the_user_limit, concurrent_sprays_cannot_pass_the_address_limit,
-    username_forms_share_one_throttle,
+    trusted_proxies_name_the_client_for_the_address_limit, username_forms_share_one_throttle,
 };
 pub mod cluster;
 pub mod persistence;

@@ -50,6 +50,7 @@ mod form;
 pub mod http;
 mod ids;
 pub mod policy;
+pub mod proxy;
 mod reply;
 mod request;
 pub mod resource_server;

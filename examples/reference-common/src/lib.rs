@@ -88,6 +88,8 @@ pub struct Settings {
     /// `AUTH_TRUSTED_ISSUERS` with `AUTH_TRUSTED_AUDIENCE` and `AUTH_TRUSTED_ROLES_CLAIM`:
     /// identity providers whose access tokens are accepted (resource-server mode).
     pub trusted_issuers: Vec<auth_core::resource_server::TrustedIssuer>,
+    /// `AUTH_TRUSTED_PROXIES`: CIDR blocks whose forwarding headers name the client.
+    pub trusted_proxies: auth_core::proxy::TrustedProxies,
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -169,6 +171,11 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let trusted_issuers = trusted_issuers(&get)?;
+        let trusted_proxies = match get("AUTH_TRUSTED_PROXIES") {
+            None => auth_core::proxy::TrustedProxies::default(),
+            Some(list) => auth_core::proxy::TrustedProxies::parse(&list)
+                .map_err(|e| format!("AUTH_TRUSTED_PROXIES: {e}"))?,
+        };
         Ok(Self {
             bind,
             access_secret,
@@ -212,6 +219,7 @@ impl Settings {
             allowed_origins,
             providers,
             trusted_issuers,
+            trusted_proxies,
             warnings,
         })
     }
@@ -401,6 +409,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
                 .verified_cache(settings.verified_cache),
         )
         .store(store)
+        .trusted_proxies(settings.trusted_proxies.clone())
         .revocation_mode(settings.revocation)
         // The contract's roles, explicitly: the builder's own table is empty.
         .roles(roles::contract_roles())

@@ -77,6 +77,7 @@ pub struct AuthBuilder {
     providers: crate::third_party::Providers,
     http: Option<Arc<dyn crate::third_party::HttpClient>>,
     identity: Option<Arc<dyn crate::third_party::IdentityHook>>,
+    proxies: crate::proxy::TrustedProxies,
     trusted: Option<(
         Vec<crate::resource_server::TrustedIssuer>,
         Arc<dyn crate::third_party::HttpClient>,
@@ -121,6 +122,7 @@ impl AuthBuilder {
             http: None,
             identity: None,
             trusted: None,
+            proxies: crate::proxy::TrustedProxies::default(),
             extra_claims: None,
             session_data: None,
             rings: None,
@@ -215,6 +217,14 @@ impl AuthBuilder {
         http: Arc<dyn crate::third_party::HttpClient>,
     ) -> Self {
         self.trusted = Some((issuers, http));
+        self
+    }
+
+    /// The proxies (load balancers, reverse proxies) whose `Forwarded` /
+    /// `X-Forwarded-For` headers say who the client is; see
+    /// [`proxy`](crate::proxy). Default: none, the client is the socket peer.
+    pub fn trusted_proxies(mut self, proxies: crate::proxy::TrustedProxies) -> Self {
+        self.proxies = proxies;
         self
     }
 
@@ -426,6 +436,7 @@ impl AuthBuilder {
             external,
             identity,
             trusted,
+            proxies: self.proxies,
         }))
     }
 }

@@ -42,7 +42,7 @@ impl Auth {
         let handled = self
             .inner
             .endpoint
-            .handle(request.content_type(), body, request.peer_addr())
+            .handle(request.content_type(), body, self.client_addr(request))
             .await;
         match handled {
             Ok(ok) => token_reply(&ok),
@@ -93,7 +93,7 @@ impl Auth {
             }
             Err(_) => return bad_request(send_form),
         };
-        let client = request.peer_addr();
+        let client = self.client_addr(request);
         let user = match self
             .inner
             .authenticator

@@ -131,6 +131,8 @@ pub(crate) struct AuthParts {
     pub(crate) identity: Arc<dyn crate::third_party::IdentityHook>,
     /// Resource-server mode: the trusted issuers, when configured.
     pub(crate) trusted: Option<Arc<crate::resource_server::TrustedIssuers>>,
+    /// Whose forwarding headers say who the client is.
+    pub(crate) proxies: crate::proxy::TrustedProxies,
 }
 
 /// Everything an adapter needs. Cheap to clone.
@@ -415,6 +417,14 @@ impl Auth {
         Ok(Principal::Bearer(
             self.inner.tokens.authenticate(token).await?,
         ))
+    }
+
+    /// The client's address, decided once for every adapter: the socket peer, or behind
+    /// a trusted proxy the forwarded client
+    /// ([`TrustedProxies::client_addr`](crate::proxy::TrustedProxies::client_addr)).
+    /// What the per-address login throttle counts.
+    pub fn client_addr(&self, request: &impl Request) -> Option<std::net::IpAddr> {
+        self.inner.proxies.client_addr(request)
     }
 
     /// Fetches the keys of every trusted issuer now (call it at start-up); returns each

@@ -110,8 +110,9 @@ fn user_key(username: &str) -> String {
     format!("login:user:{}", normal.to_lowercase())
 }
 
+/// IPv6 clients are counted per /64 ([`crate::proxy::throttle_key`]).
 fn addr_key(addr: IpAddr) -> String {
-    format!("login:addr:{addr}")
+    format!("login:addr:{}", crate::proxy::throttle_key(addr))
 }
 
 /// A login attempt that [`LoginThrottle::reserve`] admitted. Left alone it stays counted
