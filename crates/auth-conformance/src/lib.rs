@@ -79,10 +79,12 @@ macro_rules! conformance_suite {
                 jwks_bad_key_settings_exit_with_one_line,
             );
         }
-        // Trusted proxies: about the client address, not state, so once per app.
+        // Trusted proxies and the login body types: about the request, not the store, so
+        // once per app.
         mod proxies {
             $crate::conformance_suite!(@each $crate::Target::memory($binary);
                 trusted_proxies_name_the_client_for_the_address_limit,
+                login_accepts_a_form_or_json,
             );
         }
         mod redis {

@@ -13,7 +13,7 @@ pub use attacks::{authenticated_responses_are_private, jwt_attack_corpus};
 pub mod browser;
 pub use browser::{
     allowed_origins_are_validated, credentialed_answers_are_never_stored, csrf_token_form_field,
-    login_csrf_and_the_origin_policy,
+    login_accepts_a_form_or_json, login_csrf_and_the_origin_policy,
 };
 pub mod external;
 pub mod openapi;

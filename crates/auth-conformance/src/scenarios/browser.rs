@@ -343,3 +343,56 @@ pub async fn optional_bearer_fails_closed_on_store_outage(binary: &str) {
     assert_eq!(r.status(), 200, "no credential: anonymous, store or not");
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"user": null}));
 }
+
+/// Scenario: `POST /login` takes a form (what browsers post) or a JSON object (what
+/// scripts send), with the same answers: a session and its CSRF token for the right
+/// password, one sentence for a wrong one, 400 for a body that is neither or lacks a
+/// field.
+pub async fn login_accepts_a_form_or_json(t: &Target) {
+    let app = t.start().await;
+    let post = |body: Value| app.client.post(app.url("/login")).json(&body).send();
+    let r = post(json!({"username": "bob", "password": "password456"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "set-cookie").is_some_and(|c| c.starts_with("session_id=")));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "Logged in");
+    assert!(body["csrf_token"].as_str().is_some_and(|t| t.len() >= 32));
+
+    let wrong = post(json!({"username": "bob", "password": "nope"}))
+        .await
+        .unwrap();
+    let form_wrong = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("username", "bob"), ("password", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(wrong, 401).await["detail"],
+        problem(form_wrong, 401).await["detail"],
+        "one sentence whatever the body's type"
+    );
+    problem(post(json!({"username": "bob"})).await.unwrap(), 400).await;
+    problem(post(json!(["bob", "password456"])).await.unwrap(), 400).await;
+    let junk = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    problem(junk, 400).await;
+    let text = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "text/plain")
+        .body("username=bob&password=password456")
+        .send()
+        .await
+        .unwrap();
+    problem(text, 400).await;
+}

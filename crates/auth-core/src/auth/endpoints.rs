@@ -77,27 +77,15 @@ impl Auth {
             }
             .into();
         }
-        let send_form = "Send `username` and `password` as application/x-www-form-urlencoded";
-        let form = match Form::parse(request.content_type(), body, MAX_LOGIN_BODY_BYTES) {
-            Ok(form) => form,
-            Err(_) => return bad_request(send_form),
-        };
-        let fields = form
-            .field("username")
-            .and_then(|u| Ok((u, form.field("password")?)));
-        let (username, password) = match fields {
-            Ok((Some(u), Some(p))) => (u, p.to_owned()),
-            Ok(_) => return bad_request("Send both `username` and `password`"),
-            Err(FormError::Repeated(name)) => {
-                return bad_request(format!("The parameter `{name}` is repeated"));
-            }
-            Err(_) => return bad_request(send_form),
+        let (username, password) = match login_fields(request.content_type(), body) {
+            Ok(fields) => fields,
+            Err(reply) => return reply,
         };
         let client = self.client_addr(request);
         let user = match self
             .inner
             .authenticator
-            .authenticate(username, password, client)
+            .authenticate(&username, password, client)
             .await
         {
             Ok(u) => u,
@@ -315,6 +303,46 @@ impl Auth {
                 _ => TokenError::Revoked.into(),
             }),
         }
+    }
+}
+
+/// `/login`'s `username` and `password`: from a form (what browsers post) or a JSON
+/// object (what scripts send), at most [`MAX_LOGIN_BODY_BYTES`].
+fn login_fields(content_type: Option<&str>, body: &[u8]) -> Result<(String, String), Reply> {
+    let send =
+        "Send `username` and `password` as application/x-www-form-urlencoded or as a JSON object";
+    if body.len() > MAX_LOGIN_BODY_BYTES {
+        return Err(bad_request(send));
+    }
+    let json = content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case(crate::http::JSON));
+    if json {
+        // An object only (serde would also take a two-element array as the struct).
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(body) else {
+            return Err(bad_request(send));
+        };
+        let mut take = |name: &str| match fields.remove(name) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        return match (take("username"), take("password")) {
+            (Some(u), Some(p)) => Ok((u, p)),
+            _ => Err(bad_request("Send both `username` and `password`")),
+        };
+    }
+    let form =
+        Form::parse(content_type, body, MAX_LOGIN_BODY_BYTES).map_err(|_| bad_request(send))?;
+    let fields = form
+        .field("username")
+        .and_then(|u| Ok((u, form.field("password")?)));
+    match fields {
+        Ok((Some(u), Some(p))) => Ok((u.to_owned(), p.to_owned())),
+        Ok(_) => Err(bad_request("Send both `username` and `password`")),
+        Err(FormError::Repeated(name)) => {
+            Err(bad_request(format!("The parameter `{name}` is repeated")))
+        }
+        Err(_) => Err(bad_request(send)),
     }
 }
 
