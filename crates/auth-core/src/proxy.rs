@@ -3,11 +3,17 @@
 //!
 //! Behind a proxy every request's socket peer is the proxy, so a per-address login
 //! throttle would lock everyone out at once. [`TrustedProxies`] names the proxies (CIDR
-//! blocks); only when the socket peer is one of them are the forwarding headers read,
-//! and the client is the **rightmost** `Forwarded: for=` (RFC 7239) or, without that
-//! header, `X-Forwarded-For` address that is not itself a trusted proxy: entries further
-//! left were written by the client and can say anything. A request from any other peer
-//! is its own client, whatever headers it sends.
+//! blocks); only when the socket peer is one of them is the forwarding header read, and
+//! the client is its **rightmost** address that is not itself a trusted proxy: entries
+//! further left were written by the client and can say anything. A request from any
+//! other peer is its own client, whatever headers it sends.
+//!
+//! One header is read, the one the proxies write: `X-Forwarded-For` (nginx, HAProxy,
+//! cloud load balancers), or RFC 7239 `Forwarded: for=` after
+//! [`TrustedProxies::with_forwarded`]. The other is the client's to write and is never
+//! consulted (a proxy that appends to one passes the other through untouched). The
+//! header is read from the right, so neither padding nor a malformed entry further left
+//! can hide the address the proxy appended.
 //!
 //! ```
 //! use auth_core::adapter::SimpleRequest;
@@ -31,19 +37,35 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::error::ConfigError;
-use crate::request::{MAX_HEADER_BYTES, Request};
+use crate::request::Request;
 
 /// The proxies whose forwarding headers are believed (see the [module docs](self)).
 /// Empty (the default) believes none: the client is always the socket peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    /// Read `Forwarded` (RFC 7239) instead of `X-Forwarded-For`.
+    forwarded: bool,
 }
 
+/// Forwarded entries examined, from the right: more hops than this are not a real chain.
+const MAX_HOPS: usize = 32;
+
 impl TrustedProxies {
-    /// Trusts these blocks.
+    /// Trusts these blocks (their `X-Forwarded-For`).
     pub fn new(nets: Vec<IpNet>) -> Self {
-        Self { nets }
+        Self {
+            nets,
+            forwarded: false,
+        }
+    }
+
+    /// Reads the proxies' RFC 7239 `Forwarded: for=` header instead of
+    /// `X-Forwarded-For` (then `X-Forwarded-For` is the client's and is ignored).
+    #[must_use]
+    pub fn with_forwarded(mut self) -> Self {
+        self.forwarded = true;
+        self
     }
 
     /// Parses a comma list of CIDR blocks or single addresses (`10.0.0.0/8, ::1`), as
@@ -65,7 +87,7 @@ impl TrustedProxies {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { nets })
+        Ok(Self::new(nets))
     }
 
     /// Whether no proxy is trusted.
@@ -88,12 +110,13 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return Some(peer);
         }
-        let forwarded = forwarded_for(request).or_else(|| x_forwarded_for(request));
-        let Some(chain) = forwarded else {
-            return Some(peer);
+        let chain = if self.forwarded {
+            forwarded_for(request)
+        } else {
+            x_forwarded_for(request)
         };
         let mut client = peer;
-        for entry in chain.iter().rev() {
+        for entry in chain.iter().rev().take(MAX_HOPS) {
             match entry {
                 Some(addr) => {
                     client = canonical(*addr);
@@ -116,35 +139,35 @@ fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// Every value of `name`, joined by commas (repeated headers are one list, RFC 9110
-/// §5.3); `None` when absent, too large or not ASCII.
-fn joined(request: &impl Request, name: &str) -> Option<String> {
-    let mut out = String::new();
+/// The last [`MAX_HOPS`] comma-separated entries of every value of `name` (repeated
+/// headers are one list, RFC 9110 §5.3), in order. Bytes that are not UTF-8 become
+/// U+FFFD: an entry holding one is malformed, the entries right of it are intact.
+fn entries(request: &impl Request, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     for value in request.header_values(name) {
-        let text = std::str::from_utf8(value).ok()?;
-        if out.len() + text.len() > MAX_HEADER_BYTES {
-            return None;
+        let text = String::from_utf8_lossy(value);
+        out.extend(text.split(',').map(|e| e.trim().to_owned()));
+        if out.len() > 4 * MAX_HOPS {
+            out.drain(..out.len() - MAX_HOPS);
         }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push_str(text);
     }
-    (!out.is_empty()).then_some(out)
+    let keep = out.len().saturating_sub(MAX_HOPS);
+    out.split_off(keep)
 }
 
 /// `X-Forwarded-For`: one address per entry (`None` for a malformed one).
-fn x_forwarded_for(request: &impl Request) -> Option<Vec<Option<IpAddr>>> {
-    let list = joined(request, "x-forwarded-for")?;
-    Some(list.split(',').map(|e| parse_node(e.trim())).collect())
+fn x_forwarded_for(request: &impl Request) -> Vec<Option<IpAddr>> {
+    entries(request, "x-forwarded-for")
+        .iter()
+        .map(|e| parse_node(e))
+        .collect()
 }
 
 /// `Forwarded` (RFC 7239): the `for=` of each element (`None` for a malformed or
 /// obfuscated one, such as `for=unknown` or `for=_hidden`).
-fn forwarded_for(request: &impl Request) -> Option<Vec<Option<IpAddr>>> {
-    let list = joined(request, "forwarded")?;
-    let entries: Vec<Option<IpAddr>> = list
-        .split(',')
+fn forwarded_for(request: &impl Request) -> Vec<Option<IpAddr>> {
+    entries(request, "forwarded")
+        .iter()
         .map(|element| {
             element
                 .split(';')
@@ -152,8 +175,7 @@ fn forwarded_for(request: &impl Request) -> Option<Vec<Option<IpAddr>>> {
                 .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
                 .and_then(|(_, v)| parse_node(v.trim().trim_matches('"')))
         })
-        .collect();
-    Some(entries)
+        .collect()
 }
 
 /// An address as forwarding headers write it: `192.0.2.1`, `192.0.2.1:4711`,
@@ -224,20 +246,6 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_wins_and_its_forms_parse() {
-        let p = TrustedProxies::parse("10.0.0.0/8").unwrap();
-        let r = from("10.0.0.2")
-            .header("x-forwarded-for", "198.51.100.1")
-            .header(
-                "forwarded",
-                r#"for=192.0.2.43, for="[2001:db8:cafe::17]:4711";proto=https, for=10.0.0.9"#,
-            );
-        assert_eq!(p.client_addr(&r), ip("2001:db8:cafe::17"));
-        let r = from("10.0.0.2").header("forwarded", "for=192.0.2.60:8080;by=10.0.0.1");
-        assert_eq!(p.client_addr(&r), ip("192.0.2.60"));
-    }
-
-    #[test]
     fn a_malformed_entry_stops_the_walk_at_the_hop_that_forwarded_it() {
         let p = TrustedProxies::parse("10.0.0.0/8").unwrap();
         for junk in ["not-an-ip", "unknown", "_hidden", "", "1.2.3.4.5", "ü"] {
@@ -273,5 +281,42 @@ mod tests {
         );
         assert_eq!(throttle_key(ip("192.0.2.1").unwrap()), "192.0.2.1");
         assert_eq!(throttle_key(ip("::ffff:192.0.2.1").unwrap()), "192.0.2.1");
+    }
+
+    #[test]
+    fn only_the_header_the_proxies_write_is_read() {
+        let xff = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let fwd = xff.clone().with_forwarded();
+        let r = from("10.0.0.2")
+            .header("x-forwarded-for", "198.51.100.1")
+            .header(
+                "forwarded",
+                r#"for=192.0.2.43, for="[2001:db8:cafe::17]:4711";proto=https, for=10.0.0.9"#,
+            );
+        // A client's own `Forwarded` cannot override what an XFF proxy appended, and the
+        // reverse.
+        assert_eq!(xff.client_addr(&r), ip("198.51.100.1"));
+        assert_eq!(fwd.client_addr(&r), ip("2001:db8:cafe::17"));
+        let r = from("10.0.0.2").header("forwarded", "for=192.0.2.60:8080;by=10.0.0.1");
+        assert_eq!(fwd.client_addr(&r), ip("192.0.2.60"));
+        assert_eq!(
+            xff.client_addr(&r),
+            ip("10.0.0.2"),
+            "no XFF: the proxy itself"
+        );
+    }
+
+    #[test]
+    fn padding_or_bad_bytes_on_the_left_cannot_hide_the_appended_client() {
+        let p = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let padded = format!("{}, 203.0.113.9", "1.1.1.1, ".repeat(3_000));
+        let r = from("10.0.0.2").header("x-forwarded-for", padded);
+        assert_eq!(p.client_addr(&r), ip("203.0.113.9"));
+        let r = from("10.0.0.2").header("x-forwarded-for", b"\xff\xfe, 203.0.113.9".to_vec());
+        assert_eq!(p.client_addr(&r), ip("203.0.113.9"));
+        // A chain of trusted hops longer than any real one ends at the last one read.
+        let long = vec!["10.0.0.1"; 100].join(", ");
+        let r = from("10.0.0.2").header("x-forwarded-for", long);
+        assert_eq!(p.client_addr(&r), ip("10.0.0.1"));
     }
 }

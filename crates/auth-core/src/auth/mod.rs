@@ -43,12 +43,13 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// The user id.
+    /// The user id; for a trusted issuer's token `ISSUER#SUBJECT`, never a bare subject
+    /// that could pass for a local user id.
     pub fn user_id(&self) -> &str {
         match self {
             Principal::Bearer(c) => &c.sub,
             Principal::Session(s) => &s.record.user_id,
-            Principal::External(c) => &c.sub,
+            Principal::External(c) => &c.id,
         }
     }
 

@@ -35,6 +35,8 @@ enum Kind {
 
 /// A usable verification key from the issuer's JWKS.
 pub(super) struct VerifyKey {
+    /// The JWK as published (to notice a key replaced under the same `kid`).
+    published: String,
     kind: Kind,
     /// The JWK's own `alg`, when it names one.
     alg: Option<Algorithm>,
@@ -99,9 +101,21 @@ pub(super) enum Lookup {
 
 /// An issuer URL we may fetch from: `https://`, or `http://` on a loopback host (tests).
 pub(super) fn check_url(url: &str) -> Result<(), String> {
+    let authority = |rest: &str| rest.split(['/', '?', '#']).next().unwrap_or("").to_owned();
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = url.strip_prefix(scheme)
+            && authority(rest).contains('@')
+        {
+            return Err("a URL with user information (`user@host`) is refused".into());
+        }
+    }
     if let Some(rest) = url.strip_prefix("http://") {
-        let host = rest.split(['/', ':']).next().unwrap_or("");
-        let loopback = host == "localhost" || host == "127.0.0.1" || rest.starts_with("[::1]");
+        let authority = authority(rest);
+        let host = authority.split(':').next().unwrap_or("");
+        let loopback = host == "localhost"
+            || host == "127.0.0.1"
+            || authority == "[::1]"
+            || authority.starts_with("[::1]:");
         return if loopback {
             Ok(())
         } else {
@@ -226,8 +240,12 @@ impl IssuerKeys {
         match self.download(http).await {
             Ok((keys, ttl)) => {
                 let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-                let removed = state.keys.keys().any(|k| !keys.contains_key(k));
-                if removed {
+                // A key removed, or replaced under its `kid`: cached verifications go.
+                let changed = state
+                    .keys
+                    .iter()
+                    .any(|(k, old)| keys.get(k).is_none_or(|new| new.published != old.published));
+                if changed {
                     self.keys_changed.store(true, Ordering::SeqCst);
                 }
                 state.keys = keys;
@@ -353,9 +371,11 @@ fn usable_keys(set: &JwkSet) -> HashMap<String, Arc<VerifyKey>> {
         let Ok(decoding) = DecodingKey::from_jwk(jwk) else {
             continue;
         };
+        let published = serde_json::to_string(jwk).unwrap_or_default();
         out.insert(
             kid,
             Arc::new(VerifyKey {
+                published,
                 kind,
                 alg,
                 decoding,

@@ -132,6 +132,9 @@ pub struct ExternalClaims {
     pub iss: String,
     /// The subject (`sub`) at that issuer: not a user id of this service.
     pub sub: String,
+    /// `ISSUER#SUBJECT`: what [`Principal::user_id`](crate::Principal::user_id) answers
+    /// for it, so an issuer's subject `"1"` is never mistaken for local user 1.
+    pub id: String,
     /// The roles the issuer granted (from the configured claim path; empty without it).
     pub roles: Vec<String>,
     /// The scopes the issuer granted (`scope`, space-separated, or `scp`).
@@ -238,11 +241,18 @@ impl TrustedIssuers {
         else {
             return Err(TokenError::WrongIssuer.into());
         };
+        // Due keys are refreshed in the background whatever this token's fate.
+        issuer.refresh_if_due(&self.http, now);
+        if issuer.take_keys_changed()
+            && let Some(cache) = &self.cache
+        {
+            // A key was removed or replaced: nothing verified under the old set is served.
+            cache.clear();
+        }
         if let Some(cache) = &self.cache
             && let Some(hit) = cache.get(token)
         {
             verify::time_rules_on_hit(&hit, issuer.config(), now)?;
-            issuer.refresh_if_due(&self.http, now);
             return Ok(hit);
         }
         let epoch = self.cache.as_ref().map_or(0, VerifiedCache::epoch);
@@ -251,10 +261,11 @@ impl TrustedIssuers {
             if issuer.take_keys_changed() {
                 cache.clear();
             } else {
+                // Inserted under the epoch read before verifying: a clear that raced with
+                // this verification makes the entry unservable.
                 cache.insert(token, &claims, epoch);
             }
         }
-        issuer.refresh_if_due(&self.http, now);
         Ok(claims)
     }
 }

@@ -585,3 +585,63 @@ async fn keys_are_refreshed_in_the_background_before_they_expire() {
     v.verify(&mint(&r2, &c2)).await.unwrap();
     assert_eq!(idp.fetches(), 2);
 }
+
+#[tokio::test]
+async fn id_tokens_and_other_token_types_are_not_access_tokens() {
+    let r = rsa();
+    let (_, _, v) = setup(&[&r]);
+    let mut id_token = claims();
+    id_token["typ"] = json!("ID");
+    refused(
+        v.verify(&mint(&r, &id_token)).await,
+        TokenError::WrongTokenType,
+    );
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(r.kid.into());
+    header.typ = Some("logout+jwt".into());
+    let logout = jsonwebtoken::encode(&header, &claims(), &r.key).unwrap();
+    refused(v.verify(&logout).await, TokenError::WrongHeaderType);
+    header.typ = Some("at+jwt".into());
+    let at = jsonwebtoken::encode(&header, &claims(), &r.key).unwrap();
+    v.verify(&at).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_key_replaced_under_its_kid_drops_cached_verifications() {
+    let r = rsa();
+    let (idp, clock, v) = setup(&[&r]);
+    let mut c = claims();
+    c["exp"] = json!(NOW + 3_600);
+    let token = mint(&r, &c);
+    v.verify(&token).await.unwrap();
+    // The issuer replaces the key material under the same kid (a compromised key).
+    let replacement = Signer {
+        kid: "rsa-1",
+        ..rsa2()
+    };
+    idp.publish(&[&replacement]);
+    clock.advance(Duration::from_secs(300));
+    let mut fresh = claims();
+    fresh["exp"] = json!(NOW + 3_600);
+    fresh["jti"] = json!("new");
+    // A refresh is due: it runs in the background; wait for it.
+    let _ = v.verify(&mint(&replacement, &fresh)).await;
+    for _ in 0..100 {
+        if idp.fetches() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    refused(v.verify(&token).await, TokenError::BadSignature);
+    v.verify(&mint(&replacement, &fresh)).await.unwrap();
+}
+
+#[test]
+fn urls_with_user_information_are_refused() {
+    assert!(TrustedIssuer::new("http://localhost:x@evil.example/realms/a", AUD).is_err());
+    assert!(TrustedIssuer::new("http://[::1]@evil.example/", AUD).is_err());
+    assert!(TrustedIssuer::new("https://user@idp.example/", AUD).is_err());
+    assert!(TrustedIssuer::new("http://[::1]:8080/realms/a", AUD).is_ok());
+    assert!(TrustedIssuer::new("http://localhost/realms/a", AUD).is_ok());
+}

@@ -62,6 +62,14 @@ pub(super) async fn verify(
     ) {
         return Err(TokenError::AlgorithmNotAllowed.into());
     }
+    // An access token: `typ` absent, `JWT` or RFC 9068's `at+jwt`. Anything else (an ID
+    // token's own type, a logout token…) is not one.
+    if let Some(typ) = &header.typ {
+        let typ = typ.to_ascii_lowercase();
+        if !matches!(typ.as_str(), "jwt" | "at+jwt" | "application/at+jwt") {
+            return Err(TokenError::WrongHeaderType.into());
+        }
+    }
     let key = refusal(issuer.key(http, header.kid.as_deref(), now).await)?;
     if !key.allows(header.alg) {
         return Err(TokenError::AlgorithmNotAllowed.into());
@@ -84,6 +92,15 @@ pub(super) async fn verify(
             _ => TokenError::Malformed,
         })?;
     let claims = data.claims;
+    // Keycloak marks its ID tokens `typ: "ID"` (access tokens `"Bearer"`): an ID token
+    // for a client whose id is the configured audience is not an access token.
+    if claims
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("id"))
+    {
+        return Err(TokenError::WrongTokenType.into());
+    }
     let claims = external_claims(config, claims)?;
     time_rules(&claims.claims, config.leeway_secs, now)?;
     Ok(claims)
@@ -141,6 +158,7 @@ fn external_claims(
         _ => strings(claims.get("scp")),
     };
     Ok(ExternalClaims {
+        id: format!("{iss}#{sub}"),
         iss,
         sub,
         roles,
