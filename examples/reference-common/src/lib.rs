@@ -475,13 +475,8 @@ fn trusted_issuers(
 
 /// `GET /whoami`: where the bearer's token came from and what it grants.
 pub fn whoami_json(who: &Principal) -> Value {
-    let sub = match who {
-        // The issuer's own subject (`user_id` is `ISSUER#SUBJECT` for these).
-        Principal::External(c) => c.sub.as_str(),
-        _ => who.user_id(),
-    };
     json!({
-        "sub": sub,
+        "sub": who.subject(),
         "iss": who.issuer(),
         "roles": who.roles(),
         "scopes": who.scopes(),

@@ -70,6 +70,16 @@ impl Principal {
         }
     }
 
+    /// The subject as its issuer names it: the user id for our own tokens and sessions,
+    /// the issuer's `sub` for a trusted issuer's token (where [`Principal::user_id`] is
+    /// `ISSUER#SUBJECT`).
+    pub fn subject(&self) -> &str {
+        match self {
+            Principal::External(c) => &c.sub,
+            _ => self.user_id(),
+        }
+    }
+
     /// Who issued the credential: the token's `iss` (ours or a trusted issuer's), `None`
     /// for a cookie session or our own token without an issuer configured.
     pub fn issuer(&self) -> Option<&str> {
