@@ -87,6 +87,12 @@ macro_rules! conformance_suite {
                 login_accepts_a_form_or_json,
             );
         }
+        // AUTH_METRICS: one process-wide recorder, so once per app.
+        mod telemetry {
+            $crate::conformance_suite!(@each $crate::Target::memory($binary);
+                metrics_count_what_the_core_decides,
+            );
+        }
         mod redis {
             $crate::conformance_suite!(@tests $crate::Target::redis($binary));
             $crate::conformance_suite!(@persistent $crate::Target::redis($binary));

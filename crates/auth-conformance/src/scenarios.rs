@@ -58,9 +58,11 @@ pub use jwks::{
     jwks_rs256_tokens_verify_against_the_published_key,
 };
 pub mod panics;
+pub mod telemetry;
 pub use panics::{
     multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,
 };
+pub use telemetry::metrics_count_what_the_core_decides;
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "password123"),
@@ -135,6 +137,16 @@ async fn get_with_cookie(app: &App, path: &str, cookie: &str) -> Response {
     app.client
         .get(app.url(path))
         .header("cookie", cookie)
+        .send()
+        .await
+        .expect("GET")
+}
+
+/// `GET path` with the demo API key in the `X-API-Key` header.
+async fn get_with_api_key(app: &App, path: &str) -> Response {
+    app.client
+        .get(app.url(path))
+        .header("x-api-key", "secret-key-123")
         .send()
         .await
         .expect("GET")
@@ -732,13 +744,7 @@ pub async fn sessions_are_listed_and_revocable(t: &Target) {
 /// Scenario: api key in header and query.
 pub async fn api_key_in_header_and_query(t: &Target) {
     let app = t.start().await;
-    let r = app
-        .client
-        .get(app.url("/data"))
-        .header("x-api-key", "secret-key-123")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_api_key(&app, "/data").await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.unwrap(),

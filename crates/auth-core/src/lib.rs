@@ -56,6 +56,7 @@ mod request;
 pub mod resource_server;
 pub mod session;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod third_party;

@@ -8,7 +8,7 @@ use auth_actix::{
 };
 use auth_core::{Auth, Principal, user_json};
 use reference_common::articles::{delete_policy, edit_policy};
-use reference_common::{Articles, actor, parse_id, print_listening};
+use reference_common::{Articles, Metrics, actor, parse_id, print_listening};
 use serde_json::json;
 
 type Result<T> = std::result::Result<T, AuthRejection>;
@@ -97,6 +97,10 @@ async fn hello(Maybe(who): Maybe<Bearer>) -> HttpResponse {
     ))
 }
 
+async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    into_response(metrics.reply())
+}
+
 async fn health(auth: web::Data<Auth>) -> HttpResponse {
     into_response(auth.health().await)
 }
@@ -111,11 +115,13 @@ async fn main() {
     let (listener, addr) = reference_common::bind_or_exit(reference.settings.bind);
     let auth = web::Data::new(reference.auth);
     let articles = web::Data::new(reference.articles);
+    let metrics_data = web::Data::new(reference.metrics);
     let docs = auth_actix::docs::configure(&reference_common::api_doc(&auth));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(auth.clone())
             .app_data(articles.clone())
+            .app_data(metrics_data.clone())
             .route("/me", web::get().to(me))
             .route("/data", web::get().to(data))
             .route("/dashboard", web::get().to(dashboard))
@@ -123,6 +129,7 @@ async fn main() {
             .route("/health", web::get().to(health))
             .route("/hello", web::get().to(hello))
             .route("/whoami", web::get().to(whoami))
+            .route("/metrics", web::get().to(metrics))
             .service(
                 web::resource("/articles")
                     .wrap(require(reference_common::editors()))

@@ -13,13 +13,14 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use reference_common::articles::{delete_policy, edit_policy};
-use reference_common::{Articles, actor, parse_id, print_listening};
+use reference_common::{Articles, Metrics, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 
 #[derive(Clone, FromRef)]
 struct AppState {
     auth: Auth,
     articles: Articles,
+    metrics: Metrics,
 }
 
 fn app(state: AppState) -> Router {
@@ -39,6 +40,7 @@ fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/hello", get(hello))
         .route("/whoami", get(whoami))
+        .route("/metrics", get(metrics))
         .merge(editors)
         .merge(admins)
         .merge(auth_axum::routes::auth_routes())
@@ -135,6 +137,10 @@ async fn hello(who: Option<Bearer>) -> Json<Value> {
     ))
 }
 
+async fn metrics(State(metrics): State<Metrics>) -> Response {
+    into_response(metrics.reply())
+}
+
 async fn health(State(auth): State<Auth>) -> Response {
     into_response(auth.health().await)
 }
@@ -154,6 +160,7 @@ async fn main() {
     let state = AppState {
         auth: reference.auth,
         articles: reference.articles,
+        metrics: reference.metrics,
     };
     print_listening(addr);
     let served = axum::serve(

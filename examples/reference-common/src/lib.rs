@@ -30,8 +30,10 @@ use auth_core::{Auth, AuthBuilder, AuthError, Principal, RevocationMode};
 use serde_json::{Value, json};
 
 pub mod articles;
+pub mod metrics;
 pub mod roles;
 pub mod signing;
+pub use metrics::Metrics;
 
 use articles::Article;
 
@@ -90,6 +92,9 @@ pub struct Settings {
     pub trusted_issuers: Vec<auth_core::resource_server::TrustedIssuer>,
     /// `AUTH_TRUSTED_PROXIES`: CIDR blocks whose forwarding headers name the client.
     pub trusted_proxies: auth_core::proxy::TrustedProxies,
+    /// `AUTH_METRICS` (`1`/`true` or `0`/`false`, default off): Prometheus text on
+    /// `GET /metrics`.
+    pub metrics: bool,
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -220,6 +225,13 @@ impl Settings {
             providers,
             trusted_issuers,
             trusted_proxies,
+            metrics: match get("AUTH_METRICS").as_deref() {
+                None | Some("") | Some("0") | Some("false") => false,
+                Some("1") | Some("true") => true,
+                Some(other) => {
+                    return Err(format!("AUTH_METRICS must be 1 or 0, got `{other}`"));
+                }
+            },
             warnings,
         })
     }
@@ -283,6 +295,8 @@ pub struct Reference {
     pub articles: Articles,
     /// The settings.
     pub settings: Settings,
+    /// `GET /metrics` (`AUTH_METRICS`).
+    pub metrics: Metrics,
     /// The database's purge task, while the app lives.
     _purge: Option<Arc<auth_sqlx::PurgeTask>>,
 }
@@ -295,6 +309,12 @@ pub const DEMO_API_KEYS: [&str; 2] = ["secret-key-123", "another-key-456"];
 /// (migrated at start-up, the demo data seeded once into an empty database; with Redis
 /// too, the state lives in Redis and the users and API keys in the database).
 pub async fn build(settings: Settings) -> Result<Reference, String> {
+    // Installed first, so the recorder sees everything the app counts.
+    let metrics = if settings.metrics {
+        Metrics::install()?
+    } else {
+        Metrics::off()
+    };
     let server = match (&settings.redis_url, settings.redis_cluster_nodes.is_empty()) {
         (Some(_), false) => {
             return Err(
@@ -446,6 +466,7 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         auth,
         articles: Articles::default(),
         settings,
+        metrics,
         _purge: purge,
     })
 }

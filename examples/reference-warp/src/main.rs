@@ -8,7 +8,7 @@ use auth_core::token::Claims;
 use auth_core::{Auth, Principal, Reply, user_json};
 use auth_warp::{authenticated, into_response, reject as fail, require, with_auth};
 use reference_common::articles::{delete_policy, edit_policy};
-use reference_common::{Articles, actor, parse_id, print_listening};
+use reference_common::{Articles, Metrics, actor, parse_id, print_listening};
 use serde_json::{Value, json};
 use warp::Filter;
 use warp::reject::Rejection;
@@ -27,6 +27,7 @@ async fn user_json_of(auth: &Auth, who: &Principal) -> Result<Value, Rejection> 
 fn app(
     auth: Auth,
     articles: Articles,
+    metrics: Metrics,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let with_articles = {
         let articles = articles.clone();
@@ -133,6 +134,10 @@ fn app(
         .and(authenticated(auth.clone()))
         .map(|who: Principal| ok(&reference_common::whoami_json(&who)));
 
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .map(move || into_response(metrics.reply()));
+
     let docs = auth_warp::docs::docs(&reference_common::api_doc(&auth));
     me.or(data)
         .unify()
@@ -153,6 +158,8 @@ fn app(
         .or(hello)
         .unify()
         .or(whoami)
+        .unify()
+        .or(metrics)
         .unify()
         .or(docs)
         .unify()
@@ -177,7 +184,7 @@ async fn main() {
     // Private-response headers go on refusals too, so they wrap the recovered filter.
     let routes = auth_warp::private_responses(
         auth,
-        app(reference.auth, reference.articles)
+        app(reference.auth, reference.articles, reference.metrics)
             .recover(auth_warp::recover)
             .unify(),
     );

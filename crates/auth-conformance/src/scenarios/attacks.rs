@@ -512,13 +512,7 @@ pub async fn authenticated_responses_are_private(t: &Target) {
     let r = super::get_with_cookie(&app, "/dashboard", &cookie).await;
     assert_eq!(r.status(), 200);
     check(&r, "session /dashboard");
-    let r = app
-        .client
-        .get(app.url("/data"))
-        .header("x-api-key", "secret-key-123")
-        .send()
-        .await
-        .unwrap();
+    let r = super::get_with_api_key(&app, "/data").await;
     assert_eq!(r.status(), 200);
     check(&r, "api key /data");
     let r = get(&app, "/health", None).await;

@@ -278,13 +278,7 @@ pub async fn credentialed_answers_are_never_stored(t: &Target) {
     let r = get(&app, "/data?api_key=wrong-key", None).await;
     assert_eq!(r.status(), 401);
     private(&r, "refused api key in the query", &[]);
-    let r = app
-        .client
-        .get(app.url("/data"))
-        .header("x-api-key", "secret-key-123")
-        .send()
-        .await
-        .unwrap();
+    let r = super::get_with_api_key(&app, "/data").await;
     assert_eq!(r.status(), 200);
     private(&r, "api key header", &["x-api-key"]);
     let tok = login_bearer(&app, "alice").await;

@@ -19,6 +19,7 @@ use crate::policy::{Disclosure, Requirement, RolePermissions};
 use crate::request::{MAX_HEADER_BYTES, Request};
 use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
 use crate::store::StateStore;
+use crate::telemetry::{self, AuthScheme};
 use crate::token::Claims;
 use crate::token::families::TokenManager;
 use crate::token_endpoint::TokenEndpoint;
@@ -370,8 +371,11 @@ impl Auth {
 
     /// The caller's verified, unrevoked access-token claims.
     pub async fn bearer(&self, request: &impl Request) -> Result<Claims, AuthError> {
-        let token = self.bearer_token(request)?;
-        self.inner.tokens.authenticate(token).await
+        let work = async {
+            let token = self.bearer_token(request)?;
+            self.inner.tokens.authenticate(token).await
+        };
+        telemetry::authenticate(work, |_| AuthScheme::Bearer).await
     }
 
     /// As [`Auth::bearer`], with caller-defined claims `E`.
@@ -379,8 +383,11 @@ impl Auth {
         &self,
         request: &impl Request,
     ) -> Result<Claims<E>, AuthError> {
-        let token = self.bearer_token(request)?;
-        self.inner.tokens.authenticate_as::<E>(token).await
+        let work = async {
+            let token = self.bearer_token(request)?;
+            self.inner.tokens.authenticate_as::<E>(token).await
+        };
+        telemetry::authenticate(work, |_| AuthScheme::Bearer).await
     }
 
     /// The caller's API key record.
@@ -388,37 +395,52 @@ impl Auth {
         &self,
         request: &impl Request,
     ) -> Result<(ApiKeyRecord, KeySource), AuthError> {
-        self.inner.api_keys.authenticate(request).await
+        let work = self.inner.api_keys.authenticate(request);
+        telemetry::authenticate(work, |_| AuthScheme::ApiKey).await
     }
 
     /// The caller's live session ([`AuthError::NotAuthenticated`] without one); on an
     /// unsafe method the CSRF check runs too ([`AuthError::Csrf`]). Every adapter's session
     /// extractor decides here.
     pub async fn session(&self, request: &impl Request) -> Result<Session, AuthError> {
-        let session = self.inner.sessions.require(request).await?;
-        self.inner.sessions.check_csrf(request, &session)?;
-        Ok(session)
+        let work = async {
+            let session = self.inner.sessions.require(request).await?;
+            self.inner.sessions.check_csrf(request, &session)?;
+            Ok(session)
+        };
+        telemetry::authenticate(work, |_| AuthScheme::Session).await
     }
 
     /// Bearer when an `Authorization` header is sent, else the session cookie. For a
     /// cookie session and an unsafe method, the CSRF check runs too.
     pub async fn principal(&self, request: &impl Request) -> Result<Principal, AuthError> {
-        if request.header_values("authorization").next().is_some() {
-            return self.bearer_principal(request).await;
-        }
-        match self.inner.sessions.load(request).await? {
-            Some(session) => {
-                self.inner.sessions.check_csrf(request, &session)?;
-                Ok(Principal::Session(session))
+        let work = async {
+            if request.header_values("authorization").next().is_some() {
+                return self.bearer_principal_unrecorded(request).await;
             }
-            None => Err(AuthError::MissingCredentials(Scheme::Bearer)),
-        }
+            match self.inner.sessions.load(request).await? {
+                Some(session) => {
+                    self.inner.sessions.check_csrf(request, &session)?;
+                    Ok(Principal::Session(session))
+                }
+                None => Err(AuthError::MissingCredentials(Scheme::Bearer)),
+            }
+        };
+        telemetry::authenticate(work, |r| self.scheme_of(request, r)).await
     }
 
     /// The bearer caller as a [`Principal`]: a trusted issuer's token (its `iss` names
     /// one, resource-server mode) becomes [`Principal::External`], any other our own
     /// [`Principal::Bearer`]. The issuer is selected by `iss`, never by trying keys.
     pub async fn bearer_principal(&self, request: &impl Request) -> Result<Principal, AuthError> {
+        let work = self.bearer_principal_unrecorded(request);
+        telemetry::authenticate(work, |r| self.scheme_of(request, r)).await
+    }
+
+    async fn bearer_principal_unrecorded(
+        &self,
+        request: &impl Request,
+    ) -> Result<Principal, AuthError> {
         let token = self.bearer_token(request)?;
         if let Some(trusted) = &self.inner.trusted
             && trusted.issuer_of(token).is_some()
@@ -428,6 +450,33 @@ impl Auth {
         Ok(Principal::Bearer(
             self.inner.tokens.authenticate(token).await?,
         ))
+    }
+
+    /// The credential scheme an authentication of `request` used, for the metrics: the
+    /// principal's own when it succeeded, otherwise what the request presented.
+    fn scheme_of(
+        &self,
+        request: &impl Request,
+        result: &Result<Principal, AuthError>,
+    ) -> AuthScheme {
+        match result {
+            Ok(Principal::Bearer(_)) => AuthScheme::Bearer,
+            Ok(Principal::Session(_)) => AuthScheme::Session,
+            Ok(Principal::External(_)) => AuthScheme::External,
+            Err(_) if request.header_values("authorization").next().is_some() => {
+                let external = self.inner.trusted.as_ref().is_some_and(|trusted| {
+                    self.bearer_token(request)
+                        .is_ok_and(|token| trusted.issuer_of(token).is_some())
+                });
+                if external {
+                    AuthScheme::External
+                } else {
+                    AuthScheme::Bearer
+                }
+            }
+            Err(_) if self.inner.sessions.presented_id(request).is_some() => AuthScheme::Session,
+            Err(_) => AuthScheme::Bearer,
+        }
     }
 
     /// The client's address, decided once for every adapter: the socket peer, or behind

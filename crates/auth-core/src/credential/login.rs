@@ -6,7 +6,10 @@ use std::sync::Arc;
 use super::password::{MAX_PASSWORD_BYTES, Passwords, Verified};
 use super::throttle::LoginThrottle;
 use super::users::{User, UserStore};
+use tracing::Instrument as _;
+
 use crate::error::{AuthError, StoreError};
+use crate::telemetry::{self, LoginOutcome};
 
 /// Usernames longer than this are refused without a store lookup.
 pub const MAX_USERNAME_BYTES: usize = 256;
@@ -57,18 +60,43 @@ impl Authenticator {
         password: String,
         client: Option<IpAddr>,
     ) -> Result<User, AuthError> {
+        let span = tracing::info_span!("auth.login", outcome = tracing::field::Empty);
+        let result = self
+            .check(username, password, client)
+            .instrument(span.clone())
+            .await;
+        let outcome = LoginOutcome::of(&result);
+        span.record("outcome", outcome.as_str());
+        telemetry::login(outcome);
+        result
+    }
+
+    async fn check(
+        &self,
+        username: &str,
+        password: String,
+        client: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
         if username.is_empty() || username.len() > MAX_USERNAME_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
         // Reserved (checked and counted at once) before any hashing: parallel guesses
         // cannot all pass a check that none of them has been counted in yet.
-        let attempt = self.throttle.reserve(username, client).await?;
+        let attempt = self
+            .throttle
+            .reserve(username, client)
+            .instrument(telemetry::store_span("throttle_reserve"))
+            .await?;
         if password.len() > MAX_PASSWORD_BYTES {
             // Refused before hashing, but still an attempt (the reservation stays).
             return Err(AuthError::InvalidCredentials);
         }
 
-        let user = self.users.find_by_username(username).await?;
+        let user = self
+            .users
+            .find_by_username(username)
+            .instrument(telemetry::store_span("find_user"))
+            .await?;
         // A user without a usable hash (an external-only account) goes through the same
         // argon2 work as anyone else: `verify` falls back to the dummy hash.
         let verified = match &user {

@@ -49,6 +49,7 @@ use std::time::Duration;
 use cookie::{Cookie, SameSite as CookieSameSite};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
+use tracing::Instrument as _;
 
 use crate::clock::Clock;
 use crate::credential::User;
@@ -445,7 +446,12 @@ impl SessionManager {
             return Ok(None);
         };
         let key = session_key(&id);
-        let Some(mut record) = self.store.load_session(&key).await? else {
+        let loaded = self
+            .store
+            .load_session(&key)
+            .instrument(crate::telemetry::store_span("load_session"))
+            .await?;
+        let Some(mut record) = loaded else {
             return Ok(None);
         };
         let now = self.clock.unix_seconds();

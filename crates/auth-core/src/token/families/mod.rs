@@ -9,8 +9,11 @@ mod tests;
 use std::sync::Arc;
 
 use crate::credential::{User, UserStore};
+use tracing::Instrument as _;
+
 use crate::error::{AuthError, TokenError};
 use crate::store::{Family, Rotation, StateStore, TokenMeta, TokenRef, TokenStatus};
+use crate::telemetry::{self, RefreshOutcome};
 use crate::token::{Claims, Subject, TokenPair, TokenService};
 
 use options::REGISTERED_CLAIMS;
@@ -215,7 +218,11 @@ impl TokenManager {
 
     /// The revocation check alone, for claims verified elsewhere.
     pub async fn check<E>(&self, claims: &Claims<E>) -> Result<(), AuthError> {
-        match self.status(&self.token_ref(claims)).await? {
+        let status = self
+            .status(&self.token_ref(claims))
+            .instrument(telemetry::store_span("token_status"))
+            .await?;
+        match status {
             TokenStatus::Active => Ok(()),
             TokenStatus::Revoked => Err(TokenError::Revoked.into()),
         }
@@ -230,11 +237,45 @@ impl TokenManager {
         refresh_token: &str,
         scope: Option<&str>,
     ) -> Result<(TokenPair, User), AuthError> {
+        let span = tracing::info_span!("auth.refresh", outcome = tracing::field::Empty);
+        let mut reused = false;
+        let result = self
+            .rotate(refresh_token, scope, &mut reused)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok(_) => RefreshOutcome::Ok,
+            Err(_) if reused => RefreshOutcome::ReuseDetected,
+            Err(AuthError::StoreUnavailable(_) | AuthError::Internal) => {
+                RefreshOutcome::Unavailable
+            }
+            Err(_) => RefreshOutcome::Invalid,
+        };
+        span.record("outcome", outcome.as_str());
+        telemetry::refresh(outcome);
+        result
+    }
+
+    async fn rotate(
+        &self,
+        refresh_token: &str,
+        scope: Option<&str>,
+        reused: &mut bool,
+    ) -> Result<(TokenPair, User), AuthError> {
         let claims = self.tokens.verify_refresh(refresh_token)?;
-        if self.status(&self.token_ref(&claims)).await? == TokenStatus::Revoked {
+        let status = self
+            .status(&self.token_ref(&claims))
+            .instrument(telemetry::store_span("token_status"))
+            .await?;
+        if status == TokenStatus::Revoked {
             return Err(TokenError::Revoked.into());
         }
-        let user = match self.users.find_by_id(&claims.sub).await? {
+        let user = self
+            .users
+            .find_by_id(&claims.sub)
+            .instrument(telemetry::store_span("find_user"))
+            .await?;
+        let user = match user {
             Some(u) if !u.disabled => u,
             _ => return Err(TokenError::Revoked.into()),
         };
@@ -271,6 +312,7 @@ impl TokenManager {
                 &pair.refresh.jti,
                 pair.refresh.exp,
             )
+            .instrument(telemetry::store_span("rotate_family"))
             .await?
         {
             Rotation::Rotated => {
@@ -282,6 +324,7 @@ impl TokenManager {
                 Ok((pair, user))
             }
             Rotation::Reused => {
+                *reused = true;
                 tracing::warn!(user_id = %claims.sub, "refresh token reuse detected; the login's tokens are revoked");
                 Err(TokenError::Revoked.into())
             }

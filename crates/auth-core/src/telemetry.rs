@@ -1,0 +1,346 @@
+//! Metrics and traces, decided once for every adapter.
+//!
+//! The core counts what it decides through the [`metrics`] facade and opens [`tracing`]
+//! spans around it. Nothing is exported until the application installs a recorder (the
+//! reference apps install `metrics-exporter-prometheus` on `GET /metrics` when
+//! `AUTH_METRICS=1`) and a subscriber; without them both cost a few atomic loads.
+//!
+//! | series | type | labels |
+//! |---|---|---|
+//! | [`LOGINS_TOTAL`] `auth_logins_total` | counter | `outcome`: `ok`, `invalid_credentials`, `throttled`, `mfa_required`, `unavailable` |
+//! | [`AUTHENTICATIONS_TOTAL`] `auth_authentications_total` | counter | `scheme`: `bearer`, `api_key`, `session`, `external`; `outcome`: `ok`, `missing`, `invalid`, `revoked`, `unavailable` |
+//! | [`REFRESH_TOTAL`] `auth_refresh_total` | counter | `outcome`: `ok`, `reuse_detected`, `invalid`, `unavailable` |
+//! | [`VERIFICATION_SECONDS`] `auth_verification_seconds` | histogram | `scheme` (as above) |
+//!
+//! Labels take only the values listed: never a username, user id, token, key or address.
+//!
+//! Spans (target `auth_core`): `auth.authenticate` (debug; fields `scheme`, `outcome`),
+//! `auth.login` (info; `outcome`), `auth.refresh` (info; `outcome`) and `auth.store`
+//! (debug; `op`) around the store calls of those three. A span's fields never hold a
+//! secret: no token, password, key or session id.
+//!
+//! ```
+//! use auth_core::telemetry;
+//! assert_eq!(telemetry::LOGINS_TOTAL, "auth_logins_total");
+//! assert!(telemetry::SERIES.iter().any(|s| s.name == telemetry::VERIFICATION_SECONDS));
+//! ```
+
+use std::time::Instant;
+
+use metrics::{Key, Label, Level, Metadata};
+use tracing::Instrument as _;
+
+use crate::{AuthError, TokenError};
+
+/// Counter of password logins (`POST /login` and the password grant), by `outcome`.
+pub const LOGINS_TOTAL: &str = "auth_logins_total";
+/// Counter of authentications of a request, by `scheme` and `outcome`.
+pub const AUTHENTICATIONS_TOTAL: &str = "auth_authentications_total";
+/// Counter of refresh-token rotations, by `outcome`.
+pub const REFRESH_TOTAL: &str = "auth_refresh_total";
+/// Histogram of the time (seconds) to verify a presented credential, by `scheme`.
+pub const VERIFICATION_SECONDS: &str = "auth_verification_seconds";
+
+/// One series the core records: its name, kind, labels and a description.
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    /// The series name (Prometheus appends `_bucket`, `_sum`, `_count` to histograms).
+    pub name: &'static str,
+    /// `counter` or `histogram`.
+    pub kind: &'static str,
+    /// Each label with every value it takes.
+    pub labels: &'static [(&'static str, &'static [&'static str])],
+    /// What it counts.
+    pub description: &'static str,
+}
+
+const SCHEMES: &[&str] = &["bearer", "api_key", "session", "external"];
+
+/// Every series the core records, for dashboards and for [`describe`].
+pub const SERIES: &[Series] = &[
+    Series {
+        name: LOGINS_TOTAL,
+        kind: "counter",
+        labels: &[("outcome", LoginOutcome::ALL)],
+        description: "Password logins (POST /login and the password grant) by outcome",
+    },
+    Series {
+        name: AUTHENTICATIONS_TOTAL,
+        kind: "counter",
+        labels: &[("scheme", SCHEMES), ("outcome", AuthOutcome::ALL)],
+        description: "Requests authenticated (or refused) by credential scheme and outcome",
+    },
+    Series {
+        name: REFRESH_TOTAL,
+        kind: "counter",
+        labels: &[("outcome", RefreshOutcome::ALL)],
+        description: "Refresh-token rotations by outcome",
+    },
+    Series {
+        name: VERIFICATION_SECONDS,
+        kind: "histogram",
+        labels: &[("scheme", SCHEMES)],
+        description: "Seconds spent verifying a presented credential (store checks included)",
+    },
+];
+
+/// Registers the description of every series with the installed recorder (call it once
+/// after installing one; Prometheus shows them as `# HELP`).
+pub fn describe() {
+    for s in SERIES {
+        if s.kind == "histogram" {
+            metrics::describe_histogram!(s.name, metrics::Unit::Seconds, s.description);
+        } else {
+            metrics::describe_counter!(s.name, s.description);
+        }
+    }
+}
+
+/// The credential scheme of an authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthScheme {
+    Bearer = 0,
+    ApiKey = 1,
+    Session = 2,
+    External = 3,
+}
+
+impl AuthScheme {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::ApiKey => "api_key",
+            Self::Session => "session",
+            Self::External => "external",
+        }
+    }
+}
+
+/// The outcome of an authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthOutcome {
+    Ok = 0,
+    Missing = 1,
+    Invalid = 2,
+    Revoked = 3,
+    Unavailable = 4,
+}
+
+impl AuthOutcome {
+    const ALL: &'static [&'static str] = &["ok", "missing", "invalid", "revoked", "unavailable"];
+
+    pub(crate) fn of<T>(result: &Result<T, AuthError>) -> Self {
+        match result {
+            Ok(_) => Self::Ok,
+            Err(AuthError::MissingCredentials(_) | AuthError::NotAuthenticated) => Self::Missing,
+            Err(AuthError::InvalidToken(TokenError::Revoked)) => Self::Revoked,
+            Err(
+                AuthError::StoreUnavailable(_) | AuthError::IssuerUnavailable | AuthError::Internal,
+            ) => Self::Unavailable,
+            Err(_) => Self::Invalid,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        Self::ALL.get(self as usize).copied().unwrap_or_default()
+    }
+}
+
+/// The outcome of a password login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginOutcome {
+    Ok = 0,
+    InvalidCredentials = 1,
+    Throttled = 2,
+    Unavailable = 4,
+}
+
+impl LoginOutcome {
+    const ALL: &'static [&'static str] = &[
+        "ok",
+        "invalid_credentials",
+        "throttled",
+        "mfa_required",
+        "unavailable",
+    ];
+
+    pub(crate) fn of<T>(result: &Result<T, AuthError>) -> Self {
+        match result {
+            Ok(_) => Self::Ok,
+            Err(AuthError::Throttled { .. }) => Self::Throttled,
+            Err(AuthError::StoreUnavailable(_) | AuthError::Internal) => Self::Unavailable,
+            Err(_) => Self::InvalidCredentials,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        Self::ALL.get(self as usize).copied().unwrap_or_default()
+    }
+}
+
+/// The outcome of a refresh-token rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefreshOutcome {
+    Ok = 0,
+    ReuseDetected = 1,
+    Invalid = 2,
+    Unavailable = 3,
+}
+
+impl RefreshOutcome {
+    const ALL: &'static [&'static str] = &["ok", "reuse_detected", "invalid", "unavailable"];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        Self::ALL.get(self as usize).copied().unwrap_or_default()
+    }
+}
+
+static METADATA: Metadata<'static> = Metadata::new("auth_core", Level::INFO, Some(module_path!()));
+
+const fn label(key: &'static str, value: &'static str) -> Label {
+    Label::from_static_parts(key, value)
+}
+
+// Every key is built at compile time: recording allocates nothing.
+static SCHEME_LABELS: [[Label; 1]; 4] = [
+    [label("scheme", "bearer")],
+    [label("scheme", "api_key")],
+    [label("scheme", "session")],
+    [label("scheme", "external")],
+];
+
+macro_rules! pairs {
+    ($($scheme:literal),*) => {
+        [$([
+            [label("scheme", $scheme), label("outcome", "ok")],
+            [label("scheme", $scheme), label("outcome", "missing")],
+            [label("scheme", $scheme), label("outcome", "invalid")],
+            [label("scheme", $scheme), label("outcome", "revoked")],
+            [label("scheme", $scheme), label("outcome", "unavailable")],
+        ]),*]
+    };
+}
+
+static AUTH_LABELS: [[[Label; 2]; 5]; 4] = pairs!("bearer", "api_key", "session", "external");
+
+macro_rules! outcomes {
+    ($($outcome:literal),*) => { [$([label("outcome", $outcome)]),*] };
+}
+
+static LOGIN_LABELS: [[Label; 1]; 5] = outcomes!(
+    "ok",
+    "invalid_credentials",
+    "throttled",
+    "mfa_required",
+    "unavailable"
+);
+static REFRESH_LABELS: [[Label; 1]; 4] =
+    outcomes!("ok", "reuse_detected", "invalid", "unavailable");
+
+fn count(name: &'static str, labels: &'static [Label]) {
+    let key = Key::from_static_parts(name, labels);
+    metrics::with_recorder(|r| r.register_counter(&key, &METADATA)).increment(1);
+}
+
+/// Runs one authentication in an `auth.authenticate` span and records it: its counter,
+/// and for a presented credential its verification time. `scheme` names the scheme from
+/// the result (a principal may be a bearer, a session or an external token).
+pub(crate) async fn authenticate<T>(
+    work: impl Future<Output = Result<T, AuthError>>,
+    scheme: impl FnOnce(&Result<T, AuthError>) -> AuthScheme,
+) -> Result<T, AuthError> {
+    let span = tracing::debug_span!(
+        "auth.authenticate",
+        scheme = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    );
+    let started = Instant::now();
+    let result = work.instrument(span.clone()).await;
+    let outcome = AuthOutcome::of(&result);
+    let scheme = scheme(&result);
+    span.record("scheme", scheme.as_str());
+    span.record("outcome", outcome.as_str());
+    authentication(scheme, outcome, started);
+    result
+}
+
+fn authentication(scheme: AuthScheme, outcome: AuthOutcome, started: Instant) {
+    let s = scheme as usize;
+    if let Some(labels) = AUTH_LABELS.get(s).and_then(|o| o.get(outcome as usize)) {
+        count(AUTHENTICATIONS_TOTAL, labels);
+    }
+    if outcome != AuthOutcome::Missing
+        && let Some(labels) = SCHEME_LABELS.get(s)
+    {
+        let key = Key::from_static_parts(VERIFICATION_SECONDS, labels);
+        metrics::with_recorder(|r| r.register_histogram(&key, &METADATA))
+            .record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// An `auth.store` span (debug) for one store call of the authentication, login or
+/// refresh paths; `op` names the call, never its arguments.
+pub(crate) fn store_span(op: &'static str) -> tracing::Span {
+    tracing::debug_span!("auth.store", op)
+}
+
+/// Records one password login.
+pub(crate) fn login(outcome: LoginOutcome) {
+    if let Some(labels) = LOGIN_LABELS.get(outcome as usize) {
+        count(LOGINS_TOTAL, labels);
+    }
+}
+
+/// Records one refresh.
+pub(crate) fn refresh(outcome: RefreshOutcome) {
+    if let Some(labels) = REFRESH_LABELS.get(outcome as usize) {
+        count(REFRESH_TOTAL, labels);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_tables_match_the_documented_values() {
+        for (i, scheme) in SCHEMES.iter().enumerate() {
+            assert_eq!(SCHEME_LABELS[i][0].value(), *scheme);
+            for (j, outcome) in AuthOutcome::ALL.iter().enumerate() {
+                assert_eq!(AUTH_LABELS[i][j][0].value(), *scheme);
+                assert_eq!(AUTH_LABELS[i][j][1].value(), *outcome);
+            }
+        }
+        for (j, outcome) in LoginOutcome::ALL.iter().enumerate() {
+            assert_eq!(LOGIN_LABELS[j][0].value(), *outcome);
+        }
+        for (j, outcome) in RefreshOutcome::ALL.iter().enumerate() {
+            assert_eq!(REFRESH_LABELS[j][0].value(), *outcome);
+        }
+        assert_eq!(AuthScheme::External.as_str(), "external");
+        assert_eq!(LoginOutcome::Throttled.as_str(), "throttled");
+        assert_eq!(RefreshOutcome::ReuseDetected.as_str(), "reuse_detected");
+    }
+
+    #[test]
+    fn outcomes_are_classified_from_the_core_errors() {
+        use crate::{Scheme, StoreError};
+        let ok: Result<(), AuthError> = Ok(());
+        assert_eq!(AuthOutcome::of(&ok), AuthOutcome::Ok);
+        let missing: Result<(), _> = Err(AuthError::MissingCredentials(Scheme::Bearer));
+        assert_eq!(AuthOutcome::of(&missing), AuthOutcome::Missing);
+        let revoked: Result<(), _> = Err(AuthError::InvalidToken(TokenError::Revoked));
+        assert_eq!(AuthOutcome::of(&revoked), AuthOutcome::Revoked);
+        let expired: Result<(), _> = Err(AuthError::InvalidToken(TokenError::Expired));
+        assert_eq!(AuthOutcome::of(&expired), AuthOutcome::Invalid);
+        let down: Result<(), _> = Err(AuthError::StoreUnavailable(StoreError::new("down")));
+        assert_eq!(AuthOutcome::of(&down), AuthOutcome::Unavailable);
+        let throttled: Result<(), _> = Err(AuthError::Throttled {
+            retry_after_secs: 5,
+        });
+        assert_eq!(LoginOutcome::of(&throttled), LoginOutcome::Throttled);
+        let wrong: Result<(), _> = Err(AuthError::InvalidCredentials);
+        assert_eq!(LoginOutcome::of(&wrong), LoginOutcome::InvalidCredentials);
+    }
+}
