@@ -265,3 +265,57 @@ pub async fn service_works(bin: &str) {
         .unwrap();
     assert_eq!(me["tenant_id"], "acme");
 }
+
+/// The browser routes render refusals the team's way: the login page for a visitor
+/// without a session, an HTML page for a refused one; the core's status and challenge
+/// stay for an API client.
+pub async fn browser_pages_work(bin: &str) {
+    let app = start(bin).await;
+    // A browser follows redirects; the test looks at the redirect itself.
+    let http = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // No session: 303 to the login page, back to the page and its query afterwards.
+    let r = app.get(&http, "/app/orders?page=2", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[header::LOCATION],
+        "/login?next=%2Fapp%2Forders%3Fpage%3D2"
+    );
+    assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+
+    // An API client with a token it cannot use gets the core's 401 and challenge, not a
+    // redirect (then the team's error JSON, as everywhere).
+    let r = app.get(&http, "/app/orders", Some("not-a-token")).await;
+    assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+    assert_team_error(r, StatusCode::UNAUTHORIZED, "not-authenticated").await;
+
+    // With a session the page renders; a viewer meets the admin page's 403 as HTML.
+    let r = app.login(&http, "carol", "password789").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let set_cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let page = |path: &str| {
+        http.get(app.url(path))
+            .header(header::COOKIE, &cookie)
+            .send()
+    };
+    let r = page("/app/orders").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Orders of user 3"));
+    let r = page("/app/admin").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let html = r.text().await.unwrap();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("<h1>Forbidden</h1>"), "{html}");
+
+    // Routes outside the group keep the team's error JSON.
+    let r = app.get(&http, "/session", None).await;
+    assert_team_error(r, StatusCode::UNAUTHORIZED, "not-authenticated").await;
+}

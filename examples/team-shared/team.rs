@@ -9,13 +9,16 @@
 //! - [`Config`]: keys and settings from the environment, refusing to start without keys;
 //! - [`build`]: the `Auth` handle, on Redis;
 //! - [`rotate_keys`]: key rotation at run time, the new secrets read from the environment;
-//! - [`team_error_body`]: the team's own error JSON in place of the core's problem details.
+//! - [`team_error_body`]: the team's own error JSON in place of the core's problem details;
+//! - [`browser_pages`]: HTML error pages and a redirect to the login page for the
+//!   browser routes under `/app` (the core keeps status and `WWW-Authenticate`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use auth_core::credential::{User, UserStore};
+use auth_core::render::{ErrorPages, Failure, Rendering};
 use auth_core::session::SessionConfig;
 use auth_core::token::{Algorithm, Key};
 use auth_core::{Auth, AuthBuilder, AuthError, ExtraClaims, Problem, StoreError};
@@ -307,6 +310,41 @@ pub fn team_error_body(problem_json: &[u8]) -> Option<String> {
         json!({"error": {"code": code, "message": problem.detail, "status": problem.status}})
             .to_string(),
     )
+}
+
+/// The error pages of the browser routes (`/app/…`): a visitor without a session is sent
+/// to the login page with `next` (the core allows the redirect only for a `GET`/`HEAD`
+/// without an `Authorization` header; an API client still gets its 401); every other
+/// refusal is an HTML page under the core's status.
+pub fn browser_pages() -> ErrorPages {
+    ErrorPages::new(|failure: &Failure<'_>| match failure.status() {
+        401 => Rendering::redirect_to_login("/login"),
+        _ => Rendering::html(page(failure.title(), failure.detail())),
+    })
+}
+
+/// A small HTML page; `title` and `text` are escaped.
+pub fn page(title: &str, text: &str) -> String {
+    let (title, text) = (escape_html(title), escape_html(text));
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         </head><body><h1>{title}</h1><p>{text}</p></body></html>"
+    )
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether a `Content-Type` is the core's problem details: only those bodies become the

@@ -12,7 +12,7 @@ use auth_core::adapter::MAX_CSRF_FORM_BYTES;
 use auth_core::policy::Requirement;
 use auth_core::{AuthError, Guard, Principal};
 
-use crate::{Auth, LocalFuture, RequestView, into_response};
+use crate::{Auth, AuthRejection, LocalFuture, RequestView};
 
 /// Middleware (`.wrap(…)`) that authenticates every request of a scope or resource and
 /// applies one rule, answering 401/403 from the core's table.
@@ -157,7 +157,7 @@ where
         Box::pin(async move {
             let mut req = req;
             if let Err(e) = csrf_form_field(&mut req).await {
-                return Ok(req.into_response(into_response(e)).map_into_right_body());
+                return Ok(req.error_response(AuthRejection(e)).map_into_right_body());
             }
             match apply(&rule, &req).await {
                 Ok(principal) => {
@@ -169,7 +169,8 @@ where
                         .await
                         .map(ServiceResponse::map_into_left_body)
                 }
-                Err(e) => Ok(req.into_response(into_response(e)).map_into_right_body()),
+                // The error stays attached to the response (`error_pages` renders it).
+                Err(e) => Ok(req.error_response(AuthRejection(e)).map_into_right_body()),
             }
         })
     }

@@ -15,6 +15,10 @@
 //!   the route *vanish* (404, or another route answers), which is not an authorization
 //!   check, so this crate offers none. [`csrf`] protects cookie-authenticated unsafe
 //!   requests.
+//! - **Error pages**: [`error_pages`] (`.wrap(…)` on a scope) renders that scope's
+//!   refusals with the team's own [`ErrorRenderer`](auth_core::render::ErrorRenderer):
+//!   an HTML page, or a redirect to the login page for browser routes; the core keeps
+//!   the status and `WWW-Authenticate`.
 //! - **Routes**: [`routes::auth_routes`] registers `/token`, `/refresh`, `/login`,
 //!   `/logout`, `/logout/all`, `/sessions` (`App::new().configure(routes::auth_routes)`).
 //!
@@ -26,6 +30,7 @@
 //! | optional bearer | `Option<Bearer>` | [`Maybe`]`<`[`Bearer`]`>` | `optional_bearer(auth)` |
 //! | guards | `require_roles(&auth, …)` | [`require_roles`]`(…)` | `require_roles(auth, …)` |
 //! | ready routes | `routes::auth_routes()` | [`routes::auth_routes`] | `routes::auth_routes(auth)` |
+//! | error pages | `error_pages(pages)` layer | [`error_pages`]`(pages)` | `error_pages(pages, filter)` |
 //!
 //! actix-web's own idioms decide the rest: its `Option<T>` extractor turns every error
 //! into `None`, so optional credentials are [`Maybe`]`<T>`, which fails closed; the
@@ -62,6 +67,7 @@
 #[cfg(feature = "openapi")]
 pub mod docs;
 mod guard;
+mod pages;
 pub mod routes;
 /// Credentials for your own tests (a bearer header or a session cookie for any user,
 /// minted without a password). Only with the `testing` feature, which belongs in
@@ -72,6 +78,7 @@ pub use guard::{
     Require, RequireMiddleware, csrf, csrf_form_field, require, require_permission, require_roles,
     require_scopes,
 };
+pub use pages::{ErrorPagesMiddleware, ErrorPagesTransform, error_pages};
 
 use std::future::Future;
 use std::marker::PhantomData;

@@ -13,25 +13,11 @@ use auth_core::Auth;
 use auth_core::credential::User;
 
 async fn auth() -> Auth {
-    let settings = reference_common::Settings::from_lookup(|name| match name {
-        "AUTH_JWT_SECRET" => Some("actix-test-access-secret-0123456789ab".into()),
-        "AUTH_REFRESH_SECRET" => Some("actix-test-refresh-secret-0123456789a".into()),
-        _ => None,
-    })
-    .unwrap();
-    reference_common::build(settings).await.unwrap().auth
+    reference_common::for_tests().await.unwrap()
 }
 
 fn user(id: &str, role: &str) -> User {
-    User {
-        id: id.into(),
-        username: format!("u{id}"),
-        email: None,
-        roles: vec![role.into()],
-        password_hash: String::new(),
-        disabled: false,
-        data: serde_json::Value::Null,
-    }
+    reference_common::test_user(id, role)
 }
 
 struct Admins;

@@ -12,6 +12,11 @@
 //!   They find the [`Auth`] through axum's `FromRef`, so it lives in your own state.
 //! - **Guards**: [`require_roles`], [`require_permission`], [`require_scopes`] are tower
 //!   layers for route groups (`.route_layer(…)`); [`RequireRoles`] guards one handler.
+//! - **Error pages**: [`error_pages`] renders a route group's refusals the team's way
+//!   (an HTML page, a redirect to the login page) through `auth_core::render`.
+//! - **Any tower service** ([`service`]): the bearer / API-key / guard layers for a
+//!   service over `http::Request<B>`, e.g. a `tonic` gRPC server (refusals as gRPC
+//!   statuses).
 //! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
 //!   `/logout/all`, `/sessions`) to `merge` into your router.
 //!
@@ -23,6 +28,7 @@
 //! | optional bearer | `Option<`[`Bearer`]`>` | `Maybe<Bearer>` | `optional_bearer(auth)` |
 //! | guards | [`require_roles`]`(&auth, …)` | `require_roles(…)` | `require_roles(auth, …)` |
 //! | ready routes | [`routes::auth_routes`]`()` | `routes::auth_routes` | `routes::auth_routes(auth)` |
+//! | error pages | [`error_pages`]`(pages)` layer | `error_pages(pages)` | `error_pages(pages, filter)` |
 //!
 //! axum's own idioms decide the rest: extractors are optional through axum's
 //! `OptionalFromRequestParts` (so `Option<Bearer>`, failing closed as described above),
@@ -76,7 +82,9 @@
 #[cfg(feature = "openapi")]
 pub mod docs;
 mod guard;
+mod pages;
 pub mod routes;
+pub mod service;
 /// Credentials for your own tests (a bearer header or a session cookie for any user,
 /// minted without a password). Only with the `testing` feature, which belongs in
 /// `[dev-dependencies]`: see [`auth_core::testing`].
@@ -86,6 +94,7 @@ pub use guard::{
     RequireLayer, RequireService, csrf, csrf_form_field, require, require_permission,
     require_roles, require_scopes,
 };
+pub use pages::{ErrorPagesLayer, ErrorPagesService, error_pages};
 
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
@@ -183,7 +192,12 @@ impl From<AuthError> for AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        into_response(self.0.to_response())
+        let mut response = into_response(self.0.to_response());
+        // For an `error_pages` layer above, which renders it its own way.
+        response
+            .extensions_mut()
+            .insert(pages::Rejected(std::sync::Arc::new(self.0)));
+        response
     }
 }
 

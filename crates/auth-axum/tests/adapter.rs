@@ -22,25 +22,11 @@ struct State {
 }
 
 async fn auth() -> Auth {
-    let settings = reference_common::Settings::from_lookup(|name| match name {
-        "AUTH_JWT_SECRET" => Some("adapter-test-access-secret-0123456789".into()),
-        "AUTH_REFRESH_SECRET" => Some("adapter-test-refresh-secret-012345678".into()),
-        _ => None,
-    })
-    .unwrap();
-    reference_common::build(settings).await.unwrap().auth
+    reference_common::for_tests().await.unwrap()
 }
 
 fn user(id: &str, role: &str) -> User {
-    User {
-        id: id.into(),
-        username: format!("u{id}"),
-        email: Some(format!("u{id}@example.com")),
-        roles: vec![role.into()],
-        password_hash: String::new(),
-        disabled: false,
-        data: serde_json::Value::Null,
-    }
+    reference_common::test_user(id, role)
 }
 
 async fn maybe(bearer: Option<Bearer>) -> String {

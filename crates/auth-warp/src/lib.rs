@@ -14,6 +14,9 @@
 //! - **Recovery**: add `.recover(auth_warp::recover)`; it renders [`AuthRejection`]s and
 //!   passes every other rejection on to your own handler. [`reject`] turns an
 //!   [`AuthError`] of your own handler into one.
+//! - **Error pages**: [`error_pages`] wraps a group of routes and renders its refusals
+//!   with the team's own [`ErrorRenderer`](auth_core::render::ErrorRenderer) (an HTML
+//!   page, a redirect to the login page); the core keeps status and `WWW-Authenticate`.
 //! - **Routes**: [`routes::auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
 //!   `/logout/all`, `/sessions`, third-party login).
 //!
@@ -28,6 +31,7 @@
 //! | optional bearer | `Option<Bearer>` | `Maybe<Bearer>` | [`optional_bearer`] |
 //! | guards | `require_roles(&auth, …)` | `require_roles(…)` | [`require_roles`]`(auth, …)` |
 //! | ready routes | `routes::auth_routes()` | `routes::auth_routes` | [`routes::auth_routes`]`(auth)` |
+//! | error pages | `error_pages(pages)` layer | `error_pages(pages)` | [`error_pages`]`(pages, filter)` |
 //!
 //! warp has no extractors and no shared application state: credentials are filters
 //! that extract values (so the optional bearer is its own filter, not an `Option`), and
@@ -66,7 +70,9 @@ pub use auth_core::testing as test_helpers;
 
 #[cfg(feature = "openapi")]
 pub mod docs;
+mod pages;
 pub mod routes;
+pub use pages::error_pages;
 pub use routes::private_responses;
 
 use std::convert::Infallible;

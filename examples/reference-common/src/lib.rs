@@ -538,6 +538,31 @@ fn exit_config(reason: &str) -> ! {
     std::process::exit(2)
 }
 
+/// The reference configuration on in-memory stores, with test secrets, for in-process
+/// tests of the adapters and examples.
+pub async fn for_tests() -> Result<Auth, String> {
+    let settings = Settings::from_lookup(|name| match name {
+        "AUTH_JWT_SECRET" => Some("in-process-test-access-secret-0123456789".into()),
+        "AUTH_REFRESH_SECRET" => Some("in-process-test-refresh-secret-012345678".into()),
+        _ => None,
+    })?;
+    Ok(build(settings).await?.auth)
+}
+
+/// A user with one role and no password, for tests that mint credentials with
+/// `auth_core::testing`.
+pub fn test_user(id: &str, role: &str) -> User {
+    User {
+        id: id.into(),
+        username: format!("u{id}"),
+        email: Some(format!("u{id}@example.com")),
+        roles: vec![role.into()],
+        password_hash: String::new(),
+        disabled: false,
+        data: Value::Null,
+    }
+}
+
 /// The contract's start-up line, printed once the socket accepts connections.
 pub fn print_listening(addr: SocketAddr) {
     println!("listening on http://{addr}");

@@ -1,6 +1,7 @@
 //! A team's own actix-web service on auth-toolkit: its user map with tenants, its keys
 //! from the environment (rotated at run time by an admin), a role-guarded scope, an
-//! optional-auth route, cookie sessions with CSRF, its own error JSON, and Redis.
+//! optional-auth route, cookie sessions with CSRF, its own error JSON, HTML error pages
+//! for its browser routes, and Redis.
 //! The framework-neutral half is `../team-shared/team.rs`; this file is the actix wiring.
 //!
 //! `TEAM_JWT_SECRET=... TEAM_REFRESH_SECRET=... cargo run -p team-actix`
@@ -44,6 +45,21 @@ async fn preferences(
     let data = team::with_preferences(&session.record.data, &prefs)?;
     auth.sessions().update_data(&session, data.clone()).await?;
     Ok(HttpResponse::Ok().json(json!({"data": data})))
+}
+
+/// A browser page on the cookie session.
+async fn orders_page(SessionUser(session): SessionUser) -> HttpResponse {
+    let text = format!("Orders of user {}", session.record.user_id);
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(team::page("Orders", &text))
+}
+
+/// A browser page for admins only (the resource's guard).
+async fn admin_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(team::page("Admin", "Admins only"))
 }
 
 /// Admins only (the scope's guard). The new keys come from the environment.
@@ -94,6 +110,18 @@ async fn main() {
                 web::scope("/admin")
                     .wrap(require_roles(["admin"]))
                     .route("/rotate-keys", web::post().to(rotate_keys)),
+            )
+            // Browser routes: HTML pages, and the login page for a visitor without a
+            // session. `error_pages` is the outer wrap, so it sees the guard's refusals.
+            .service(
+                web::scope("/app")
+                    .route("/orders", web::get().to(orders_page))
+                    .service(
+                        web::resource("/admin")
+                            .wrap(require_roles(["admin"]))
+                            .route(web::get().to(admin_page)),
+                    )
+                    .wrap(auth_actix::error_pages(team::browser_pages())),
             )
             // `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`.
             .configure(auth_actix::routes::auth_routes)

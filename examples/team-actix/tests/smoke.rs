@@ -13,3 +13,8 @@ async fn service_works() {
 async fn refuses_to_start_without_keys() {
     smoke::refuses_to_start_without_keys(env!("CARGO_BIN_EXE_team-actix")).await;
 }
+
+#[tokio::test]
+async fn browser_pages_work() {
+    smoke::browser_pages_work(env!("CARGO_BIN_EXE_team-actix")).await;
+}

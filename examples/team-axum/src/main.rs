@@ -1,6 +1,7 @@
 //! A team's own axum service on auth-toolkit: its user map with tenants, its keys from
 //! the environment (rotated at run time by an admin), a role-guarded route group, an
-//! optional-auth route, cookie sessions with CSRF, its own error JSON, and Redis.
+//! optional-auth route, cookie sessions with CSRF, its own error JSON, HTML error pages
+//! for its browser routes, and Redis.
 //! The framework-neutral half is `../team-shared/team.rs`; this file is the axum wiring.
 //!
 //! `TEAM_JWT_SECRET=... TEAM_REFRESH_SECRET=... cargo run -p team-axum`
@@ -15,7 +16,7 @@ use auth_core::Auth;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use axum::response::Response;
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -26,12 +27,22 @@ fn app(auth: Auth) -> Router {
     let admin = Router::new()
         .route("/admin/rotate-keys", post(rotate_keys))
         .route_layer(require_roles(&auth, ["admin"]));
+    // Browser routes: HTML pages, and the login page for a visitor without a session.
+    let browser = Router::new()
+        .route("/app/orders", get(orders_page))
+        .merge(
+            Router::new()
+                .route("/app/admin", get(admin_page))
+                .route_layer(require_roles(&auth, ["admin"])),
+        )
+        .layer(auth_axum::error_pages(team::browser_pages()));
     Router::new()
         .route("/whoami", get(whoami))
         .route("/hello", get(hello))
         .route("/session", get(session))
         .route("/preferences", post(preferences))
         .merge(admin)
+        .merge(browser)
         // `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`.
         .merge(auth_axum::routes::auth_routes())
         // Every problem the core renders (extractors, the guard layer, the ready-made
@@ -69,6 +80,19 @@ async fn preferences(
     let data = team::with_preferences(&session.record.data, &prefs)?;
     auth.sessions().update_data(&session, data.clone()).await?;
     Ok(Json(json!({"data": data})))
+}
+
+/// A browser page on the cookie session.
+async fn orders_page(SessionUser(session): SessionUser) -> Html<String> {
+    Html(team::page(
+        "Orders",
+        &format!("Orders of user {}", session.record.user_id),
+    ))
+}
+
+/// A browser page for admins only (the group's guard).
+async fn admin_page() -> Html<String> {
+    Html(team::page("Admin", "Admins only"))
 }
 
 /// Admins only (the group's guard). The new keys come from the environment.

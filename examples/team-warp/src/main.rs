@@ -1,6 +1,7 @@
 //! A team's own warp service on auth-toolkit: its user map with tenants, its keys from
 //! the environment (rotated at run time by an admin), a role-guarded route group, an
-//! optional-auth route, cookie sessions with CSRF, its own error JSON, and Redis.
+//! optional-auth route, cookie sessions with CSRF, its own error JSON, HTML error pages
+//! for its browser routes, and Redis.
 //! The framework-neutral half is `../team-shared/team.rs`; this file is the warp wiring.
 //!
 //! `TEAM_JWT_SECRET=... TEAM_REFRESH_SECRET=... cargo run -p team-warp`
@@ -70,6 +71,24 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
         .and(auth_warp::require_roles(auth.clone(), ["admin"]))
         .and(rotate)
         .map(|_admin: Principal, response: Response| response);
+    // Browser routes: HTML pages, and the login page for a visitor without a session.
+    let orders = warp::path!("orders")
+        .and(warp::get())
+        .and(auth_warp::session(auth.clone()))
+        .map(|s: Session| {
+            let text = format!("Orders of user {}", s.record.user_id);
+            warp::reply::html(team::page("Orders", &text)).into_response()
+        });
+    let admin_page = warp::path!("admin")
+        .and(warp::get())
+        .and(auth_warp::require_roles(auth.clone(), ["admin"]))
+        .map(|_admin: Principal| {
+            warp::reply::html(team::page("Admin", "Admins only")).into_response()
+        });
+    let browser = auth_warp::error_pages(
+        team::browser_pages(),
+        warp::path("app").and(orders.or(admin_page).unify()),
+    );
     whoami
         .or(hello)
         .unify()
@@ -78,6 +97,8 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
         .or(preferences)
         .unify()
         .or(admin)
+        .unify()
+        .or(browser)
         .unify()
         // `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`.
         .or(auth_warp::routes::auth_routes(auth))
