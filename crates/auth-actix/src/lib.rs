@@ -390,3 +390,8 @@ pub async fn private_responses(
     }
     Ok(response)
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -394,3 +394,8 @@ pub async fn private_responses(
     }
     response
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -85,3 +85,8 @@ pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, Toke
 pub use http::{ErrorResponse, Problem};
 pub use reply::Reply;
 pub use token::families::{ExtraClaims, RevocationMode, TokenManager, subject_of};
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -382,3 +382,8 @@ where
 pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     guarded(auth, Guard::Csrf).map(|_| ()).untuple_one()
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
