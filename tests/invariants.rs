@@ -425,9 +425,17 @@ fn published_crates_carry_their_metadata() {
         .filter(|p| PUBLISHED.contains(&package_name(p)))
     {
         let name = package_name(package);
-        for field in ["description", "license", "repository", "rust_version", "readme"] {
+        for field in [
+            "description",
+            "license",
+            "repository",
+            "rust_version",
+            "readme",
+        ] {
             assert!(
-                package[field].as_str().is_some_and(|v| !v.trim().is_empty()),
+                package[field]
+                    .as_str()
+                    .is_some_and(|v| !v.trim().is_empty()),
                 "{name}: `{field}` is missing"
             );
         }
@@ -454,7 +462,9 @@ fn published_crates_carry_their_metadata() {
         let docs_rs = &package["metadata"]["docs"]["rs"];
         assert!(
             docs_rs["all-features"].as_bool() == Some(true)
-                || docs_rs["features"].as_array().is_some_and(|f| !f.is_empty()),
+                || docs_rs["features"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty()),
             "{name}: `[package.metadata.docs.rs]` must say which features to document"
         );
         let manifest = std::path::Path::new(

@@ -31,10 +31,7 @@
 //! token must name this client in `azp` when it has one (and must have one with
 //! several audiences), and its `at_hash`, when present, must be the access token's.
 // Without the feature, the names above are not compiled: their links cannot resolve.
-#![cfg_attr(
-    not(feature = "third-party"),
-    allow(rustdoc::broken_intra_doc_links)
-)]
+#![cfg_attr(not(feature = "third-party"), allow(rustdoc::broken_intra_doc_links))]
 
 mod client;
 #[cfg(feature = "third-party")]
@@ -67,5 +64,7 @@ pub use provider::{ClientAuth, OidcConfig, ProviderConfig, Providers};
 /// provider); a team importing such accounts can use it too.
 pub const NO_PASSWORD: &str = "!external-login-only";
 
-#[cfg(all(test, feature = "third-party"))]
+// Two attributes, so that clippy sees `cfg(test)` (unwrap allowed in tests).
+#[cfg(test)]
+#[cfg(feature = "third-party")]
 mod tests;
