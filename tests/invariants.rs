@@ -356,3 +356,179 @@ fn authctl_depends_on_no_example_crate() {
         "authctl must not depend on the example crates {examples:?}:\n{tree}"
     );
 }
+
+/// The crates published to crates.io (issue #26): the libraries a team depends on and
+/// the CLI. Everything else (examples, the conformance suite, tests, fuzz, xtask) stays
+/// `publish = false`.
+const PUBLISHED: [&str; 8] = [
+    "auth-core",
+    "auth-axum",
+    "auth-actix",
+    "auth-warp",
+    "auth-redis",
+    "auth-sqlx",
+    "auth-openapi",
+    "authctl",
+];
+
+/// `cargo metadata --no-deps` of the workspace: every member's manifest as cargo reads it.
+fn workspace_packages() -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(repo_root())
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    meta["packages"].as_array().expect("packages").clone()
+}
+
+fn package_name(package: &serde_json::Value) -> &str {
+    package["name"].as_str().expect("a package has a name")
+}
+
+/// `publish` is `null` when a crate may go to any registry, `[]` for `publish = false`.
+#[test]
+fn exactly_the_published_crates_are_publishable() {
+    let packages = workspace_packages();
+    assert!(
+        packages.len() > PUBLISHED.len(),
+        "sanity: the workspace was read"
+    );
+    let mut publishable: Vec<&str> = packages
+        .iter()
+        .filter(|p| !p["publish"].as_array().is_some_and(Vec::is_empty))
+        .map(package_name)
+        .collect();
+    publishable.sort_unstable();
+    let mut expected = PUBLISHED.to_vec();
+    expected.sort_unstable();
+    assert_eq!(
+        publishable, expected,
+        "exactly these crates are publishable; every other one says `publish = false` \
+         (or `publish.workspace = true`)"
+    );
+}
+
+/// What crates.io shows and needs: each published crate says what it is, where it lives,
+/// which Rust it needs, how docs.rs documents it, and carries its README and both
+/// license texts.
+#[test]
+fn published_crates_carry_their_metadata() {
+    let packages = workspace_packages();
+    for package in packages
+        .iter()
+        .filter(|p| PUBLISHED.contains(&package_name(p)))
+    {
+        let name = package_name(package);
+        for field in [
+            "description",
+            "license",
+            "repository",
+            "rust_version",
+            "readme",
+        ] {
+            assert!(
+                package[field]
+                    .as_str()
+                    .is_some_and(|v| !v.trim().is_empty()),
+                "{name}: `{field}` is missing"
+            );
+        }
+        let keywords = package["keywords"].as_array().expect("keywords");
+        assert!(
+            (1..=5).contains(&keywords.len()),
+            "{name}: 1 to 5 keywords (crates.io's limit), found {keywords:?}"
+        );
+        for keyword in keywords {
+            let k = keyword.as_str().expect("a keyword is a string");
+            assert!(
+                k.len() <= 20
+                    && k.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+')),
+                "{name}: `{k}` is not a valid crates.io keyword"
+            );
+        }
+        let categories = package["categories"].as_array().expect("categories");
+        assert!(
+            (1..=5).contains(&categories.len()),
+            "{name}: 1 to 5 categories, found {categories:?}"
+        );
+        let docs_rs = &package["metadata"]["docs"]["rs"];
+        assert!(
+            docs_rs["all-features"].as_bool() == Some(true)
+                || docs_rs["features"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty()),
+            "{name}: `[package.metadata.docs.rs]` must say which features to document"
+        );
+        let manifest = std::path::Path::new(
+            package["manifest_path"]
+                .as_str()
+                .expect("a package has a manifest path"),
+        );
+        let dir = manifest.parent().expect("a manifest has a directory");
+        let readme = package["readme"].as_str().expect("checked above");
+        for file in [readme, "LICENSE-MIT", "LICENSE-APACHE"] {
+            assert!(
+                dir.join(file).is_file(),
+                "{name}: `{file}` is missing from {}",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// crates.io resolves dependencies by version, never by path: every path dependency of
+/// a published crate carries a version, and none of its normal or build dependencies is
+/// an unpublished crate. (A dev-dependency on an unpublished crate, such as
+/// `reference-common`, has no version and is stripped when the crate is packaged; a
+/// dev-dependency on another published crate keeps its version.)
+#[test]
+fn published_crates_depend_only_on_published_crates_by_version() {
+    let packages = workspace_packages();
+    let unpublished: Vec<&str> = packages
+        .iter()
+        .map(package_name)
+        .filter(|n| !PUBLISHED.contains(n))
+        .collect();
+    assert!(
+        unpublished.contains(&"reference-common"),
+        "sanity: {unpublished:?}"
+    );
+    let mut problems = Vec::new();
+    for package in packages
+        .iter()
+        .filter(|p| PUBLISHED.contains(&package_name(p)))
+    {
+        let name = package_name(package);
+        for dep in package["dependencies"].as_array().expect("dependencies") {
+            let dep_name = dep["name"].as_str().expect("a dependency has a name");
+            let kind = dep["kind"].as_str().unwrap_or("normal");
+            let versioned = dep["req"].as_str() != Some("*");
+            if dep["path"].is_null() {
+                continue;
+            }
+            if kind == "dev" {
+                if PUBLISHED.contains(&dep_name) && dep_name != name && !versioned {
+                    problems.push(format!("{name}: dev-dependency {dep_name} has no version"));
+                }
+                continue;
+            }
+            if unpublished.contains(&dep_name) {
+                problems.push(format!(
+                    "{name}: {kind} dependency on the unpublished {dep_name}"
+                ));
+            }
+            if !versioned {
+                problems.push(format!("{name}: path dependency {dep_name} has no version"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

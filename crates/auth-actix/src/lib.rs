@@ -63,6 +63,17 @@
 //! }
 //! # let _ = app;
 //! ```
+//!
+//! ## Features
+//!
+//! None is on by default.
+//!
+//! - `third-party`: third-party login's routes in [`routes::auth_routes`],
+//!   `GET /auth/{provider}/login` and `/callback` (enables auth-core's `third-party`;
+//!   configure providers with `AuthBuilder::external_login`).
+//! - `openapi`: `/openapi.json` and `/docs` (Swagger UI) through `auth-openapi`.
+//! - `testing`: `auth_actix::test_helpers`, credentials minted without a password for your
+//!   tests; enable it in `[dev-dependencies]` only.
 
 #[cfg(feature = "openapi")]
 pub mod docs;
@@ -386,3 +397,8 @@ pub async fn private_responses(
     }
     Ok(response)
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -10,7 +10,7 @@ use crate::{RequestView, auth_of, into_response};
 
 /// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`,
 /// `/sessions/{id}`, third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback`, and `GET /.well-known/jwks.json` (the public keys that
+/// `/auth/{provider}/callback` (feature `third-party`), and `GET /.well-known/jwks.json` (the public keys that
 /// verify access tokens): `App::new().configure(auth_routes)`.
 pub fn auth_routes(cfg: &mut web::ServiceConfig) {
     let limit = || web::PayloadConfig::new(MAX_BODY_BYTES);
@@ -36,10 +36,13 @@ pub fn auth_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/logout/all").route(web::post().to(logout_all)))
     .service(web::resource("/sessions").route(web::get().to(list_sessions)))
-    .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)))
-    .service(web::resource("/auth/{provider}/login").route(web::get().to(external_login)))
-    .service(web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)))
-    .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
+    .service(web::resource("/sessions/{id}").route(web::delete().to(delete_session)));
+    #[cfg(feature = "third-party")]
+    cfg.service(web::resource("/auth/{provider}/login").route(web::get().to(external_login)))
+        .service(
+            web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)),
+        );
+    cfg.service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
 }
 
 async fn jwks(req: HttpRequest) -> HttpResponse {
@@ -106,6 +109,7 @@ async fn list_sessions(req: HttpRequest) -> HttpResponse {
     }
 }
 
+#[cfg(feature = "third-party")]
 async fn external_login(req: HttpRequest, provider: web::Path<String>) -> HttpResponse {
     match auth_of(&req) {
         Ok(auth) => into_response(auth.external_login_endpoint(&provider, &RequestView::new(&req))),
@@ -113,6 +117,7 @@ async fn external_login(req: HttpRequest, provider: web::Path<String>) -> HttpRe
     }
 }
 
+#[cfg(feature = "third-party")]
 async fn external_callback(req: HttpRequest, provider: web::Path<String>) -> HttpResponse {
     match auth_of(&req) {
         Ok(auth) => into_response(

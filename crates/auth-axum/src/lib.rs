@@ -78,6 +78,17 @@
 //! }
 //! # let _ = app;
 //! ```
+//!
+//! ## Features
+//!
+//! None is on by default.
+//!
+//! - `third-party`: third-party login's routes in [`routes::auth_routes`],
+//!   `GET /auth/{provider}/login` and `/callback` (enables auth-core's `third-party`;
+//!   configure providers with `AuthBuilder::external_login`).
+//! - `openapi`: `/openapi.json` and `/docs` (Swagger UI) through `auth-openapi`.
+//! - `testing`: `auth_axum::test_helpers`, credentials minted without a password for your
+//!   tests; enable it in `[dev-dependencies]` only.
 
 #[cfg(feature = "openapi")]
 pub mod docs;
@@ -397,3 +408,8 @@ pub async fn private_responses(
     }
     response
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

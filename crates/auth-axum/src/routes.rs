@@ -9,7 +9,7 @@
 //! | `POST /logout` | bearer: that login's tokens; cookie (+ CSRF): that session |
 //! | `POST /logout/all` | bearer: every login and session of the user |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
-//! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE) |
+//! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE), feature `third-party` |
 //! | `GET /.well-known/jwks.json` | the public keys that verify access tokens (`{"keys": []}` with HMAC) |
 
 use auth_core::adapter::MAX_BODY_BYTES;
@@ -30,16 +30,19 @@ where
     Auth: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    let router = Router::new()
         .route("/token", post(token))
         .route("/refresh", post(refresh))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/logout/all", post(logout_all))
         .route("/sessions", get(list_sessions))
-        .route("/sessions/{id}", delete(delete_session))
+        .route("/sessions/{id}", delete(delete_session));
+    #[cfg(feature = "third-party")]
+    let router = router
         .route("/auth/{provider}/login", get(external_login))
-        .route("/auth/{provider}/callback", get(external_callback))
+        .route("/auth/{provider}/callback", get(external_callback));
+    router
         .merge(jwks_route())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -87,6 +90,7 @@ async fn list_sessions(State(auth): State<Auth>, parts: Parts) -> Response {
     into_response(auth.sessions_endpoint(&RequestView::new(&parts)).await)
 }
 
+#[cfg(feature = "third-party")]
 async fn external_login(
     State(auth): State<Auth>,
     Path(provider): Path<String>,
@@ -95,6 +99,7 @@ async fn external_login(
     into_response(auth.external_login_endpoint(&provider, &RequestView::new(&parts)))
 }
 
+#[cfg(feature = "third-party")]
 async fn external_callback(
     State(auth): State<Auth>,
     Path(provider): Path<String>,

@@ -40,6 +40,24 @@
 //! `jsonwebtoken` is built with its `aws_lc_rs` backend only (see `ARCHITECTURE.md`);
 //! [`token::TokenService::new`] refuses to start if no single backend is available, so a
 //! misbuilt binary fails at start-up rather than panicking on a request.
+//!
+//! ## Features
+//!
+//! None is on by default: the default build has tokens, passwords, sessions, API keys,
+//! policies, the stores' traits and the in-memory store, and resource-server mode
+//! ([`resource_server`], over any [`third_party::HttpClient`]).
+//!
+//! - `third-party`: third-party login ("Login with Google / GitHub", the [`third_party`]
+//!   providers and flow, `AuthBuilder::external_login`, the `/auth/{provider}/login` and
+//!   `/callback` endpoints), on the `oauth2` crate. The adapters' feature of the same
+//!   name enables it and serves the two routes.
+//! - `reqwest-client`: `third_party::ReqwestClient`, an HTTP client for third-party login
+//!   and for fetching trusted issuers' keys (reqwest on rustls with aws-lc-rs). Without
+//!   it, implement [`third_party::HttpClient`] over the client you already have.
+//! - `testing`: `auth_core::testing`, credentials minted without a password for your
+//!   tests; enable it in `[dev-dependencies]` only.
+//! - `store-test-suite`: `auth_core::store::suite`, the tests every state store passes,
+//!   for your own store's tests.
 
 pub mod adapter;
 mod auth;
@@ -70,3 +88,8 @@ pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, Toke
 pub use http::{ErrorResponse, Problem};
 pub use reply::Reply;
 pub use token::families::{ExtraClaims, RevocationMode, TokenManager, subject_of};
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -140,6 +140,8 @@ fn wycheproof_jws() {
     assert!(Key::public_jwk("k", Algorithm::ES256, &enc.replace("enc", "sig")).is_ok());
 }
 
+/// The PKCE of third-party login is the `oauth2` crate's (feature `third-party`).
+#[cfg(feature = "third-party")]
 #[test]
 fn rfc_7636_appendix_b_pkce_s256() {
     let verifier =

@@ -383,3 +383,8 @@ impl ApiDoc {
         self.build().to_json().unwrap_or_else(|_| "{}".into())
     }
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -312,3 +312,8 @@ pub(crate) fn family_entry(sub: &str, sid: &str, until_ms: u64) -> Vec<String> {
         .chain([until_ms.to_string()])
         .collect()
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -11,18 +11,41 @@
 //! [`auth_core::credential::ApiKeyStore`] (digests only). Nothing lives in the process:
 //! several instances on one database share everything, and a restart loses nothing.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), auth_core::StoreError> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use auth_core::store::StateStore;
+//! use auth_core::credential::{PasswordParams, Passwords, User};
 //! use auth_sqlx::SqlStore;
 //!
-//! // Connects and applies the crate's migrations (idempotent).
-//! let store = SqlStore::connect("sqlite://auth.db").await?;
+//! // Connects and applies the crate's migrations (idempotent); `postgres://…` alike.
+//! let file = std::env::temp_dir().join(format!("auth-sqlx-doc-{}.db", std::process::id()));
+//! let store = SqlStore::connect(&format!("sqlite://{}", file.display())).await?;
 //! let _purge = store.spawn_purge(auth_sqlx::PurgeConfig::default());
-//! let users = Arc::new(store.users());
-//! let state: Arc<dyn StateStore> = Arc::new(store); // hand it to auth_core::TokenManager
-//! # let _ = (users, state); Ok(()) }
+//!
+//! let users = store.users();
+//! let hash = Passwords::new(PasswordParams::default())?.hash("correct horse".into()).await?;
+//! users
+//!     .insert_if_absent(&User {
+//!         id: "1".into(),
+//!         username: "alice".into(),
+//!         email: Some("alice@example.com".into()),
+//!         roles: vec!["admin".into()],
+//!         password_hash: hash,
+//!         disabled: false,
+//!         data: serde_json::Value::Null,
+//!     })
+//!     .await?;
+//!
+//! // Tokens, sessions, revocations and throttling keep their state in the database.
+//! let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+//!     .users(Arc::new(users))
+//!     .store(Arc::new(store))
+//!     .build()?;
+//! let alice = auth.users().find_by_username("alice").await?.ok_or("no alice")?;
+//! let pair = auth.tokens().login(&alice, None).await?;
+//! assert_eq!(auth.tokens().authenticate(&pair.access.token).await?.sub, "1");
+//! # drop(auth); let _ = std::fs::remove_file(&file); Ok(()) }
 //! ```
 //!
 //! ## Atomicity
@@ -507,3 +530,8 @@ async fn open_pool(url: &str, options: &SqlOptions) -> Result<Pool, StoreError> 
         )),
     }
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -61,6 +61,17 @@
 //!     .recover(auth_warp::recover);
 //! # let _ = app;
 //! ```
+//!
+//! ## Features
+//!
+//! None is on by default.
+//!
+//! - `third-party`: third-party login's routes in [`routes::auth_routes`],
+//!   `GET /auth/{provider}/login` and `/callback` (enables auth-core's `third-party`;
+//!   configure providers with `AuthBuilder::external_login`).
+//! - `openapi`: `/openapi.json` and `/docs` (Swagger UI) through `auth-openapi`.
+//! - `testing`: `auth_warp::test_helpers`, credentials minted without a password for your
+//!   tests; enable it in `[dev-dependencies]` only.
 
 /// Credentials for your own tests (a bearer header or a session cookie for any user,
 /// minted without a password). Only with the `testing` feature, which belongs in
@@ -377,3 +388,8 @@ where
 pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     guarded(auth, Guard::Csrf).map(|_| ()).untuple_one()
 }
+
+/// The crate's README, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

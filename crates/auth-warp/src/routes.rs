@@ -1,5 +1,5 @@
 //! Ready-made routes: [`auth_routes`] (`/token`, `/refresh`, `/login`, `/logout`,
-//! `/logout/all`, `/sessions`, `/sessions/{id}`, third-party login,
+//! `/logout/all`, `/sessions`, `/sessions/{id}`, third-party login (feature `third-party`),
 //! `/.well-known/jwks.json`), and
 //! [`private_responses`]. Each route is a thin call into `auth-core`'s endpoint, so it
 //! answers exactly as the other adapters.
@@ -19,7 +19,7 @@ fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
 
 /// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
 /// `/sessions`, `/sessions/{id}`, third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback`, and `GET /.well-known/jwks.json` (the public keys that
+/// `/auth/{provider}/callback` (feature `third-party`), and `GET /.well-known/jwks.json` (the public keys that
 /// verify access tokens). Each is a thin call into `auth-core`'s endpoint.
 pub fn auth_routes(
     auth: Auth,
@@ -70,12 +70,14 @@ pub fn auth_routes(
         .then(|id: String, auth: Auth, view: RequestView| async move {
             into_response(auth.delete_session_endpoint(&view, &id).await)
         });
+    #[cfg(feature = "third-party")]
     let external_login = warp::path!("auth" / String / "login")
         .and(warp::get())
         .and(a())
         .map(|provider: String, auth: Auth, view: RequestView| {
             into_response(auth.external_login_endpoint(&provider, &view))
         });
+    #[cfg(feature = "third-party")]
     let external_callback = warp::path!("auth" / String / "callback")
         .and(warp::get())
         .and(a())
@@ -88,15 +90,14 @@ pub fn auth_routes(
         .and(warp::get())
         .and(with_auth(auth.clone()))
         .map(|auth: Auth| into_response(auth.jwks_endpoint()));
-    token
-        .or(refresh)
-        .unify()
-        .or(jwks)
-        .unify()
+    let routes = token.or(refresh).unify().or(jwks).unify();
+    #[cfg(feature = "third-party")]
+    let routes = routes
         .or(external_login)
         .unify()
         .or(external_callback)
-        .unify()
+        .unify();
+    routes
         .or(login)
         .unify()
         .or(logout)

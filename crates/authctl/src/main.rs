@@ -12,7 +12,7 @@
 //! ```
 //!
 //! `policy check` decides with the team's data: `--policy rbac` reads your role table from
-//! `--roles` (a JSON object role -> [permissions], such as `examples/roles.json`);
+//! `--roles` (a JSON object: role -> list of permissions, such as `examples/roles.json`);
 //! authctl ships no roles. `--policy articles` is the tutorial's article example built
 //! into authctl (`src/tutorial.rs`), for trying the simulator: your own ABAC policies are
 //! Rust code in your service and are not read.
@@ -178,7 +178,7 @@ enum PolicyCommand {
     /// Simulates a decision: allowed or denied, and the rule that decided.
     ///
     /// `--policy rbac --roles FILE`: does one of the subject's roles grant the permission
-    /// ACTION in your role table? FILE is a JSON object role -> [permissions], e.g.
+    /// ACTION in your role table? FILE is a JSON object (role -> list of permissions), e.g.
     /// `{"admin": ["read", "write"], "viewer": ["read"]}` (crates/authctl/examples/roles.json).
     /// authctl ships no roles.
     ///
@@ -443,7 +443,7 @@ fn read_json(path: &std::path::Path, what: &str) -> Result<serde_json::Value, Fa
     })
 }
 
-/// A role table file: a JSON object role -> [permissions].
+/// A role table file: a JSON object: role -> list of permissions.
 fn read_roles(path: &std::path::Path) -> Result<auth_core::policy::RolePermissions, Fail> {
     let table: std::collections::BTreeMap<String, Vec<String>> =
         serde_json::from_value(read_json(path, "roles")?).map_err(|e| {

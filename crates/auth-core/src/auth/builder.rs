@@ -74,8 +74,11 @@ pub struct AuthBuilder {
     disclosure: Disclosure,
     clock: Arc<dyn crate::clock::Clock>,
     mode: crate::token::families::RevocationMode,
+    #[cfg(feature = "third-party")]
     providers: crate::third_party::Providers,
+    #[cfg(feature = "third-party")]
     http: Option<Arc<dyn crate::third_party::HttpClient>>,
+    #[cfg(feature = "third-party")]
     identity: Option<Arc<dyn crate::third_party::IdentityHook>>,
     proxies: crate::proxy::TrustedProxies,
     trusted: Option<(
@@ -118,8 +121,11 @@ impl AuthBuilder {
             disclosure: Disclosure::Name,
             clock: Arc::new(crate::clock::SystemClock),
             mode: crate::token::families::RevocationMode::Blocklist,
+            #[cfg(feature = "third-party")]
             providers: crate::third_party::Providers::new(),
+            #[cfg(feature = "third-party")]
             http: None,
+            #[cfg(feature = "third-party")]
             identity: None,
             trusted: None,
             proxies: crate::proxy::TrustedProxies::default(),
@@ -174,7 +180,8 @@ impl AuthBuilder {
     }
 
     /// Third-party login providers, and the HTTP client that talks to them (with the
-    /// `reqwest-client` feature, `third_party::ReqwestClient`).
+    /// `reqwest-client` feature, `third_party::ReqwestClient`). Feature `third-party`.
+    #[cfg(feature = "third-party")]
     pub fn external_login(
         mut self,
         providers: crate::third_party::Providers,
@@ -187,7 +194,8 @@ impl AuthBuilder {
 
     /// How a provider's identity becomes a local user (default:
     /// [`LinkByEmail`](crate::third_party::LinkByEmail) over the user store, new users with
-    /// role `viewer`).
+    /// role `viewer`). Feature `third-party`.
+    #[cfg(feature = "third-party")]
     pub fn identity_hook(mut self, hook: Arc<dyn crate::third_party::IdentityHook>) -> Self {
         self.identity = Some(hook);
         self
@@ -392,6 +400,7 @@ impl AuthBuilder {
         let key_store = self
             .api_keys
             .unwrap_or_else(|| Arc::new(MemoryApiKeys::new()));
+        #[cfg(feature = "third-party")]
         let external = match (&self.http, self.providers.is_empty()) {
             (Some(http), false) => Some(Arc::new(crate::third_party::ExternalLogin::new(
                 &self.providers,
@@ -409,6 +418,7 @@ impl AuthBuilder {
             }
             _ => None,
         };
+        #[cfg(feature = "third-party")]
         let identity = self.identity.unwrap_or_else(|| {
             let links: Arc<dyn crate::store::IdentityLinks> = store.clone();
             Arc::new(
@@ -433,7 +443,9 @@ impl AuthBuilder {
             store,
             roles: self.roles,
             disclosure: self.disclosure,
+            #[cfg(feature = "third-party")]
             external,
+            #[cfg(feature = "third-party")]
             identity,
             trusted,
             proxies: self.proxies,

@@ -208,7 +208,8 @@ impl Auth {
 
     /// `GET /auth/{provider}/login?next=…`: 302 to the provider with `state`, PKCE S256
     /// `code_challenge` (and `nonce` for OpenID Connect), setting the short-lived
-    /// HttpOnly pre-login cookie. 404 for an unknown provider.
+    /// HttpOnly pre-login cookie. 404 for an unknown provider. Feature `third-party`.
+    #[cfg(feature = "third-party")]
     pub fn external_login_endpoint(&self, provider: &str, request: &impl Request) -> Reply {
         let Some(external) = &self.inner.external else {
             return unknown_provider();
@@ -235,6 +236,8 @@ impl Auth {
     /// readable `csrf_token` cookie since a redirect has no body for it). 302 to the
     /// sanitised `next`. Any failure: the error's answer (400 problem+json, or 502 when
     /// the provider is unreachable), the pre-login cookie cleared, nothing started.
+    /// Feature `third-party`.
+    #[cfg(feature = "third-party")]
     pub async fn external_callback_endpoint(
         &self,
         provider: &str,
@@ -346,6 +349,7 @@ fn login_fields(content_type: Option<&str>, body: &[u8]) -> Result<(String, Stri
     }
 }
 
+#[cfg(feature = "third-party")]
 fn unknown_provider() -> Reply {
     AuthError::NotFound {
         detail: "Unknown login provider".into(),

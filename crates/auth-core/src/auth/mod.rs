@@ -138,8 +138,10 @@ pub(crate) struct AuthParts {
     /// Whether a 403 names what was required.
     pub(crate) disclosure: Disclosure,
     /// Third-party login, when providers are configured.
+    #[cfg(feature = "third-party")]
     pub(crate) external: Option<Arc<crate::third_party::ExternalLogin>>,
     /// Maps a provider's identity to a local user.
+    #[cfg(feature = "third-party")]
     pub(crate) identity: Arc<dyn crate::third_party::IdentityHook>,
     /// Resource-server mode: the trusted issuers, when configured.
     pub(crate) trusted: Option<Arc<crate::resource_server::TrustedIssuers>>,

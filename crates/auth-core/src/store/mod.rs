@@ -201,7 +201,7 @@ pub trait Sessions: Send + Sync + Debug {
 
 /// Third-party identities linked to local users: a provider's subject, once linked, signs
 /// in as that user from then on, whatever email the provider reports later
-/// ([`LinkByEmail`](crate::third_party::LinkByEmail) links at the first login).
+/// (`third_party::LinkByEmail`, feature `third-party`, links at the first login).
 #[async_trait]
 pub trait IdentityLinks: Send + Sync + Debug {
     /// The local user id linked to `subject` at `provider`, if any.

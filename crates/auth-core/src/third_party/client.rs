@@ -129,6 +129,7 @@ impl HttpClient for ReqwestClient {
 /// `GET url` (with `Authorization: Bearer` when given) and parse the 200 answer as JSON.
 /// Anything else is [`AuthError::ProviderUnavailable`](crate::AuthError), logged with
 /// `what` but never the token.
+#[cfg(feature = "third-party")]
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     http: &dyn HttpClient,
     url: &str,

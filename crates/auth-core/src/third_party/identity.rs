@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::NO_PASSWORD;
 use super::flow::ExternalIdentity;
 use crate::credential::{User, UserStore};
 use crate::error::AuthError;
@@ -50,10 +51,6 @@ impl LinkByEmail {
         self
     }
 }
-
-/// A password hash that no password verifies: not a PHC string, so the password check
-/// reports a mismatch (after the dummy hash, in the same time as a wrong password).
-pub const NO_PASSWORD: &str = "!external-login-only";
 
 #[async_trait::async_trait]
 impl IdentityHook for LinkByEmail {

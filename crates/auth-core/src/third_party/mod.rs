@@ -15,7 +15,11 @@
 //! - [`IdentityHook`]: maps the provider's identity to a local user; [`LinkByEmail`] is
 //!   the default.
 //! - [`HttpClient`]: the outbound client (feature `reqwest-client` gives
-//!   `ReqwestClient`).
+//!   `ReqwestClient`). Resource-server mode uses it too, so it is always here.
+//!
+//! Everything but the HTTP client and [`NO_PASSWORD`] needs the **`third-party`** feature (off by default;
+//! it brings the `oauth2` crate): the provider registry, the login flow, the identity
+//! hooks, and `AuthBuilder::external_login` with the two endpoints.
 //!
 //! Security notes: the `state` is compared in constant time and accepted once (counted
 //! in the state store, so a replay fails on every instance); `next` must be a
@@ -26,11 +30,17 @@
 //! so no provider account can take over a local one by naming its address. An id
 //! token must name this client in `azp` when it has one (and must have one with
 //! several audiences), and its `at_hash`, when present, must be the access token's.
+// Without the feature, the names above are not compiled: their links cannot resolve.
+#![cfg_attr(not(feature = "third-party"), allow(rustdoc::broken_intra_doc_links))]
 
 mod client;
+#[cfg(feature = "third-party")]
 mod flow;
+#[cfg(feature = "third-party")]
 mod identity;
+#[cfg(feature = "third-party")]
 mod oidc;
+#[cfg(feature = "third-party")]
 mod provider;
 
 #[cfg(feature = "reqwest-client")]
@@ -38,12 +48,23 @@ pub use client::ReqwestClient;
 pub use client::{
     HttpClient, HttpClientError, MAX_RESPONSE_BYTES, OutboundRequest, OutboundResponse,
 };
+#[cfg(feature = "third-party")]
 pub use flow::{
     Completed, ExternalIdentity, ExternalLogin, LOGIN_STATE_TTL_SECS, LoginRedirect,
     MAX_NEXT_BYTES, safe_next,
 };
-pub use identity::{IdentityHook, LinkByEmail, NO_PASSWORD};
+#[cfg(feature = "third-party")]
+pub use identity::{IdentityHook, LinkByEmail};
+#[cfg(feature = "third-party")]
 pub use provider::{ClientAuth, OidcConfig, ProviderConfig, Providers};
 
+/// A password hash that no password verifies: not a PHC string, so the password check
+/// reports a mismatch (after the dummy hash, in the same time as a wrong password).
+/// `LinkByEmail` gives it to the users it creates (they sign in only through their
+/// provider); a team importing such accounts can use it too.
+pub const NO_PASSWORD: &str = "!external-login-only";
+
+// Two attributes, so that clippy sees `cfg(test)` (unwrap allowed in tests).
 #[cfg(test)]
+#[cfg(feature = "third-party")]
 mod tests;
