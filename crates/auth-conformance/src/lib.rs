@@ -39,11 +39,11 @@
 )] // a scenario fails by panicking
 
 pub mod app;
+pub mod browser;
 pub mod cluster;
 pub mod idp;
 pub mod provider;
 pub mod scenarios;
-pub mod webdriver;
 
 pub use app::{App, Target};
 
