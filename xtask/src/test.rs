@@ -5,7 +5,9 @@
 //! throwaway Redis and a throwaway Postgres cluster on free ports in data directories of
 //! their own (so nothing already running on the machine is reused by accident), runs
 //! `cargo test --workspace` against them (`AUTH_TEST_REDIS_URL`,
-//! `AUTH_TEST_DATABASE_URL`), and stops what it started, whatever the outcome.
+//! `AUTH_TEST_DATABASE_URL`), and stops what it started, whatever the outcome. The whole
+//! suite (no arguments) ends with the published crates' documentation built with
+//! `RUSTDOCFLAGS=-D warnings`, so a broken doc link fails it too.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ pub fn run(root: &Path, extra: Vec<String>) -> ExitCode {
 }
 
 fn provision_and_test(root: &Path, extra: Vec<String>) -> Result<ExitCode, String> {
+    let whole_suite = extra.is_empty();
     install_missing()?;
     let scratch = scratch_dir()?;
     let redis = Redis::start(&scratch)?;
@@ -43,11 +46,44 @@ fn provision_and_test(root: &Path, extra: Vec<String>) -> Result<ExitCode, Strin
     drop(postgres);
     drop(redis);
     let _ = std::fs::remove_dir_all(&scratch);
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if !status.success() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if whole_suite && !docs_build(root)? {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The crates published to crates.io (`tests/invariants.rs` checks the same list).
+const PUBLISHED: [&str; 8] = [
+    "auth-core",
+    "auth-axum",
+    "auth-actix",
+    "auth-warp",
+    "auth-redis",
+    "auth-openapi",
+    "auth-sqlx",
+    "authctl",
+];
+
+/// `cargo doc` of the published crates, every feature, warnings as errors.
+fn docs_build(root: &Path) -> Result<bool, String> {
+    println!(
+        "xtask test: cargo doc -D warnings for {}",
+        PUBLISHED.join(", ")
+    );
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["doc", "--no-deps", "--all-features"]);
+    for krate in PUBLISHED {
+        cargo.args(["-p", krate]);
+    }
+    let status = cargo
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo doc: {e}"))?;
+    Ok(status.success())
 }
 
 fn have(command: &str) -> bool {
