@@ -289,6 +289,13 @@ pub enum ConfigError {
         /// The kind of key given.
         kind: &'static str,
     },
+    /// The key sealing second-factor secrets ([`MfaKey`](crate::mfa::MfaKey)) is not 32
+    /// bytes.
+    #[error("the MFA key is {got} bytes; use exactly 32 random bytes (e.g. `openssl rand 32`)")]
+    InvalidMfaKey {
+        /// Bytes given.
+        got: usize,
+    },
     /// A trusted issuer (resource-server mode) is misconfigured.
     #[error("trusted issuer `{issuer}`: {reason}")]
     InvalidTrustedIssuer {

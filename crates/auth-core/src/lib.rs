@@ -68,6 +68,7 @@ mod form;
 pub mod grpc;
 pub mod http;
 mod ids;
+pub mod mfa;
 pub mod policy;
 pub mod proxy;
 pub mod render;
