@@ -16,7 +16,7 @@
 //!
 //! Spans (target `auth_core`): `auth.authenticate` (debug; fields `scheme`, `outcome`),
 //! `auth.login` (info; `outcome`), `auth.refresh` (info; `outcome`) and `auth.store`
-//! (debug; `op`) around the store calls of those three. A span's fields never hold a
+//! (debug; `op`, `outcome` `ok` or `error`) around the store calls of those three. A span's fields never hold a
 //! secret: no token, password, key or session id.
 //!
 //! ```
@@ -278,10 +278,16 @@ fn authentication(scheme: AuthScheme, outcome: AuthOutcome, started: Instant) {
     }
 }
 
-/// An `auth.store` span (debug) for one store call of the authentication, login or
-/// refresh paths; `op` names the call, never its arguments.
-pub(crate) fn store_span(op: &'static str) -> tracing::Span {
-    tracing::debug_span!("auth.store", op)
+/// Runs one store call of the authentication, login or refresh paths in an `auth.store`
+/// span (debug): `op` names the call, never its arguments; `outcome` is `ok` or `error`.
+pub(crate) async fn store_call<T, E>(
+    op: &'static str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let span = tracing::debug_span!("auth.store", op, outcome = tracing::field::Empty);
+    let result = work.instrument(span.clone()).await;
+    span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+    result
 }
 
 /// Records one password login.
@@ -342,5 +348,66 @@ mod tests {
         assert_eq!(LoginOutcome::of(&throttled), LoginOutcome::Throttled);
         let wrong: Result<(), _> = Err(AuthError::InvalidCredentials);
         assert_eq!(LoginOutcome::of(&wrong), LoginOutcome::InvalidCredentials);
+    }
+
+    /// Captures what a `tracing` subscriber writes.
+    #[derive(Clone, Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut bytes) = self.0.lock() {
+                bytes.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn spans_carry_the_outcome() {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let ok = store_call("token_status", async { Ok::<_, crate::StoreError>(()) }).await;
+        assert!(ok.is_ok());
+        let down = crate::StoreError::new("connection refused");
+        assert!(
+            store_call("find_user", async { Err::<(), _>(down) })
+                .await
+                .is_err()
+        );
+        let missing = AuthError::MissingCredentials(crate::Scheme::Bearer);
+        let refused = authenticate(async { Err::<(), _>(missing) }, |_| AuthScheme::Bearer);
+        assert!(refused.await.is_err());
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let line_of = |needle: &str| {
+            lines
+                .iter()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no span with {needle} in {text}"))
+                .to_string()
+        };
+        let status = line_of("token_status");
+        assert!(
+            status.contains("auth.store") && status.contains("outcome=\"ok\""),
+            "{status}"
+        );
+        let user = line_of("find_user");
+        assert!(user.contains("outcome=\"error\""), "{user}");
+        let auth = line_of("auth.authenticate");
+        assert!(
+            auth.contains("scheme=\"bearer\"") && auth.contains("outcome=\"missing\""),
+            "{auth}"
+        );
     }
 }

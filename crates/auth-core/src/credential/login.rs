@@ -82,20 +82,17 @@ impl Authenticator {
         }
         // Reserved (checked and counted at once) before any hashing: parallel guesses
         // cannot all pass a check that none of them has been counted in yet.
-        let attempt = self
-            .throttle
-            .reserve(username, client)
-            .instrument(telemetry::store_span("throttle_reserve"))
-            .await?;
+        let attempt = crate::telemetry::store_call(
+            "throttle_reserve",
+            self.throttle.reserve(username, client),
+        )
+        .await?;
         if password.len() > MAX_PASSWORD_BYTES {
             // Refused before hashing, but still an attempt (the reservation stays).
             return Err(AuthError::InvalidCredentials);
         }
 
-        let user = self
-            .users
-            .find_by_username(username)
-            .instrument(telemetry::store_span("find_user"))
+        let user = crate::telemetry::store_call("find_user", self.users.find_by_username(username))
             .await?;
         // A user without a usable hash (an external-only account) goes through the same
         // argon2 work as anyone else: `verify` falls back to the dummy hash.

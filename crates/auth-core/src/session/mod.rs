@@ -49,7 +49,6 @@ use std::time::Duration;
 use cookie::{Cookie, SameSite as CookieSameSite};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
-use tracing::Instrument as _;
 
 use crate::clock::Clock;
 use crate::credential::User;
@@ -446,11 +445,8 @@ impl SessionManager {
             return Ok(None);
         };
         let key = session_key(&id);
-        let loaded = self
-            .store
-            .load_session(&key)
-            .instrument(crate::telemetry::store_span("load_session"))
-            .await?;
+        let loaded =
+            crate::telemetry::store_call("load_session", self.store.load_session(&key)).await?;
         let Some(mut record) = loaded else {
             return Ok(None);
         };

@@ -218,10 +218,9 @@ impl TokenManager {
 
     /// The revocation check alone, for claims verified elsewhere.
     pub async fn check<E>(&self, claims: &Claims<E>) -> Result<(), AuthError> {
-        let status = self
-            .status(&self.token_ref(claims))
-            .instrument(telemetry::store_span("token_status"))
-            .await?;
+        let status =
+            crate::telemetry::store_call("token_status", self.status(&self.token_ref(claims)))
+                .await?;
         match status {
             TokenStatus::Active => Ok(()),
             TokenStatus::Revoked => Err(TokenError::Revoked.into()),
@@ -263,18 +262,14 @@ impl TokenManager {
         reused: &mut bool,
     ) -> Result<(TokenPair, User), AuthError> {
         let claims = self.tokens.verify_refresh(refresh_token)?;
-        let status = self
-            .status(&self.token_ref(&claims))
-            .instrument(telemetry::store_span("token_status"))
-            .await?;
+        let status =
+            crate::telemetry::store_call("token_status", self.status(&self.token_ref(&claims)))
+                .await?;
         if status == TokenStatus::Revoked {
             return Err(TokenError::Revoked.into());
         }
-        let user = self
-            .users
-            .find_by_id(&claims.sub)
-            .instrument(telemetry::store_span("find_user"))
-            .await?;
+        let user =
+            crate::telemetry::store_call("find_user", self.users.find_by_id(&claims.sub)).await?;
         let user = match user {
             Some(u) if !u.disabled => u,
             _ => return Err(TokenError::Revoked.into()),
@@ -303,17 +298,17 @@ impl TokenManager {
             .tokens
             .issue_pair_with(&subject_of(&user, granted), &claims.sid, &extra)
             .map_err(internal)?;
-        match self
-            .store
-            .rotate(
+        match crate::telemetry::store_call(
+            "rotate_family",
+            self.store.rotate(
                 &claims.sub,
                 &claims.sid,
                 &claims.jti,
                 &pair.refresh.jti,
                 pair.refresh.exp,
-            )
-            .instrument(telemetry::store_span("rotate_family"))
-            .await?
+            ),
+        )
+        .await?
         {
             Rotation::Rotated => {
                 let meta = TokenMeta {
