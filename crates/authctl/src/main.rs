@@ -7,6 +7,7 @@
 //! authctl password hash            # reads the password from a prompt, or stdin when piped
 //! authctl password verify PHC
 //! authctl apikey new [--prefix ak_]
+//! authctl totp qr [OTPAUTH_URL|-]   # an enrolment URL as a QR code in the terminal
 //! authctl policy check --policy rbac --roles ROLES.json --subject FILE --action PERMISSION
 //! authctl policy check --policy articles --subject FILE --action ACTION --resource FILE
 //! ```
@@ -25,6 +26,7 @@
 mod jwks;
 mod jwt;
 mod out;
+mod totp;
 mod tutorial;
 
 use std::io::{IsTerminal as _, Read as _};
@@ -75,6 +77,19 @@ enum Command {
     /// Access decisions.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// TOTP second factors.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TotpCommand {
+    /// Prints an enrolment's `otpauth://totp/...` URL as a QR code for an authenticator
+    /// app to scan (light modules drawn, for a dark terminal), then what it holds.
+    Qr {
+        /// The URL (`otpauth_url` from `POST /mfa/totp/enroll`), or `-` for stdin.
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +271,7 @@ fn main() -> ExitCode {
         Command::Password(PasswordCommand::Hash) => password_hash(),
         Command::Password(PasswordCommand::Verify { phc }) => password_verify(&out, phc),
         Command::Apikey(ApikeyCommand::New { prefix, json }) => apikey_new(&out, prefix, json),
+        Command::Totp(TotpCommand::Qr { url }) => read_token(url).and_then(|u| totp::qr(&u)),
         Command::Policy(PolicyCommand::Check {
             policy,
             roles,

@@ -716,3 +716,63 @@ fn colour_only_on_a_terminal() {
     assert!(under_pty(false).contains("\x1b[1;36mHeader\x1b[0m"));
     assert!(!under_pty(true).contains('\x1b'));
 }
+
+#[test]
+fn totp_qr_prints_an_enrolment_url_as_a_qr_code() {
+    let url =
+        "otpauth://totp/Acme:ada%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Acme";
+    let (o, _) = expect(run(&["totp", "qr", url], None), 0);
+    let (picture, details): (Vec<&str>, Vec<&str>) = o
+        .lines()
+        .filter(|l| !l.is_empty())
+        .partition(|l| l.chars().all(|c| " █▀▄".contains(c)));
+    // A square of modules, two per character cell vertically, with the quiet zone.
+    let width = picture[0].chars().count();
+    assert!(width >= 21 + 8, "{o}");
+    assert!(picture.iter().all(|l| l.chars().count() == width), "{o}");
+    assert_eq!(picture.len(), width.div_ceil(2), "{o}");
+    assert!(details.contains(&"issuer: Acme"), "{o}");
+    assert!(details.contains(&"account: ada@example.com"), "{o}");
+    assert!(details.contains(&"6 digits, every 30 s, SHA1"), "{o}");
+    // A scanner reads the URL back from the picture.
+    assert_eq!(scan(&picture), url);
+    // The same from stdin.
+    let (piped, _) = expect(run(&["totp", "qr", "-"], Some(url)), 0);
+    assert_eq!(piped, o);
+}
+
+/// Decodes a QR code printed with half blocks (a drawn half is a light module), as a
+/// phone camera would: each module becomes a 4×4 block of pixels.
+fn scan(picture: &[&str]) -> String {
+    let rows: Vec<Vec<bool>> = picture
+        .iter()
+        .flat_map(|line| {
+            let top = line.chars().map(|c| matches!(c, '█' | '▀')).collect();
+            let bottom = line.chars().map(|c| matches!(c, '█' | '▄')).collect();
+            [top, bottom]
+        })
+        .collect();
+    let scale = 4;
+    let (width, height) = (rows[0].len() * scale, rows.len() * scale);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        if rows[y / scale][x / scale] { 255 } else { 0 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the picture");
+    let (_, content) = grids[0].decode().unwrap();
+    content
+}
+
+#[test]
+fn totp_qr_refuses_what_is_not_an_enrolment_url() {
+    one_line_error(
+        run(&["totp", "qr", "https://example.com/"], None),
+        "otpauth://totp/",
+    );
+    one_line_error(
+        run(&["totp", "qr", "otpauth://totp/Acme:ada?secret=!!!"], None),
+        "cannot be read",
+    );
+    let long = format!("otpauth://totp/{}", "a".repeat(5000));
+    one_line_error(run(&["totp", "qr", &long], None), "at most 2048");
+}
