@@ -5,6 +5,7 @@
 //! Every method returns `Result<_, StoreError>`: a caller that cannot ask the store fails
 //! closed ([`crate::AuthError::StoreUnavailable`], 503), never open.
 
+mod factors;
 mod memory;
 #[cfg(any(test, feature = "store-test-suite"))]
 pub mod suite;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use factors::{SecondFactors, TotpEnrolment};
 pub use memory::MemoryStore;
 
 use crate::error::StoreError;
@@ -223,10 +225,16 @@ pub trait IdentityLinks: Send + Sync + Debug {
 }
 
 /// Everything server-side, in one store: what [`crate::TokenManager`] and the reference
-/// apps take. Implemented for every type that implements the five traits.
-pub trait StateStore: Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks {}
+/// apps take. Implemented for every type that implements the six traits.
+pub trait StateStore:
+    Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks + SecondFactors
+{
+}
 
-impl<T: Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks> StateStore for T {}
+impl<T> StateStore for T where
+    T: Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks + SecondFactors
+{
+}
 
 /// A fixed-window counter: how many hits since the window opened, when the last one was,
 /// and when the window closes (all in Unix seconds).

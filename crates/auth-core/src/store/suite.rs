@@ -17,6 +17,9 @@ use async_trait::async_trait;
 
 use super::{Rotation, SessionRecord, StateStore, TokenMeta, TokenRef, TokenStatus};
 
+mod factors;
+pub use factors::*;
+
 /// What a backend gives the suite.
 #[async_trait]
 pub trait Harness: Send + Sync + 'static {
@@ -77,6 +80,10 @@ macro_rules! store_suite {
             allowlist_entries_go_with_logout_family_and_user,
             allowlist_entries_expire_with_their_tokens,
             identities_link_once_and_for_good,
+            totp_enrolment_is_pending_until_activated_once,
+            a_totp_step_is_used_once_even_concurrently,
+            recovery_codes_are_spent_once,
+            challenges_are_single_use_count_failures_and_expire,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

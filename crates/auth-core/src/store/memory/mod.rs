@@ -4,6 +4,7 @@
 //! implemented in a submodule.
 
 mod counters;
+mod factors;
 mod links;
 mod sessions;
 #[cfg(test)]
@@ -59,6 +60,8 @@ pub struct MemoryStore {
     sessions: Arc<Mutex<SessionState>>,
     /// Linked identities, `provider \0 subject` -> user id. They never expire.
     links: Arc<Mutex<HashMap<String, String>>>,
+    /// Second factors: enrolments, recovery digests, challenges.
+    factors: Arc<Mutex<factors::FactorState>>,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +126,7 @@ impl MemoryStore {
             state: Arc::new(Mutex::new(TokenState::default())),
             links: Arc::new(Mutex::new(HashMap::new())),
             sessions: Arc::new(Mutex::new(SessionState::default())),
+            factors: Arc::new(Mutex::new(factors::FactorState::default())),
         }
     }
 
@@ -148,6 +152,7 @@ impl MemoryStore {
         lock(&self.counters).sweep(now);
         lock(&self.state).sweep(now);
         lock(&self.sessions).sweep(now);
+        lock(&self.factors).sweep(now);
     }
 }
 
