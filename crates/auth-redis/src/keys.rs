@@ -1,6 +1,6 @@
-//! Key names: the namespace, the hash tags (`{u:USER}`, `{s:…}`, `{c:…}`) and the
-//! encoding of user-supplied key parts, so input can neither break a key's structure nor
-//! pick another hash tag.
+//! Key names: the namespace, the hash tags (`{u:USER}`, `{s:…}`, `{c:…}`, `{l:…}`,
+//! `{m:…}`) and the encoding of user-supplied key parts, so input can neither break a
+//! key's structure nor pick another hash tag.
 
 use auth_core::StoreError;
 use auth_core::store::TokenRef;
@@ -91,6 +91,22 @@ impl RedisStore {
 
     pub(crate) fn counter_key(&self, key: &str) -> String {
         format!("{}:{{c:{}}}:ctr", self.ns, part(key))
+    }
+
+    /// A user's TOTP enrolment (hash: `sealed`, `active`, `last_step`), in the user's slot.
+    pub(crate) fn totp_key(&self, user_id: &str) -> String {
+        self.user(user_id, "totp")
+    }
+
+    /// A user's recovery-code digests (set), in the user's slot beside the enrolment.
+    pub(crate) fn recovery_key(&self, user_id: &str) -> String {
+        self.user(user_id, "recovery")
+    }
+
+    /// An MFA challenge (hash: `user`, `failures`), in a slot of its own; `key` is a
+    /// digest of the `mfa_token`, never the token.
+    pub(crate) fn challenge_key(&self, key: &str) -> String {
+        format!("{}:{{m:{}}}:mfa", self.ns, part(key))
     }
 
     /// A linked identity: both parts encoded, so `:` in either cannot make two pairs

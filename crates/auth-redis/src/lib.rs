@@ -39,6 +39,9 @@
 //! | `NS:{u:USER}:sess` | set | the user's session keys |
 //! | `NS:{s:DIGEST}:sess` | hash | a session (`record`, `last_seen`, `expires_at`) |
 //! | `NS:{c:KEY}:ctr` | hash | a throttle counter (`count`, `last`) |
+//! | `NS:{u:USER}:totp` | hash | the user's TOTP enrolment: `sealed` (the sealed secret, never the secret), `active`, `last_step` (no TTL) |
+//! | `NS:{u:USER}:recovery` | set | the digests of the user's unspent recovery codes (no TTL) |
+//! | `NS:{m:KEY}:mfa` | hash | an MFA challenge under a digest of its `mfa_token`: `user`, `failures` (until its expiry) |
 //! | `NS:revocations` | stream | every revocation, appended by the script that records it (on a cluster: right after it; trimmed to about 1 000 000 entries) |
 //!
 //! ## Replicated revocations
@@ -58,7 +61,7 @@
 //! fresh (heard from Redis within [`ReplicaConfig::max_lag`]); otherwise the check goes
 //! direct and fails closed when Redis is down. Needs Redis 7.0 or later, as the scripts
 //! do (`PEXPIRETIME`).
-//! Rotation, sessions, counters and the allowlist always go direct.
+//! Rotation, sessions, counters, the allowlist and the second factor always go direct.
 //!
 //! ## Redis Cluster
 //!
@@ -70,12 +73,14 @@
 //! Everything one user's tokens touch shares the hash tag `{u:USER}`, so it lives in one
 //! slot: the per-request check (blocked `jti`, revoked family, user cut-off) is one Lua
 //! script, and rotation with reuse detection is one atomic script, on a cluster as on a
-//! single server. A session is tagged by its own key (`{s:…}`), a throttle counter by
-//! its (`{c:…}`): different users, sessions and counters hash to different slots, so the
-//! load spreads over every primary (no single hot slot). A session's own key and its
-//! user's session index live in two slots, so on a cluster writing or ending a session is
-//! two single-slot steps (the session first, then the index; a stale index entry is
-//! pruned when read).
+//! single server. A user's TOTP enrolment and recovery codes share it too, so activating
+//! the second factor (the enrolment and the codes at once) is one script. A session is
+//! tagged by its own key (`{s:…}`), a throttle counter by its (`{c:…}`), an MFA challenge
+//! by its (`{m:…}`): different users, sessions, counters and challenges hash to different
+//! slots, so the load spreads over every primary (no single hot slot). A session's own
+//! key and its user's session index live in two slots, so on a cluster writing or ending
+//! a session is two single-slot steps (the session first, then the index; a stale index
+//! entry is pruned when read).
 //!
 //! The revocation stream is one key, in a slot of its own: on a cluster the scripts
 //! cannot append to it, so the store appends right after the script that recorded the
@@ -110,6 +115,7 @@ use auth_core::clock::{Clock, SystemClock};
 
 mod conn;
 mod counters;
+mod factors;
 mod families;
 mod keys;
 mod links;

@@ -1,6 +1,7 @@
 //! The Lua scripts that keep each multi-key step atomic on one server and on one
 //! cluster slot: the per-request checks, the allowlist, refresh rotation, revocations,
-//! throttle counters and session touches.
+//! throttle counters, session touches and the second factor (TOTP enrolments, recovery
+//! codes, MFA challenges).
 
 use redis::Script;
 
@@ -164,6 +165,74 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// KEYS: totp; ARGV: sealed. A pending enrolment, replacing a pending one; 0 (nothing
+/// changed) when an active one exists.
+pub(crate) const BEGIN_TOTP: &str = r"
+if redis.call('HGET', KEYS[1], 'active') == '1' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'sealed', ARGV[1], 'active', '0', 'last_step', '0')
+return 1
+";
+
+/// KEYS: totp, recovery (one slot: the user's); ARGV: step, digest_1..digest_n.
+/// Activates a pending enrolment with `step` used and the recovery set replaced; 0 when
+/// there is no pending enrolment.
+pub(crate) const ACTIVATE_TOTP: &str = r"
+if redis.call('HGET', KEYS[1], 'active') ~= '0' then return 0 end
+redis.call('HSET', KEYS[1], 'active', '1', 'last_step', ARGV[1])
+redis.call('DEL', KEYS[2])
+for i = 2, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+return 1
+";
+
+/// KEYS: totp; ARGV: step. Records `step` if the enrolment is active and `step` is later
+/// than the last one; 0 otherwise (a replay, or no active enrolment). Steps are compared
+/// as decimal text (the store writes them from a `u64`, without leading zeros), exact
+/// beyond Lua's 2^53.
+pub(crate) const USE_TOTP_STEP: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'active', 'last_step')
+if v[1] ~= '1' then return 0 end
+local step, last = ARGV[1], v[2] or '0'
+if #step < #last or (#step == #last and step <= last) then return 0 end
+redis.call('HSET', KEYS[1], 'last_step', step)
+return 1
+";
+
+/// KEYS: totp, recovery. Removes both; 1 when there was an enrolment.
+pub(crate) const REMOVE_TOTP: &str = r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+return n
+";
+
+/// KEYS: challenge; ARGV: user, expires_at_ms. A new challenge (no failures yet), gone at
+/// its expiry.
+pub(crate) const START_CHALLENGE: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'failures', '0')
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+";
+
+/// KEYS: challenge; ARGV: max_failures. Counts a failure against a live challenge and
+/// spends it at the maximum; 1 when it is still live afterwards.
+pub(crate) const FAIL_CHALLENGE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local f = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+if f >= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+return 1
+";
+
+/// KEYS: challenge. Spends a live challenge: its user, to this caller only.
+pub(crate) const FINISH_CHALLENGE: &str = r"
+local u = redis.call('HGET', KEYS[1], 'user')
+if u then redis.call('DEL', KEYS[1]) end
+return u
+";
+
 /// Every script, loaded once per store (`EVALSHA`, falling back to `EVAL`).
 pub(crate) struct Scripts {
     pub(crate) check: Script,
@@ -178,6 +247,13 @@ pub(crate) struct Scripts {
     pub(crate) release: Script,
     pub(crate) get_counter: Script,
     pub(crate) touch: Script,
+    pub(crate) begin_totp: Script,
+    pub(crate) activate_totp: Script,
+    pub(crate) use_totp_step: Script,
+    pub(crate) remove_totp: Script,
+    pub(crate) start_challenge: Script,
+    pub(crate) fail_challenge: Script,
+    pub(crate) finish_challenge: Script,
 }
 
 impl Scripts {
@@ -196,6 +272,13 @@ impl Scripts {
             release: Script::new(RELEASE),
             get_counter: Script::new(GET_COUNTER),
             touch: Script::new(TOUCH),
+            begin_totp: Script::new(BEGIN_TOTP),
+            activate_totp: Script::new(ACTIVATE_TOTP),
+            use_totp_step: Script::new(USE_TOTP_STEP),
+            remove_totp: Script::new(REMOVE_TOTP),
+            start_challenge: Script::new(START_CHALLENGE),
+            fail_challenge: Script::new(FAIL_CHALLENGE),
+            finish_challenge: Script::new(FINISH_CHALLENGE),
         }
     }
 }
