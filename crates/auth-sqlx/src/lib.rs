@@ -5,7 +5,8 @@
 //!
 //! [`SqlStore`] implements every state trait ([`auth_core::store::StateStore`]:
 //! revocations in blocklist and allowlist modes, refresh families with rotation and reuse
-//! detection, cookie sessions, login-throttle counters); [`SqlUsers`] implements
+//! detection, cookie sessions, login-throttle counters, identity links, second factors:
+//! TOTP enrolments, recovery-code digests and MFA challenges); [`SqlUsers`] implements
 //! [`auth_core::credential::UserStore`] (with the rehash path and the email lookup
 //! third-party login links accounts through) and [`SqlApiKeys`]
 //! [`auth_core::credential::ApiKeyStore`] (digests only). Nothing lives in the process:
@@ -54,12 +55,14 @@
 //! write: a refresh rotation is one `UPDATE … RETURNING` whose `SET` compares the presented
 //! `jti` with the current one (so of many concurrent presentations, through any number of
 //! instances, exactly one rotates and every other revokes the family), a throttle
-//! reservation is one `INSERT … ON CONFLICT DO UPDATE … WHERE <the Limit rule> RETURNING`.
+//! reservation is one `INSERT … ON CONFLICT DO UPDATE … WHERE <the Limit rule> RETURNING`,
+//! a TOTP step is accepted by one `UPDATE … WHERE last_step < $step`, a recovery code is
+//! spent by one `DELETE` and an MFA challenge finished by one `DELETE … RETURNING`.
 //! Postgres runs them at `READ COMMITTED`, where an `UPDATE` re-reads a row another
 //! transaction changed before applying its `SET`; SQLite runs one writer at a time.
-//! Writes of several rows ("log out everywhere") are one transaction (`BEGIN IMMEDIATE`
-//! on SQLite), retried on a deadlock or a serialization failure, so a failed call leaves
-//! no half-written state.
+//! Writes of several rows ("log out everywhere", a TOTP activation with its recovery
+//! codes) are one transaction (`BEGIN IMMEDIATE` on SQLite), retried on a deadlock or a
+//! serialization failure, so a failed call leaves no half-written state.
 //!
 //! ## Time
 //!
@@ -347,7 +350,7 @@ impl SqlStore {
     /// `max_batches` statements per table; returns how many rows went. Never blocks the
     /// tables for long: each statement is one bounded `DELETE`.
     pub async fn purge_expired(&self, batch: u32, max_batches: u32) -> Result<u64, StoreError> {
-        const TABLES: [&str; 6] = [
+        const TABLES: [&str; 7] = [
             "DELETE FROM auth_blocked WHERE (iss, jti) IN \
              (SELECT iss, jti FROM auth_blocked WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM auth_families WHERE sid IN \
@@ -360,6 +363,8 @@ impl SqlStore {
              (SELECT skey FROM auth_sessions WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM auth_counters WHERE ckey IN \
              (SELECT ckey FROM auth_counters WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM auth_mfa_challenges WHERE ckey IN \
+             (SELECT ckey FROM auth_mfa_challenges WHERE expires_at <= $1 LIMIT $2)",
         ];
         let now = self.now();
         let mut total = 0;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use auth_core::clock::{Clock, ManualClock, SystemClock};
 use auth_core::store::{
-    Counters, RefreshFamilies, Revocations, SessionRecord, Sessions, TokenRef, TokenStatus,
+    Counters, RefreshFamilies, Revocations, SecondFactors, SessionRecord, Sessions, TokenRef,
+    TokenStatus,
 };
 use auth_sqlx::{Pool, PurgeConfig, SqlOptions, SqlStore};
 
@@ -66,6 +67,10 @@ async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_
         0,
         "the users table was added"
     );
+    assert!(
+        new.begin_totp("u", "sealed").await.unwrap(),
+        "the second factor's tables were added"
+    );
     // Again, and concurrently from two starts: nothing changes, nothing fails.
     let (a, b) = tokio::join!(SqlStore::connect(&url), SqlStore::connect(&url));
     a.unwrap();
@@ -75,7 +80,7 @@ async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_
         new.check(&token("j", now, 600)).await.unwrap(),
         TokenStatus::Revoked
     );
-    assert_eq!(rows(&new, "_sqlx_migrations").await, 4);
+    assert_eq!(rows(&new, "_sqlx_migrations").await, 5);
 }
 
 /// Runs `sql` on the store's database.
@@ -234,6 +239,10 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
             expires_at: now + 10,
         };
         store.insert_session(&format!("k{i}"), &rec).await.unwrap();
+        store
+            .start_challenge(&format!("m{i}"), "u", now + 10)
+            .await
+            .unwrap();
     }
     // One that lives on.
     store.revoke_token(&token("live", now, 3600)).await.unwrap();
@@ -244,7 +253,7 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
     );
     clock.advance(Duration::from_secs(11));
     // At most 10 rows per statement and 2 statements per table: 20 of each table's 25.
-    assert_eq!(store.purge_expired(10, 2).await.unwrap(), 4 * 20);
+    assert_eq!(store.purge_expired(10, 2).await.unwrap(), 5 * 20);
     assert_eq!(rows(&store, "auth_blocked").await, 6);
     // The background task takes the rest, and never the live row.
     let task = store.spawn_purge(
@@ -254,13 +263,21 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
             .max_batches(2),
     );
     for _ in 0..200 {
-        if rows(&store, "auth_sessions").await == 0 && rows(&store, "auth_blocked").await == 1 {
+        if rows(&store, "auth_sessions").await == 0
+            && rows(&store, "auth_mfa_challenges").await == 0
+            && rows(&store, "auth_blocked").await == 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(task);
-    for table in ["auth_families", "auth_counters", "auth_sessions"] {
+    for table in [
+        "auth_families",
+        "auth_counters",
+        "auth_sessions",
+        "auth_mfa_challenges",
+    ] {
         assert_eq!(rows(&store, table).await, 0, "{table}");
     }
     assert_eq!(rows(&store, "auth_blocked").await, 1);

@@ -1,11 +1,34 @@
-//! The five state traits of `auth-core` on SQL. The same statements run on Postgres and
+//! The six state traits of `auth-core` on SQL. The same statements run on Postgres and
 //! SQLite (`$N` placeholders, `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, `CASE`
 //! rather than `GREATEST`/`MAX(a, b)`).
 //!
 //! One submodule per trait; this module holds the column access both backends' rows
-//! share.
+//! share and the retry of transactions.
+
+/// Attempts of a transaction that hit a deadlock, a serialization failure or a busy
+/// database before the error is returned.
+pub(crate) const TX_ATTEMPTS: u32 = 5;
+
+/// Runs `$attempt` (a `Result<T, sqlx::Error>` expression) again while it fails with a
+/// transient error, at most `TX_ATTEMPTS` times.
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match $attempt {
+                Err(e) if tries < $crate::state::TX_ATTEMPTS && $crate::transient(&e) => {
+                    tokio::time::sleep(::std::time::Duration::from_millis(5 * u64::from(tries)))
+                        .await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
 
 mod counters;
+mod factors;
 mod families;
 mod links;
 mod revocations;

@@ -1,34 +1,11 @@
 //! [`Revocations`] on SQL: the per-request checks (one statement each), blocked tokens,
 //! revoked families and users' cut-offs, and the allowlist.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use auth_core::StoreError;
 use auth_core::store::{Revocations, TokenMeta, TokenRef, TokenStatus};
 
-use crate::{SqlStore, fault, int, transient, with_pool, with_tx};
-
-/// Attempts of a transaction that hit a deadlock, a serialization failure or a busy
-/// database before the error is returned.
-const TX_ATTEMPTS: u32 = 5;
-
-/// Runs `$attempt` (a `Result<T, sqlx::Error>` expression) again while it fails with a
-/// transient error, at most `TX_ATTEMPTS` times.
-macro_rules! retrying {
-    ($attempt:expr) => {{
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match $attempt {
-                Err(e) if tries < TX_ATTEMPTS && transient(&e) => {
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
-                }
-                other => break other,
-            }
-        }
-    }};
-}
+use crate::{SqlStore, fault, int, with_pool, with_tx};
 
 fn status(revoked: bool) -> TokenStatus {
     if revoked {
