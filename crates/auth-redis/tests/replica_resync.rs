@@ -216,6 +216,16 @@ async fn a_replica_that_missed_trimmed_entries_while_away_resyncs() {
     let t = now();
     let before = token("i", "before", "s0", "u0", t);
     writer.revoke_token(&before).await.unwrap();
+    // A fresh replica answers from its copy, which the stream reaches shortly after the
+    // write (the documented propagation delay): wait for it before asserting every poll.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while replica.check(&before).await.unwrap() != TokenStatus::Revoked {
+        assert!(
+            Instant::now() < deadline,
+            "the revocation never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     until_local(
         &replica,
         &mut admin,
