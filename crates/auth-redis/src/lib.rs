@@ -8,18 +8,40 @@
 //! Give it to the builder, and every part of the `Auth` (tokens, sessions, throttling,
 //! third-party login) keeps its state there:
 //!
-//! ```no_run
-//! # async fn run(users: std::sync::Arc<auth_core::credential::MemoryUsers>) -> Result<(), Box<dyn std::error::Error>> {
+//! ```
 //! use std::sync::Arc;
+//! use auth_core::credential::{MemoryUsers, User};
 //! use auth_redis::RedisStore;
 //!
-//! let store = RedisStore::connect("redis://127.0.0.1:6379", "myapp").await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = "redis://127.0.0.1:6379";
+//! # // The test suite's own Redis, and a namespace of this run's own.
+//! # let url = &std::env::var("AUTH_TEST_REDIS_URL").unwrap_or_else(|_| url.to_owned());
+//! # let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+//! # let myapp = &format!("doc-{}-{nanos}", std::process::id());
+//! let store = RedisStore::connect(url, myapp).await?;
 //! // or RedisStore::connect_cluster(&["redis://node-1:6379".into()], "myapp"), or rediss://
 //! let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
-//!     .users(users)
+//!     .users(Arc::new(MemoryUsers::new()))
 //!     .store(Arc::new(store))
 //!     .build()?;
-//! # let _ = auth; Ok(()) }
+//!
+//! // A login, then "log out everywhere": every instance on this Redis refuses its token.
+//! let ada = User {
+//!     id: "1".into(),
+//!     username: "ada".into(),
+//!     email: None,
+//!     roles: vec!["editor".into()],
+//!     password_hash: String::new(),
+//!     disabled: false,
+//!     data: serde_json::Value::Null,
+//! };
+//! let pair = auth.tokens().login(&ada, None).await?;
+//! assert!(auth.tokens().authenticate(&pair.access.token).await.is_ok());
+//! auth.tokens().logout_all(&ada.id).await?;
+//! assert!(auth.tokens().authenticate(&pair.access.token).await.is_err());
+//! # Ok(()) }
 //! ```
 //!
 //! ## Keys
