@@ -29,7 +29,6 @@
 //! ```
 
 use crate::AuthError;
-use crate::http::{OAuthErrorBody, Problem};
 use crate::reply::Reply;
 use crate::request::Request;
 
@@ -113,12 +112,7 @@ pub fn refusal(error: &AuthError, request: &impl Request) -> Reply {
 /// core's `www-authenticate` and `retry-after` as metadata.
 pub fn status_reply(error: &AuthError) -> Reply {
     let response = error.to_response();
-    let message = serde_json::from_str::<Problem>(&response.body)
-        .map(|problem| problem.detail)
-        .or_else(|_| {
-            serde_json::from_str::<OAuthErrorBody>(&response.body).map(|o| o.error_description)
-        })
-        .unwrap_or_default();
+    let (_, message) = error.title_and_detail();
     let mut reply = Reply::new(200)
         .header("content-type", "application/grpc")
         .header(

@@ -68,6 +68,9 @@ pub struct OAuthErrorBody {
 
 const TYPE_PREFIX: &str = "urn:auth-toolkit:problem:";
 
+/// An RFC 6749 error's code, description and `Retry-After`.
+type OAuthParts<'a> = (OAuthErrorCode, &'a str, Option<u64>);
+
 struct Row {
     status: u16,
     slug: &'static str,
@@ -75,8 +78,19 @@ struct Row {
 }
 
 impl AuthError {
-    /// Renders this error as its one HTTP answer. See the module docs for the rules.
-    pub fn to_response(&self) -> ErrorResponse {
+    /// The problem's title and detail (for an RFC 6749 error: its code and description),
+    /// for renderers of other formats (HTML pages, gRPC messages) that keep the table's
+    /// words without parsing its JSON.
+    pub(crate) fn title_and_detail(&self) -> (String, String) {
+        match self.problem_row() {
+            Ok((row, detail)) => (row.title.to_string(), detail),
+            Err((code, description, _)) => (code.as_str().to_string(), description.to_string()),
+        }
+    }
+
+    /// The table's row and detail sentence, or for an RFC 6749 error its code,
+    /// description and `Retry-After` (its own body).
+    fn problem_row(&self) -> Result<(Row, String), OAuthParts<'_>> {
         let (row, detail): (Row, String) = match self {
             AuthError::MissingCredentials(scheme) => (
                 row(401, "missing-credentials", "Authentication required"),
@@ -162,7 +176,18 @@ impl AuthError {
                 code,
                 description,
                 retry_after_secs,
-            } => return oauth_response(*code, description, *retry_after_secs),
+            } => return Err((*code, description, *retry_after_secs)),
+        };
+        Ok((row, detail))
+    }
+
+    /// Renders this error as its one HTTP answer. See the module docs for the rules.
+    pub fn to_response(&self) -> ErrorResponse {
+        let (row, detail) = match self.problem_row() {
+            Ok(found) => found,
+            Err((code, description, retry_after_secs)) => {
+                return oauth_response(code, description, retry_after_secs);
+            }
         };
 
         let mut headers = vec![("content-type", PROBLEM_JSON.to_string())];

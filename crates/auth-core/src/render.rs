@@ -47,7 +47,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::AuthError;
-use crate::http::{ErrorResponse, Problem};
+use crate::http::ErrorResponse;
 use crate::reply::Reply;
 use crate::request::Request;
 
@@ -196,13 +196,12 @@ impl ErrorPages {
     /// status and headers with the renderer's body, or the login redirect where allowed.
     pub fn render(&self, error: &AuthError, request: &impl Request, path: Option<&str>) -> Reply {
         let response = error.to_response();
-        let problem = serde_json::from_str::<Problem>(&response.body).ok();
-        let text = |pick: fn(Problem) -> String| problem.clone().map(pick).unwrap_or_default();
+        let (title, detail) = error.title_and_detail();
         let failure = Failure {
             error,
             response: &response,
-            title: text(|p| p.title),
-            detail: text(|p| p.detail),
+            title,
+            detail,
             method: request.method(),
             path,
         };
