@@ -428,6 +428,7 @@ impl SessionManager {
             csrf_token: csrf_token.clone(),
             data,
             expires_at: absolute.min(now + self.config.idle_timeout.as_secs()),
+            amr: Vec::new(),
         };
         let key = session_key(&id);
         self.store.insert_session(&key, &record).await?;

@@ -7,6 +7,7 @@
 
 mod factors;
 mod memory;
+mod passkeys;
 #[cfg(any(test, feature = "store-test-suite"))]
 pub mod suite;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub use factors::{SecondFactors, TotpEnrolment};
 pub use memory::MemoryStore;
+pub use passkeys::{Passkeys, StoredPasskey};
 
 use crate::error::StoreError;
 
@@ -156,6 +158,10 @@ pub struct SessionRecord {
     pub data: serde_json::Value,
     /// When the store forgets the session (idle or absolute timeout, whichever is first).
     pub expires_at: u64,
+    /// How the user authenticated (RFC 8176 values: `pwd`, `otp`, `hwk`, ...), as the
+    /// login recorded it; empty for sessions started before stores kept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Server-side cookie sessions, keyed by a digest of the session id.
@@ -225,14 +231,20 @@ pub trait IdentityLinks: Send + Sync + Debug {
 }
 
 /// Everything server-side, in one store: what [`crate::TokenManager`] and the reference
-/// apps take. Implemented for every type that implements the six traits.
+/// apps take. Implemented for every type that implements the seven traits.
 pub trait StateStore:
-    Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks + SecondFactors
+    Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks + SecondFactors + Passkeys
 {
 }
 
 impl<T> StateStore for T where
-    T: Revocations + RefreshFamilies + Sessions + Counters + IdentityLinks + SecondFactors
+    T: Revocations
+        + RefreshFamilies
+        + Sessions
+        + Counters
+        + IdentityLinks
+        + SecondFactors
+        + Passkeys
 {
 }
 

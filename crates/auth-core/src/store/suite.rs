@@ -18,7 +18,9 @@ use async_trait::async_trait;
 use super::{Rotation, SessionRecord, StateStore, TokenMeta, TokenRef, TokenStatus};
 
 mod factors;
+mod passkeys;
 pub use factors::*;
+pub use passkeys::*;
 
 /// What a backend gives the suite.
 #[async_trait]
@@ -84,6 +86,9 @@ macro_rules! store_suite {
             a_totp_step_is_used_once_even_concurrently,
             recovery_codes_are_spent_once,
             challenges_are_single_use_count_failures_and_expire,
+            passkeys_are_registered_once_listed_and_removed,
+            a_sign_counter_only_moves_forward_even_concurrently,
+            ceremonies_are_taken_once_and_expire,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -117,6 +122,7 @@ fn session(user: &str, now: u64, ttl: u64) -> SessionRecord {
         csrf_token: "csrf".into(),
         data: serde_json::json!({"theme": "dark"}),
         expires_at: now + ttl,
+        amr: vec!["pwd".into(), "otp".into()],
     }
 }
 

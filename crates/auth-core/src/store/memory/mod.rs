@@ -6,6 +6,7 @@
 mod counters;
 mod factors;
 mod links;
+mod passkeys;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,8 @@ pub struct MemoryStore {
     links: Arc<Mutex<HashMap<String, String>>>,
     /// Second factors: enrolments, recovery digests, challenges.
     factors: Arc<Mutex<factors::FactorState>>,
+    /// Passkeys and their ceremonies.
+    passkeys: Arc<Mutex<passkeys::PasskeyState>>,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +130,7 @@ impl MemoryStore {
             links: Arc::new(Mutex::new(HashMap::new())),
             sessions: Arc::new(Mutex::new(SessionState::default())),
             factors: Arc::new(Mutex::new(factors::FactorState::default())),
+            passkeys: Arc::new(Mutex::new(passkeys::PasskeyState::default())),
         }
     }
 
@@ -153,6 +157,7 @@ impl MemoryStore {
         lock(&self.state).sweep(now);
         lock(&self.sessions).sweep(now);
         lock(&self.factors).sweep(now);
+        lock(&self.passkeys).sweep(now);
     }
 }
 

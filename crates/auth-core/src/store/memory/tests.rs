@@ -95,6 +95,7 @@ async fn expired_entries_are_purged_so_memory_stays_bounded_under_churn() {
                 csrf_token: String::new(),
                 data: serde_json::Value::Null,
                 expires_at: now + 10,
+                amr: Vec::new(),
             };
             s.insert_session(&format!("k{round}-{i}"), &rec)
                 .await
