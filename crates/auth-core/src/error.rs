@@ -205,6 +205,21 @@ pub enum AuthError {
     /// OAuth (a timeout, a 5xx, an unparseable body).
     #[error("the login provider is unavailable")]
     ProviderUnavailable,
+    /// The request conflicts with the current state (a second factor that is already
+    /// active, say).
+    #[error("conflict: {detail}")]
+    Conflict {
+        /// A sentence for the client saying what to do instead.
+        detail: Cow<'static, str>,
+    },
+    /// The second step of a login failed: a wrong, expired or replayed code, a spent
+    /// recovery code, or an unknown, expired or spent `mfa_token`. One answer for all.
+    #[error("the second factor was refused")]
+    InvalidSecondFactor,
+    /// Authenticated, but without a second factor where the route requires one
+    /// (RFC 9470 `insufficient_user_authentication`).
+    #[error("a second factor is required")]
+    InsufficientUserAuthentication,
     /// A token-endpoint failure, rendered in the RFC 6749 §5.2 shape.
     #[error("token endpoint error: {}", code.as_str())]
     OAuth {

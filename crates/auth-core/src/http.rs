@@ -168,6 +168,25 @@ impl AuthError {
                 row(502, "provider-unavailable", "Bad gateway"),
                 "The login provider could not be reached; try again shortly".into(),
             ),
+            AuthError::Conflict { detail } => {
+                (row(409, "conflict", "Conflict"), detail.to_string())
+            }
+            AuthError::InvalidSecondFactor => (
+                row(401, "invalid-second-factor", "Second factor refused"),
+                "The code is wrong, expired or already used, or this sign-in has expired: \
+                 enter a current code, or sign in again with your password"
+                    .into(),
+            ),
+            AuthError::InsufficientUserAuthentication => (
+                row(
+                    403,
+                    "insufficient-user-authentication",
+                    "Second factor required",
+                ),
+                "This resource needs a sign-in with a second factor: sign in again with \
+                 your authenticator app or a passkey"
+                    .into(),
+            ),
             AuthError::Internal => (
                 row(500, "internal", "Internal server error"),
                 "The server could not complete the request".into(),
@@ -221,6 +240,10 @@ impl AuthError {
                     "Bearer error=\"invalid_request\", error_description=\"{}\"",
                     quoted_string_safe(detail)
                 ),
+            )),
+            AuthError::InsufficientUserAuthentication => headers.push((
+                "www-authenticate",
+                "Bearer error=\"insufficient_user_authentication\", error_description=\"A second factor is required\"".into(),
             )),
             AuthError::Throttled { retry_after_secs } => {
                 headers.push(("retry-after", retry_after_secs.to_string()));

@@ -152,6 +152,7 @@ pub(crate) enum LoginOutcome {
     Ok = 0,
     InvalidCredentials = 1,
     Throttled = 2,
+    MfaRequired = 3,
     Unavailable = 4,
 }
 

@@ -88,6 +88,7 @@ pub struct AuthBuilder {
     extra_claims: Option<Arc<dyn crate::token::families::ExtraClaims>>,
     session_data: Option<Arc<dyn crate::session::SessionData>>,
     rings: Option<(crate::token::KeyRing, crate::token::KeyRing)>,
+    second_factor: Option<crate::mfa::Totp>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -128,6 +129,7 @@ impl AuthBuilder {
             #[cfg(feature = "third-party")]
             identity: None,
             trusted: None,
+            second_factor: None,
             proxies: crate::proxy::TrustedProxies::default(),
             extra_claims: None,
             session_data: None,
@@ -159,6 +161,29 @@ impl AuthBuilder {
         refresh: crate::token::KeyRing,
     ) -> Self {
         self.rings = Some((access, refresh));
+        self
+    }
+
+    /// Turns on the second factor: TOTP (RFC 6238) with recovery codes, its secrets
+    /// sealed at rest with `key` (32 bytes from your secret store: a lost key locks every
+    /// enrolled user out of their authenticator app, leaving only recovery codes), named
+    /// `issuer` in authenticator apps. Users who confirm an enrolment are then asked for
+    /// a code after their password, at `/token` (`mfa_required`, then the `mfa_otp`
+    /// grant) and `/login` (then `/login/mfa`).
+    ///
+    /// ```
+    /// use auth_core::mfa::MfaKey;
+    /// # let users = std::sync::Arc::new(auth_core::credential::MemoryUsers::new());
+    /// let key = MfaKey::new(&[7u8; 32])?; // from your secret store, never the source
+    /// let auth = auth_core::AuthBuilder::new(b"access-secret-of-at-least-32-bytes", b"refresh-secret-of-at-least-32-byte")
+    ///     .users(users)
+    ///     .second_factor(key, "Acme")
+    ///     .build()?;
+    /// assert!(auth.second_factor().is_some());
+    /// # Ok::<(), auth_core::ConfigError>(())
+    /// ```
+    pub fn second_factor(mut self, key: crate::mfa::MfaKey, issuer: impl Into<String>) -> Self {
+        self.second_factor = Some(crate::mfa::Totp::new(key, issuer));
         self
     }
 
@@ -384,8 +409,15 @@ impl AuthBuilder {
         let tokens =
             TokenService::with_clock(access_ring, refresh_ring, self.tokens, self.clock.clone())?;
         let throttle = LoginThrottle::new(self.throttle, store.clone());
-        let authenticator =
+        let mut authenticator =
             Authenticator::new(users.clone(), Passwords::new(self.passwords)?, throttle);
+        if let Some(totp) = self.second_factor {
+            authenticator = authenticator.with_second_factor(crate::mfa::SecondFactor::new(
+                totp,
+                store.clone(),
+                self.clock.clone(),
+            ));
+        }
         let mut manager =
             TokenManager::new(tokens, users.clone(), store.clone()).with_mode(self.mode);
         if let Some(hook) = self.extra_claims {

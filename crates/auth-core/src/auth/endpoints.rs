@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::{Auth, Principal, Reply};
-use crate::credential::User;
+use crate::credential::{PasswordLogin, User};
 use crate::error::{AuthError, TokenError};
 use crate::form::{Form, FormError};
 use crate::request::Request;
@@ -45,7 +45,12 @@ impl Auth {
             .handle(request.content_type(), body, self.client_addr(request))
             .await;
         match handled {
-            Ok(ok) => token_reply(&ok),
+            Ok(grant) => TokenResponse::headers()
+                .iter()
+                .fold(Reply::new(grant.status()), |reply, (k, v)| {
+                    reply.header(k, *v)
+                })
+                .body_text(grant.body()),
             Err(e) => e.into(),
         }
     }
@@ -88,13 +93,30 @@ impl Auth {
             .authenticate(&username, password, client)
             .await
         {
-            Ok(u) => u,
+            Ok(PasswordLogin::Complete(u)) => u,
+            Ok(PasswordLogin::SecondFactorRequired { mfa_token, .. }) => {
+                return Reply::json(
+                    200,
+                    &json!({"message": "Second factor required", "mfa_token": mfa_token}),
+                )
+                .header("cache-control", "no-store");
+            }
             Err(e) => return e.into(),
         };
+        self.start_session(&user, &["pwd"], request).await
+    }
+
+    /// Starts a cookie session for a signed-in `user` and answers as `/login` does.
+    pub(super) async fn start_session(
+        &self,
+        user: &User,
+        amr: &[&str],
+        request: &impl Request,
+    ) -> Reply {
         let sessions = &self.inner.sessions;
         let started = async {
-            let data = sessions.data_for(&user).await?;
-            sessions.start(&user, data, request).await
+            let data = sessions.data_for(user).await?;
+            sessions.start_with_amr(user, data, amr, request).await
         };
         match started.await {
             Ok(started) => Reply::json(
@@ -357,7 +379,7 @@ fn unknown_provider() -> Reply {
     .into()
 }
 
-fn bad_request(detail: impl Into<std::borrow::Cow<'static, str>>) -> Reply {
+pub(super) fn bad_request(detail: impl Into<std::borrow::Cow<'static, str>>) -> Reply {
     AuthError::BadRequest {
         detail: detail.into(),
     }

@@ -26,6 +26,9 @@ use crate::token_endpoint::TokenEndpoint;
 
 mod builder;
 mod endpoints;
+mod mfa;
+#[cfg(test)]
+mod mfa_tests;
 
 pub use builder::AuthBuilder;
 
@@ -91,6 +94,21 @@ impl Principal {
         }
     }
 
+    /// How the user authenticated (RFC 8176 `amr`): from our token or session as the
+    /// login recorded it, from a trusted issuer's token its `amr` claim, if any.
+    pub fn amr(&self) -> Vec<&str> {
+        match self {
+            Principal::Bearer(c) => c.amr.iter().map(String::as_str).collect(),
+            Principal::Session(s) => s.record.amr.iter().map(String::as_str).collect(),
+            Principal::External(c) => c
+                .claims
+                .get("amr")
+                .and_then(serde_json::Value::as_array)
+                .map(|all| all.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The granted OAuth scopes (none for a cookie session).
     pub fn scopes(&self) -> Vec<&str> {
         match self {
@@ -114,6 +132,10 @@ pub enum Guard {
     /// Only the CSRF rule: cookie-authenticated unsafe requests without an
     /// `Authorization` header need the session's token and an allowed `Origin`.
     Csrf,
+    /// An authenticated principal that signed in with a second factor (its `amr` names
+    /// `otp`, `hwk`, `swk` or `mfa`); otherwise 403 `insufficient_user_authentication`
+    /// (RFC 9470), telling the client to sign in again with one.
+    SecondFactor,
 }
 
 /// The parts [`Auth`] is built from ([`AuthBuilder`] assembles them).
@@ -527,6 +549,13 @@ impl Auth {
             Guard::Require(requirement) => {
                 let principal = self.principal(request).await?;
                 self.require(&principal, requirement)?;
+                Ok(Some(principal))
+            }
+            Guard::SecondFactor => {
+                let principal = self.principal(request).await?;
+                if !mfa::has_second_factor(&principal) {
+                    return Err(AuthError::InsufficientUserAuthentication);
+                }
                 Ok(Some(principal))
             }
             Guard::Scopes(scopes) => {

@@ -11,7 +11,7 @@ pub use apikey::{
     ApiKeyConfig, ApiKeyRecord, ApiKeyStore, ApiKeys, KeyDigest, KeySource, MemoryApiKeys,
     NewApiKey, digest, display_prefix,
 };
-pub use login::{Authenticator, MAX_USERNAME_BYTES};
+pub use login::{Authenticator, MAX_USERNAME_BYTES, PasswordLogin};
 pub use password::{MAX_PASSWORD_BYTES, PasswordError, PasswordParams, Passwords, Verified};
 pub use throttle::{Attempt, LoginThrottle, ThrottleConfig};
 pub use users::{MemoryUsers, User, UserStore};

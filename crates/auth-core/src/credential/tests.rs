@@ -74,7 +74,8 @@ async fn demo_users_log_in_with_their_contract_passwords() {
         ("bob", "password456", "editor"),
         ("carol", "password789", "viewer"),
     ] {
-        let user = f.authn.authenticate(name, pw.into(), CLIENT).await.unwrap();
+        let login = f.authn.authenticate(name, pw.into(), CLIENT).await.unwrap();
+        let user = login.user();
         assert_eq!(user.roles, [role]);
         assert!(
             user.password_hash

@@ -28,8 +28,10 @@
 //! assert!(totp.verify("42", enrolment.sealed(), &code, now, Some(step)).is_err());
 //! ```
 
+mod flow;
 mod recovery;
 
+pub use flow::{MAX_CODE_FAILURES, MFA_TOKEN_TTL, PendingTotp, Proof, SecondFactor};
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCodes};
 
 use std::fmt;

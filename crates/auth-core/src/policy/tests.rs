@@ -433,6 +433,7 @@ fn the_builders_role_table_is_empty_until_one_is_given() {
         email: None,
         roles: roles(&["admin"]),
         scope: None,
+        amr: vec![],
         extra: NoExtra {},
     });
     let build = |b: crate::AuthBuilder| {

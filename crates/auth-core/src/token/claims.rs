@@ -110,6 +110,10 @@ pub struct Claims<E = NoExtra> {
     /// Granted OAuth scopes, space-separated (RFC 8693 §4.2 `scope`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// How the user authenticated (RFC 8176 values: `pwd`, then `otp` after a second
+    /// factor; `hwk` for a passkey). Empty for tokens issued without a login step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// Caller-defined claims.
     #[serde(flatten)]
     pub extra: E,
@@ -137,6 +141,8 @@ pub struct Subject {
     pub roles: Vec<String>,
     /// Granted scopes, space-separated (become `scope` on access tokens).
     pub scope: Option<String>,
+    /// Authentication methods (RFC 8176), carried by access and refresh tokens (`amr`).
+    pub amr: Vec<String>,
 }
 
 impl Subject {
@@ -167,6 +173,16 @@ impl Subject {
     /// Sets the granted scope (space-separated).
     pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
+        self
+    }
+
+    /// Sets the authentication methods (RFC 8176 values such as `pwd`, `otp`, `hwk`).
+    pub fn with_amr<I, S>(mut self, amr: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.amr = amr.into_iter().map(Into::into).collect();
         self
     }
 }

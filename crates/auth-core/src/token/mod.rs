@@ -286,6 +286,8 @@ impl TokenService {
             },
             // Refresh tokens keep the granted scope, so a refresh can never widen it.
             scope: subject.scope.clone(),
+            // Both kinds: a refresh keeps how the login authenticated.
+            amr: subject.amr.clone(),
             extra,
         };
         let signing = ring

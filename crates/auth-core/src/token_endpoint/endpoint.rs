@@ -6,9 +6,10 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::credential::{Authenticator, User};
+use crate::credential::{Authenticator, PasswordLogin, User};
 use crate::error::{AuthError, OAuthErrorCode};
 use crate::form::{Form, FormError};
+use crate::mfa::Proof;
 use crate::token::TokenPair;
 use crate::token::families::TokenManager;
 
@@ -95,6 +96,53 @@ impl TokenResponse {
     }
 }
 
+/// What a successful token request gives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TokenGrant {
+    /// A token pair.
+    Tokens(TokenResponse),
+    /// The password was right, and the user has an active second factor: no tokens yet.
+    /// The client sends `mfa_token` back with the `mfa_otp` grant and a code; the answer
+    /// is a 403 `{"error":"mfa_required","error_description","mfa_token"}`.
+    MfaRequired {
+        /// Single-use, live for five minutes.
+        mfa_token: String,
+    },
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tokens(_) => f.write_str("Tokens(..)"),
+            Self::MfaRequired { .. } => f.write_str("MfaRequired(..)"),
+        }
+    }
+}
+
+impl TokenGrant {
+    /// The HTTP status: 200 for tokens, 403 for `mfa_required`.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Tokens(_) => 200,
+            Self::MfaRequired { .. } => 403,
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> String {
+        match self {
+            Self::Tokens(tokens) => tokens.body(),
+            Self::MfaRequired { mfa_token } => serde_json::json!({
+                "error": "mfa_required",
+                "error_description": "A second factor is required: send the mfa_token back \
+                    with grant_type=mfa_otp and the current code (otp) or a recovery code",
+                "mfa_token": mfa_token,
+            })
+            .to_string(),
+        }
+    }
+}
+
 /// The token endpoint. Every failure is an [`AuthError::OAuth`] (RFC 6749 §5.2 shape).
 #[derive(Debug, Clone)]
 pub struct TokenEndpoint {
@@ -105,6 +153,8 @@ pub struct TokenEndpoint {
 
 const BAD_CREDENTIALS: &str = "Invalid username or password";
 const BAD_REFRESH: &str = "The refresh token is invalid, expired or revoked";
+const BAD_SECOND_FACTOR: &str =
+    "The code is wrong, expired or already used, or the mfa_token is invalid, expired or spent";
 
 fn invalid_request(description: impl Into<Cow<'static, str>>) -> AuthError {
     AuthError::oauth(OAuthErrorCode::InvalidRequest, description)
@@ -137,7 +187,7 @@ impl TokenEndpoint {
         content_type: Option<&str>,
         body: &[u8],
         client: Option<IpAddr>,
-    ) -> Result<TokenResponse, AuthError> {
+    ) -> Result<TokenGrant, AuthError> {
         let form = Form::parse(content_type, body, MAX_FORM_BYTES).map_err(form_error)?;
         form.any_repeated().map_err(form_error)?;
         let field = |name: &str| form.field(name).ok().flatten();
@@ -150,14 +200,29 @@ impl TokenEndpoint {
                         "The password grant needs `username` and `password`",
                     ));
                 };
-                let scope = field("scope");
-                if scope.is_some_and(|s| !valid_scope(s)) {
-                    return Err(AuthError::oauth(
-                        OAuthErrorCode::InvalidScope,
-                        "The scope is malformed",
-                    ));
-                }
+                let scope = checked_scope(field("scope"))?;
                 self.password_grant(username, password, scope, client).await
+            }
+            "mfa_otp" => {
+                let Some(mfa_token) = get("mfa_token") else {
+                    return Err(invalid_request("The mfa_otp grant needs `mfa_token`"));
+                };
+                let proof = match (get("otp"), get("recovery_code")) {
+                    (Some(otp), None) => Proof::Otp(otp),
+                    (None, Some(code)) => Proof::RecoveryCode(code),
+                    _ => {
+                        return Err(invalid_request(
+                            "The mfa_otp grant needs exactly one of `otp` and `recovery_code`",
+                        ));
+                    }
+                };
+                let scope = checked_scope(field("scope"))?;
+                let user = self
+                    .authn
+                    .complete_second_factor(mfa_token, proof, client)
+                    .await
+                    .map_err(to_oauth)?;
+                self.issue(&user, scope, &["pwd", "otp"], client).await
             }
             "refresh_token" => {
                 let Some(token) = get("refresh_token") else {
@@ -165,13 +230,7 @@ impl TokenEndpoint {
                         "The refresh_token grant needs `refresh_token`",
                     ));
                 };
-                let scope = field("scope");
-                if scope.is_some_and(|s| !valid_scope(s)) {
-                    return Err(AuthError::oauth(
-                        OAuthErrorCode::InvalidScope,
-                        "The scope is malformed",
-                    ));
-                }
+                let scope = checked_scope(field("scope"))?;
                 let (pair, _) = self
                     .manager
                     .refresh(token, scope)
@@ -182,11 +241,11 @@ impl TokenEndpoint {
                         }
                         other => to_oauth(other),
                     })?;
-                Ok(TokenResponse::new(pair, None))
+                Ok(TokenGrant::Tokens(TokenResponse::new(pair, None)))
             }
             _ => Err(AuthError::oauth(
                 OAuthErrorCode::UnsupportedGrantType,
-                "Supported grant types: password, refresh_token",
+                "Supported grant types: password, refresh_token, mfa_otp",
             )),
         }
     }
@@ -197,14 +256,30 @@ impl TokenEndpoint {
         password: &str,
         scope: Option<&str>,
         client: Option<IpAddr>,
-    ) -> Result<TokenResponse, AuthError> {
-        let user = self
+    ) -> Result<TokenGrant, AuthError> {
+        let login = self
             .authn
             .authenticate(username, password.to_string(), client)
             .await
             .map_err(to_oauth)?;
+        match login {
+            PasswordLogin::Complete(user) => self.issue(&user, scope, &["pwd"], client).await,
+            PasswordLogin::SecondFactorRequired { mfa_token, .. } => {
+                Ok(TokenGrant::MfaRequired { mfa_token })
+            }
+        }
+    }
 
-        let allowed = self.scopes.allowed(&user);
+    /// A new login's token pair for `user`, with the scope narrowed to what the user may
+    /// be granted and `amr` on both tokens.
+    async fn issue(
+        &self,
+        user: &User,
+        scope: Option<&str>,
+        amr: &[&str],
+        client: Option<IpAddr>,
+    ) -> Result<TokenGrant, AuthError> {
+        let allowed = self.scopes.allowed(user);
         let (granted, echo) = match scope {
             None if allowed.is_empty() => (None, None),
             None => {
@@ -240,11 +315,22 @@ impl TokenEndpoint {
         };
         let pair = self
             .manager
-            .login_with_meta(&user, granted, &meta)
+            .login_with_amr(user, granted, amr, &meta)
             .await
             .map_err(to_oauth)?;
-        Ok(TokenResponse::new(pair, echo))
+        Ok(TokenGrant::Tokens(TokenResponse::new(pair, echo)))
     }
+}
+
+/// A `scope` parameter checked for RFC 6749 §3.3 syntax.
+fn checked_scope(scope: Option<&str>) -> Result<Option<&str>, AuthError> {
+    if scope.is_some_and(|s| !valid_scope(s)) {
+        return Err(AuthError::oauth(
+            OAuthErrorCode::InvalidScope,
+            "The scope is malformed",
+        ));
+    }
+    Ok(scope)
 }
 
 /// The token endpoint speaks only RFC 6749 errors.
@@ -267,6 +353,12 @@ fn to_oauth(e: AuthError) -> AuthError {
         }
         e @ AuthError::OAuth { .. } => e,
         AuthError::InvalidToken(_) => AuthError::oauth(OAuthErrorCode::InvalidGrant, BAD_REFRESH),
+        AuthError::InvalidSecondFactor => {
+            AuthError::oauth(OAuthErrorCode::InvalidGrant, BAD_SECOND_FACTOR)
+        }
+        AuthError::BadRequest { detail } => {
+            AuthError::oauth(OAuthErrorCode::InvalidRequest, detail)
+        }
         _ => AuthError::oauth(
             OAuthErrorCode::InvalidRequest,
             "The request could not be processed",

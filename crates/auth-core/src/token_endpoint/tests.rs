@@ -56,7 +56,10 @@ fn endpoint(scopes: ScopePolicy) -> (TokenEndpoint, TokenManager) {
 }
 
 async fn post(ep: &TokenEndpoint, body: &str) -> Result<TokenResponse, AuthError> {
-    ep.handle(FORM, body.as_bytes(), CLIENT).await
+    match ep.handle(FORM, body.as_bytes(), CLIENT).await? {
+        TokenGrant::Tokens(tokens) => Ok(tokens),
+        other => panic!("expected tokens, got {other:?}"),
+    }
 }
 
 fn oauth_error(e: AuthError) -> (u16, String, Value) {

@@ -79,11 +79,11 @@ impl Passkeys for MemoryStore {
 
     async fn remove_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError> {
         let mut state = lock(&self.passkeys);
-        if !state
+        let owned = state
             .by_id
             .get(credential_id)
-            .is_some_and(|p| p.user_id == user_id)
-        {
+            .is_some_and(|p| p.user_id == user_id);
+        if !owned {
             return Ok(false);
         }
         state.by_id.remove(credential_id);

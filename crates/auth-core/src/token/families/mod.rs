@@ -39,6 +39,7 @@ pub fn subject_of(user: &User, scope: Option<String>) -> Subject {
         email: user.email.clone(),
         roles: user.roles.clone(),
         scope,
+        amr: Vec::new(),
     }
 }
 
@@ -186,10 +187,24 @@ impl TokenManager {
         scope: Option<String>,
         meta: &TokenMeta,
     ) -> Result<TokenPair, AuthError> {
+        self.login_with_amr(user, scope, &[], meta).await
+    }
+
+    /// As [`TokenManager::login_with_meta`], with the login's authentication methods
+    /// (RFC 8176 `amr`: `["pwd"]` for a password, `["pwd", "otp"]` after a second
+    /// factor) on both tokens; every refresh of the family keeps them.
+    pub async fn login_with_amr(
+        &self,
+        user: &User,
+        scope: Option<String>,
+        amr: &[&str],
+        meta: &TokenMeta,
+    ) -> Result<TokenPair, AuthError> {
         let extra = self.extra_for(user).await?;
+        let subject = subject_of(user, scope).with_amr(amr.iter().copied());
         let pair = self
             .tokens
-            .issue_pair_with(&subject_of(user, scope), &crate::ids::new_id(), &extra)
+            .issue_pair_with(&subject, &crate::ids::new_id(), &extra)
             .map_err(internal)?;
         self.store
             .start(&user.id, &pair.sid, &pair.refresh.jti, pair.refresh.exp)
@@ -296,7 +311,11 @@ impl TokenManager {
         let extra = self.extra_for(&user).await?;
         let pair = self
             .tokens
-            .issue_pair_with(&subject_of(&user, granted), &claims.sid, &extra)
+            .issue_pair_with(
+                &subject_of(&user, granted).with_amr(claims.amr.iter().cloned()),
+                &claims.sid,
+                &extra,
+            )
             .map_err(internal)?;
         match crate::telemetry::store_call(
             "rotate_family",
