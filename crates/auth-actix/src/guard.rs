@@ -64,6 +64,15 @@ where
     }
 }
 
+/// Requires a sign-in with a second factor (a TOTP code or a passkey: `amr` names `otp`,
+/// `hwk`, `swk` or `mfa`); a password-only login gets 403 `insufficient_user_authentication`
+/// (RFC 9470): `web::scope("/billing").wrap(require_second_factor())`.
+pub fn require_second_factor() -> Require {
+    Require {
+        rule: Guard::SecondFactor,
+    }
+}
+
 /// CSRF protection for cookie-authenticated unsafe requests (no `Authorization` header),
 /// for handlers that read the session themselves.
 pub fn csrf() -> Require {

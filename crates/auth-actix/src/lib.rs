@@ -87,7 +87,7 @@ pub mod routes;
 pub use auth_core::testing as test_helpers;
 pub use guard::{
     Require, RequireMiddleware, csrf, csrf_form_field, require, require_permission, require_roles,
-    require_scopes,
+    require_scopes, require_second_factor,
 };
 pub use pages::{ErrorPagesMiddleware, ErrorPagesTransform, error_pages};
 

@@ -9,7 +9,7 @@ use auth_core::adapter::MAX_BODY_BYTES;
 use crate::{RequestView, auth_of, into_response};
 
 /// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`,
-/// `/sessions/{id}`, third-party login's `/auth/{provider}/login` and
+/// `/sessions/{id}`, the second factor's routes ([`second_factor_routes`]), third-party login's `/auth/{provider}/login` and
 /// `/auth/{provider}/callback` (feature `third-party`), and `GET /.well-known/jwks.json` (the public keys that
 /// verify access tokens): `App::new().configure(auth_routes)`.
 pub fn auth_routes(cfg: &mut web::ServiceConfig) {
@@ -42,7 +42,66 @@ pub fn auth_routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)),
         );
+    second_factor_routes(cfg);
     cfg.service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
+}
+
+/// Registers the second factor's routes (already part of [`auth_routes`]):
+/// `POST /mfa/totp/enroll`, `POST /mfa/totp/confirm`, `DELETE /mfa/totp` for the caller
+/// (bearer, or session + CSRF) and `POST /login/mfa`. They answer 404 unless
+/// `AuthBuilder::second_factor` is set.
+pub fn second_factor_routes(cfg: &mut web::ServiceConfig) {
+    let limit = || web::PayloadConfig::new(MAX_BODY_BYTES);
+    cfg.service(web::resource("/mfa/totp/enroll").route(web::post().to(mfa_enroll)))
+        .service(
+            web::resource("/mfa/totp/confirm")
+                .app_data(limit())
+                .route(web::post().to(mfa_confirm)),
+        )
+        .service(
+            web::resource("/mfa/totp")
+                .app_data(limit())
+                .route(web::delete().to(mfa_disable)),
+        )
+        .service(
+            web::resource("/login/mfa")
+                .app_data(limit())
+                .route(web::post().to(login_mfa)),
+        );
+}
+
+async fn mfa_enroll(req: HttpRequest) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.mfa_enroll_endpoint(&RequestView::new(&req)).await),
+        Err(e) => into_response(e),
+    }
+}
+
+async fn mfa_confirm(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(
+            auth.mfa_confirm_endpoint(&RequestView::new(&req), &body)
+                .await,
+        ),
+        Err(e) => into_response(e),
+    }
+}
+
+async fn mfa_disable(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(
+            auth.mfa_disable_endpoint(&RequestView::new(&req), &body)
+                .await,
+        ),
+        Err(e) => into_response(e),
+    }
+}
+
+async fn login_mfa(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    match auth_of(&req) {
+        Ok(auth) => into_response(auth.login_mfa_endpoint(&RequestView::new(&req), &body).await),
+        Err(e) => into_response(e),
+    }
 }
 
 async fn jwks(req: HttpRequest) -> HttpResponse {

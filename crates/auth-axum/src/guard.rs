@@ -72,6 +72,16 @@ where
     }
 }
 
+/// Requires a sign-in with a second factor (a TOTP code or a passkey: `amr` names `otp`,
+/// `hwk`, `swk` or `mfa`); a password-only login gets 403 `insufficient_user_authentication`
+/// (RFC 9470): `.route_layer(require_second_factor(&auth))`.
+pub fn require_second_factor(auth: &Auth) -> RequireLayer {
+    RequireLayer {
+        auth: auth.clone(),
+        rule: Guard::SecondFactor,
+    }
+}
+
 impl<S> tower_layer::Layer<S> for RequireLayer {
     type Service = RequireService<S>;
 

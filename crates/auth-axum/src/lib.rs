@@ -103,7 +103,7 @@ pub mod service;
 pub use auth_core::testing as test_helpers;
 pub use guard::{
     RequireLayer, RequireService, csrf, csrf_form_field, require, require_permission,
-    require_roles, require_scopes,
+    require_roles, require_scopes, require_second_factor,
 };
 pub use pages::{ErrorPagesLayer, ErrorPagesService, error_pages};
 

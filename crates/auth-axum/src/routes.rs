@@ -9,6 +9,8 @@
 //! | `POST /logout` | bearer: that login's tokens; cookie (+ CSRF): that session |
 //! | `POST /logout/all` | bearer: every login and session of the user |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
+//! | `POST /mfa/totp/enroll`, `POST /mfa/totp/confirm`, `DELETE /mfa/totp` | the caller's TOTP second factor |
+//! | `POST /login/mfa` | the second step of a cookie login with a second factor |
 //! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE), feature `third-party` |
 //! | `GET /.well-known/jwks.json` | the public keys that verify access tokens (`{"keys": []}` with HMAC) |
 
@@ -43,8 +45,46 @@ where
         .route("/auth/{provider}/login", get(external_login))
         .route("/auth/{provider}/callback", get(external_callback));
     router
+        .merge(second_factor_routes())
         .merge(jwks_route())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The second factor's routes (already part of [`auth_routes`]): TOTP enrolment,
+/// confirmation and removal for the caller (bearer, or session + CSRF), and
+/// `POST /login/mfa`. They answer 404 unless `AuthBuilder::second_factor` is set.
+pub fn second_factor_routes<S>() -> Router<S>
+where
+    Auth: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/mfa/totp/enroll", post(mfa_enroll))
+        .route("/mfa/totp/confirm", post(mfa_confirm))
+        .route("/mfa/totp", delete(mfa_disable))
+        .route("/login/mfa", post(login_mfa))
+}
+
+async fn mfa_enroll(State(auth): State<Auth>, parts: Parts) -> Response {
+    into_response(auth.mfa_enroll_endpoint(&RequestView::new(&parts)).await)
+}
+
+async fn mfa_confirm(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
+    into_response(
+        auth.mfa_confirm_endpoint(&RequestView::new(&parts), &body)
+            .await,
+    )
+}
+
+async fn mfa_disable(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
+    into_response(
+        auth.mfa_disable_endpoint(&RequestView::new(&parts), &body)
+            .await,
+    )
+}
+
+async fn login_mfa(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
+    into_response(auth.login_mfa_endpoint(&RequestView::new(&parts), &body).await)
 }
 
 /// `GET /.well-known/jwks.json` alone (already part of [`auth_routes`]): the JWK set of

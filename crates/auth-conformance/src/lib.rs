@@ -198,6 +198,8 @@ macro_rules! conformance_suite {
             username_forms_share_one_throttle,
             multibyte_jwt_headers_are_refused_not_a_panic,
             multibyte_request_text_is_refused_not_a_panic,
+            second_factor_totp_flows,
+            wrong_codes_spend_the_mfa_token_and_count_toward_the_throttle,
             login_csrf_and_the_origin_policy,
             allowed_origins_are_validated,
             csrf_token_form_field,

@@ -57,6 +57,10 @@ pub use jwks::{
     jwks_ps256_tokens_verify_against_the_published_key, jwks_rotation_keeps_old_tokens_valid,
     jwks_rs256_tokens_verify_against_the_published_key,
 };
+pub mod mfa;
+pub use mfa::{
+    second_factor_totp_flows, wrong_codes_spend_the_mfa_token_and_count_toward_the_throttle,
+};
 pub mod panics;
 pub mod telemetry;
 pub use panics::{

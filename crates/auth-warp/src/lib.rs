@@ -383,6 +383,15 @@ where
     )
 }
 
+/// An authenticated principal that signed in with a second factor (a TOTP code or a
+/// passkey: `amr` names `otp`, `hwk`, `swk` or `mfa`); a password-only login is rejected
+/// with 403 `insufficient_user_authentication` (RFC 9470).
+pub fn require_second_factor(
+    auth: Auth,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    require(auth, Guard::SecondFactor)
+}
+
 /// CSRF protection for cookie-authenticated unsafe requests (no `Authorization` header),
 /// for handlers that read the session cookie themselves. Extracts nothing.
 pub fn csrf(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {

@@ -18,7 +18,8 @@ fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
 }
 
 /// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
-/// `/sessions`, `/sessions/{id}`, third-party login's `/auth/{provider}/login` and
+/// `/sessions`, `/sessions/{id}`, the second factor's routes ([`second_factor_routes`]),
+/// third-party login's `/auth/{provider}/login` and
 /// `/auth/{provider}/callback` (feature `third-party`), and `GET /.well-known/jwks.json` (the public keys that
 /// verify access tokens). Each is a thin call into `auth-core`'s endpoint.
 pub fn auth_routes(
@@ -98,6 +99,8 @@ pub fn auth_routes(
         .or(external_callback)
         .unify();
     routes
+        .or(second_factor_routes(auth))
+        .unify()
         .or(login)
         .unify()
         .or(logout)
@@ -107,6 +110,49 @@ pub fn auth_routes(
         .or(sessions)
         .unify()
         .or(delete_session)
+        .unify()
+}
+
+/// The second factor's routes (already part of [`auth_routes`]): `POST /mfa/totp/enroll`,
+/// `POST /mfa/totp/confirm`, `DELETE /mfa/totp` for the caller (bearer, or session +
+/// CSRF) and `POST /login/mfa`. They answer 404 unless `AuthBuilder::second_factor` is set.
+pub fn second_factor_routes(
+    auth: Auth,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let a = || with_auth(auth.clone()).and(view());
+    let enroll = warp::path!("mfa" / "totp" / "enroll")
+        .and(warp::post())
+        .and(a())
+        .then(|auth: Auth, view: RequestView| async move {
+            into_response(auth.mfa_enroll_endpoint(&view).await)
+        });
+    let confirm = warp::path!("mfa" / "totp" / "confirm")
+        .and(warp::post())
+        .and(a())
+        .and(body())
+        .then(|auth: Auth, view: RequestView, body: Bytes| async move {
+            into_response(auth.mfa_confirm_endpoint(&view, &body).await)
+        });
+    let disable = warp::path!("mfa" / "totp")
+        .and(warp::delete())
+        .and(a())
+        .and(body())
+        .then(|auth: Auth, view: RequestView, body: Bytes| async move {
+            into_response(auth.mfa_disable_endpoint(&view, &body).await)
+        });
+    let login_mfa = warp::path!("login" / "mfa")
+        .and(warp::post())
+        .and(a())
+        .and(body())
+        .then(|auth: Auth, view: RequestView, body: Bytes| async move {
+            into_response(auth.login_mfa_endpoint(&view, &body).await)
+        });
+    enroll
+        .or(confirm)
+        .unify()
+        .or(disable)
+        .unify()
+        .or(login_mfa)
         .unify()
 }
 

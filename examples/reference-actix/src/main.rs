@@ -43,6 +43,11 @@ async fn create_article(
 }
 
 /// Who the bearer is and where the token came from (own or a trusted issuer's).
+/// Only for a sign-in with a second factor (the guard answers everyone else).
+async fn mfa_check(Authenticated(who): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(reference_common::mfa_check_json(&who))
+}
+
 async fn whoami(Authenticated(who): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(reference_common::whoami_json(&who))
 }
@@ -144,6 +149,11 @@ async fn main() {
                 web::resource("/users/{user_id}")
                     .wrap(require(reference_common::admins()))
                     .route(web::delete().to(delete_user)),
+            )
+            .service(
+                web::resource("/mfa/check")
+                    .wrap(auth_actix::require_second_factor())
+                    .route(web::get().to(mfa_check)),
             )
             .configure(auth_actix::routes::auth_routes)
             .configure(docs.clone())

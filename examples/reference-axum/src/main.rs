@@ -31,6 +31,9 @@ fn app(state: AppState) -> Router {
     let admins = Router::new()
         .route("/users/{user_id}", delete(delete_user))
         .route_layer(require(auth, reference_common::admins()));
+    let second_factor = Router::new()
+        .route("/mfa/check", get(mfa_check))
+        .route_layer(auth_axum::require_second_factor(auth));
     Router::new()
         .route("/me", get(me))
         .route("/data", get(data))
@@ -43,6 +46,7 @@ fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(editors)
         .merge(admins)
+        .merge(second_factor)
         .merge(auth_axum::routes::auth_routes())
         .merge(auth_axum::docs::docs_routes(&reference_common::api_doc(
             auth,
@@ -84,6 +88,11 @@ async fn create_article(
 ) -> Result<Json<Value>, AuthRejection> {
     let author = reference_common::author_of(&auth, &who).await?;
     Ok(Json(json!({"created_by": author})))
+}
+
+/// Only for a sign-in with a second factor (the guard answers everyone else).
+async fn mfa_check(Authenticated(who): Authenticated) -> Json<Value> {
+    Json(reference_common::mfa_check_json(&who))
 }
 
 /// Who the bearer is and where the token came from (own or a trusted issuer's).

@@ -95,6 +95,9 @@ pub struct Settings {
     /// `AUTH_METRICS` (`1`/`true` or `0`/`false`, default off): Prometheus text on
     /// `GET /metrics`.
     pub metrics: bool,
+    /// `AUTH_MFA_KEY`: 64 hex digits (32 bytes) sealing TOTP secrets at rest, or a
+    /// random key (enrolments then do not survive a restart).
+    pub mfa_key: [u8; 32],
     /// Warnings to print at start-up (never containing a secret).
     pub warnings: Vec<String>,
 }
@@ -136,6 +139,7 @@ impl Settings {
             return Err("AUTH_REFRESH_SECRET must differ from AUTH_JWT_SECRET".into());
         }
         let access_signing = signing::AccessSigning::from_lookup(&get, &mut warnings)?;
+        let mfa_key = mfa_key(get("AUTH_MFA_KEY"), &mut warnings)?;
         let secs = |name: &str, default: u64| -> Result<u64, String> {
             match get(name) {
                 None => Ok(default),
@@ -232,9 +236,37 @@ impl Settings {
                     return Err(format!("AUTH_METRICS must be 1 or 0, got `{other}`"));
                 }
             },
+            mfa_key,
             warnings,
         })
     }
+}
+
+/// `AUTH_MFA_KEY` as 32 bytes: 64 hex digits (`openssl rand -hex 32`); absent → random,
+/// with a warning.
+fn mfa_key(value: Option<String>, warnings: &mut Vec<String>) -> Result<[u8; 32], String> {
+    let mut key = [0u8; 32];
+    let Some(hex) = value.filter(|v| !v.is_empty()) else {
+        for (k, r) in key.iter_mut().zip(auth_core::token::random_secret()) {
+            *k = r;
+        }
+        warnings.push("AUTH_MFA_KEY is not set: using a random key; second-factor enrolments will not survive a restart".into());
+        return Ok(key);
+    };
+    let bad = || "AUTH_MFA_KEY must be 64 hex digits (32 bytes), e.g. `openssl rand -hex 32`".to_string();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    for (byte, pair) in key.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
+/// What `GET /mfa/check` answers to a caller who signed in with a second factor.
+pub fn mfa_check_json(who: &Principal) -> Value {
+    json!({"message": "Signed in with a second factor", "amr": who.amr()})
 }
 
 /// The demo articles (contract: "Hello World", "FastAPI Rocks", "Draft Notes").
@@ -430,6 +462,10 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         )
         .store(store)
         .trusted_proxies(settings.trusted_proxies.clone())
+        .second_factor(
+            auth_core::mfa::MfaKey::new(&settings.mfa_key).map_err(|e| e.to_string())?,
+            settings.issuer.clone(),
+        )
         .revocation_mode(settings.revocation)
         // The contract's roles, explicitly: the builder's own table is empty.
         .roles(roles::contract_roles())
@@ -760,6 +796,36 @@ pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
         "/auth/{provider}/callback",
         "Finish a third-party login",
         P::none(),
+    )
+    .route(
+        "POST",
+        "/mfa/totp/enroll",
+        "Start a TOTP enrolment (secret and otpauth URL)",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/mfa/totp/confirm",
+        "Confirm the enrolment with a code: the recovery codes",
+        principal(),
+    )
+    .route(
+        "DELETE",
+        "/mfa/totp",
+        "Remove the second factor (a code or a recovery code)",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/login/mfa",
+        "Second step of a form login: the code or a recovery code",
+        P::none(),
+    )
+    .route(
+        "GET",
+        "/mfa/check",
+        "Only for a sign-in with a second factor",
+        principal().guard(&auth_core::Guard::SecondFactor),
     )
     .route(
         "GET",

@@ -134,6 +134,11 @@ fn app(
         .and(authenticated(auth.clone()))
         .map(|who: Principal| ok(&reference_common::whoami_json(&who)));
 
+    let mfa_check = warp::path!("mfa" / "check")
+        .and(warp::get())
+        .and(auth_warp::require_second_factor(auth.clone()))
+        .map(|who: Principal| ok(&reference_common::mfa_check_json(&who)));
+
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .map(move || into_response(metrics.reply()));
@@ -158,6 +163,8 @@ fn app(
         .or(hello)
         .unify()
         .or(whoami)
+        .unify()
+        .or(mfa_check)
         .unify()
         .or(metrics)
         .unify()
