@@ -99,7 +99,10 @@ async fn mfa_disable(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 
 async fn login_mfa(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     match auth_of(&req) {
-        Ok(auth) => into_response(auth.login_mfa_endpoint(&RequestView::new(&req), &body).await),
+        Ok(auth) => into_response(
+            auth.login_mfa_endpoint(&RequestView::new(&req), &body)
+                .await,
+        ),
         Err(e) => into_response(e),
     }
 }

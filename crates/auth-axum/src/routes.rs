@@ -84,7 +84,10 @@ async fn mfa_disable(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Res
 }
 
 async fn login_mfa(State(auth): State<Auth>, parts: Parts, body: Bytes) -> Response {
-    into_response(auth.login_mfa_endpoint(&RequestView::new(&parts), &body).await)
+    into_response(
+        auth.login_mfa_endpoint(&RequestView::new(&parts), &body)
+            .await,
+    )
 }
 
 /// `GET /.well-known/jwks.json` alone (already part of [`auth_routes`]): the JWK set of

@@ -253,11 +253,9 @@ impl ApiDoc {
         let text = match &p.guard {
             Some(Guard::Require(r)) => r.describe(),
             Some(Guard::Scopes(s)) => format!("Required scopes: [{}]", s.join(", ")),
-            Some(Guard::SecondFactor) => {
-                "Required: a sign-in with a second factor (RFC 9470 \
+            Some(Guard::SecondFactor) => "Required: a sign-in with a second factor (RFC 9470 \
                  insufficient_user_authentication otherwise)"
-                    .to_string()
-            }
+                .to_string(),
             _ => return None,
         };
         Some(text)

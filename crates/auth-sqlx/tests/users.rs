@@ -121,7 +121,7 @@ async fn a_login_with_an_outdated_hash_rehashes_into_the_table(store: SqlStore) 
         .authenticate("alice", "correct horse".into(), None)
         .await
         .unwrap();
-    assert_eq!(user.id, "1");
+    assert_eq!(user.user().id, "1");
     let stored = users.find_by_id("1").await.unwrap().unwrap().password_hash;
     assert_ne!(stored, old, "the outdated hash was replaced");
     assert!(stored.contains("m=19456"), "{stored}");

@@ -17,6 +17,24 @@ fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     warp::body::content_length_limit(limit).and(warp::body::bytes())
 }
 
+/// A body as [`body`] reads it, or an empty one when the request announces none (no
+/// `Content-Length`, no `Transfer-Encoding`): a `DELETE` usually has none, and the
+/// endpoint, not warp's 411, should answer it (a 401 first, for a request without
+/// credentials, as on the other adapters).
+fn optional_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    let none = warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(
+            |length: Option<String>, encoding: Option<String>| async move {
+                match (length, encoding) {
+                    (None, None) => Ok(Bytes::new()),
+                    _ => Err(warp::reject::not_found()),
+                }
+            },
+        );
+    body().or(none).unify()
+}
+
 /// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
 /// `/sessions`, `/sessions/{id}`, the second factor's routes ([`second_factor_routes`]),
 /// third-party login's `/auth/{provider}/login` and
@@ -129,14 +147,14 @@ pub fn second_factor_routes(
     let confirm = warp::path!("mfa" / "totp" / "confirm")
         .and(warp::post())
         .and(a())
-        .and(body())
+        .and(optional_body())
         .then(|auth: Auth, view: RequestView, body: Bytes| async move {
             into_response(auth.mfa_confirm_endpoint(&view, &body).await)
         });
     let disable = warp::path!("mfa" / "totp")
         .and(warp::delete())
         .and(a())
-        .and(body())
+        .and(optional_body())
         .then(|auth: Auth, view: RequestView, body: Bytes| async move {
             into_response(auth.mfa_disable_endpoint(&view, &body).await)
         });

@@ -253,7 +253,8 @@ fn mfa_key(value: Option<String>, warnings: &mut Vec<String>) -> Result<[u8; 32]
         warnings.push("AUTH_MFA_KEY is not set: using a random key; second-factor enrolments will not survive a restart".into());
         return Ok(key);
     };
-    let bad = || "AUTH_MFA_KEY must be 64 hex digits (32 bytes), e.g. `openssl rand -hex 32`".to_string();
+    let bad =
+        || "AUTH_MFA_KEY must be 64 hex digits (32 bytes), e.g. `openssl rand -hex 32`".to_string();
     if hex.len() != 64 || !hex.is_ascii() {
         return Err(bad());
     }

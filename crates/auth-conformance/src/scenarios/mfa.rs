@@ -82,7 +82,14 @@ async fn activate(app: &App, user: &str, step: u64) -> (Authenticator, Vec<Strin
     let body: Value = enroll.json().await.expect("JSON");
     let url = body["otpauth_url"].as_str().expect("otpauth_url");
     assert!(url.starts_with("otpauth://totp/"), "{url}");
-    assert!(url.contains("algorithm=SHA1") && url.contains("digits=6") && url.contains("period=30"));
+    // SHA-1, 6 digits and 30 s are the Key URI format's defaults: absent, or stated.
+    for (name, default) in [("algorithm", "SHA1"), ("digits", "6"), ("period", "30")] {
+        let stated = url
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix(&format!("{name}=")));
+        assert!(stated.is_none_or(|v| v == default), "{url}");
+    }
+    assert!(url.contains("secret=") && url.contains("issuer="), "{url}");
     let app_codes = Authenticator::new(body["secret"].as_str().expect("secret"));
     let confirm = |code: String| {
         let auth = auth.clone();
@@ -97,7 +104,10 @@ async fn activate(app: &App, user: &str, step: u64) -> (Authenticator, Vec<Strin
             .await
         }
     };
-    let wrong = format!("{:06}", (app_codes.code(step - 1).parse::<u32>().unwrap() + 1) % 1_000_000);
+    let wrong = format!(
+        "{:06}",
+        (app_codes.code(step - 1).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
     problem(confirm(wrong).await, 400).await;
     let ok = confirm(app_codes.code(step - 1)).await;
     assert_eq!(ok.status(), 200);
@@ -132,7 +142,11 @@ async fn mfa_required(app: &App, user: &str) -> String {
 async fn mfa_otp(app: &App, mfa_token: &str, field: &str, code: &str) -> Response {
     token_raw(
         app,
-        &[("grant_type", "mfa_otp"), ("mfa_token", mfa_token), (field, code)],
+        &[
+            ("grant_type", "mfa_otp"),
+            ("mfa_token", mfa_token),
+            (field, code),
+        ],
     )
     .await
 }
@@ -152,21 +166,37 @@ pub async fn second_factor_totp_flows(t: &Target) {
     let plain = login_bearer(&app, "alice").await;
     assert_eq!(claims_of(&plain)["amr"], serde_json::json!(["pwd"]));
     let refused = get(&app, "/mfa/check", Some(&bearer(&plain))).await;
-    let www = header(&refused, "www-authenticate").unwrap_or_default().to_string();
-    assert!(www.starts_with("Bearer error=\"insufficient_user_authentication\""), "{www}");
+    let www = header(&refused, "www-authenticate")
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        www.starts_with("Bearer error=\"insufficient_user_authentication\""),
+        "{www}"
+    );
     problem(refused, 403).await;
     problem(get(&app, "/mfa/check", None).await, 401).await;
     // Enrolment needs a caller.
     problem(
-        send_json(&app, reqwest::Method::POST, "/mfa/totp/enroll", &[], &serde_json::json!({}))
-            .await,
+        send_json(
+            &app,
+            reqwest::Method::POST,
+            "/mfa/totp/enroll",
+            &[],
+            &serde_json::json!({}),
+        )
+        .await,
         401,
     )
     .await;
 
     let (alice_app, recovery) = activate(&app, "alice", step).await;
     let mfa_token = mfa_required(&app, "alice").await;
-    oauth_error(mfa_otp(&app, &mfa_token, "otp", "000000x").await, 400, "invalid_grant").await;
+    oauth_error(
+        mfa_otp(&app, &mfa_token, "otp", "000000x").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
     // The confirming step's code is used already.
     let replay = mfa_otp(&app, &mfa_token, "otp", &alice_app.code(step - 1)).await;
     oauth_error(replay, 400, "invalid_grant").await;
@@ -176,12 +206,19 @@ pub async fn second_factor_totp_flows(t: &Target) {
     assert_eq!(claims_of(&tokens)["amr"], serde_json::json!(["pwd", "otp"]));
     let check = get(&app, "/mfa/check", Some(&bearer(&tokens))).await;
     assert_eq!(check.status(), 200);
-    assert_eq!(check.json::<Value>().await.unwrap()["amr"], serde_json::json!(["pwd", "otp"]));
+    assert_eq!(
+        check.json::<Value>().await.unwrap()["amr"],
+        serde_json::json!(["pwd", "otp"])
+    );
     // The token is spent.
     let spent = mfa_otp(&app, &mfa_token, "otp", &alice_app.code(step + 1)).await;
     oauth_error(spent, 400, "invalid_grant").await;
     oauth_error(
-        token_raw(&app, &[("grant_type", "mfa_otp"), ("mfa_token", &mfa_token)]).await,
+        token_raw(
+            &app,
+            &[("grant_type", "mfa_otp"), ("mfa_token", &mfa_token)],
+        )
+        .await,
         400,
         "invalid_request",
     )
@@ -196,16 +233,22 @@ pub async fn second_factor_totp_flows(t: &Target) {
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
-    assert!(header(&login, "set-cookie").is_none(), "no session before the code");
+    assert!(
+        header(&login, "set-cookie").is_none(),
+        "no session before the code"
+    );
     let body: Value = login.json().await.unwrap();
     assert_eq!(body["message"], "Second factor required");
     let cookie_token = body["mfa_token"].as_str().unwrap().to_string();
     let login_mfa = |fields: Vec<(&'static str, String)>| {
         app.client.post(app.url("/login/mfa")).form(&fields).send()
     };
-    let wrong = login_mfa(vec![("mfa_token", cookie_token.clone()), ("otp", "123".into())])
-        .await
-        .unwrap();
+    let wrong = login_mfa(vec![
+        ("mfa_token", cookie_token.clone()),
+        ("otp", "123".into()),
+    ])
+    .await
+    .unwrap();
     assert!(header(&wrong, "set-cookie").is_none());
     problem(wrong, 401).await;
     let ok = login_mfa(vec![
@@ -215,10 +258,15 @@ pub async fn second_factor_totp_flows(t: &Target) {
     .await
     .unwrap();
     assert_eq!(ok.status(), 200);
-    let set_cookie = header(&ok, "set-cookie").expect("session cookie").to_string();
+    let set_cookie = header(&ok, "set-cookie")
+        .expect("session cookie")
+        .to_string();
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     assert_eq!(ok.json::<Value>().await.unwrap()["message"], "Logged in");
-    assert_eq!(get_with_cookie(&app, "/dashboard", &cookie).await.status(), 200);
+    assert_eq!(
+        get_with_cookie(&app, "/dashboard", &cookie).await.status(),
+        200
+    );
     let check = get_with_cookie(&app, "/mfa/check", &cookie).await;
     assert_eq!(check.status(), 200);
     // That recovery code is spent.
@@ -273,7 +321,10 @@ pub async fn second_factor_totp_flows(t: &Target) {
         .and_then(|l| l.rsplit_once(' '))
         .and_then(|(_, v)| v.parse::<f64>().ok())
         .unwrap_or(0.0);
-    assert!(counted >= 3.0, "mfa_required logins counted: {counted}\n{metrics}");
+    assert!(
+        counted >= 3.0,
+        "mfa_required logins counted: {counted}\n{metrics}"
+    );
 }
 
 /// Scenario: five wrong codes spend the `mfa_token` (the right code is refused after
@@ -285,12 +336,29 @@ pub async fn wrong_codes_spend_the_mfa_token_and_count_toward_the_throttle(t: &T
     let (bob_app, _) = activate(&app, "bob", step).await;
     let mfa_token = mfa_required(&app, "bob").await;
     let right = bob_app.code(step);
-    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    let wrong = format!(
+        "{:06}",
+        (right.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
     for _ in 0..5 {
-        oauth_error(mfa_otp(&app, &mfa_token, "otp", &wrong).await, 400, "invalid_grant").await;
+        oauth_error(
+            mfa_otp(&app, &mfa_token, "otp", &wrong).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
     }
-    oauth_error(mfa_otp(&app, &mfa_token, "otp", &right).await, 400, "invalid_grant").await;
-    let locked = token_raw(&app, &[("username", "bob"), ("password", password_of("bob"))]).await;
+    oauth_error(
+        mfa_otp(&app, &mfa_token, "otp", &right).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let locked = token_raw(
+        &app,
+        &[("username", "bob"), ("password", password_of("bob"))],
+    )
+    .await;
     assert!(header(&locked, "retry-after").is_some());
     oauth_error(locked, 429, "slow_down").await;
 }

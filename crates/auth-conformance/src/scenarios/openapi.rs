@@ -50,12 +50,37 @@ const PROTECTED: &[(&str, &str, &[&str], &[&str])] = &[
         &["bearerAuth", "oauth2", "sessionCookie"],
         &[],
     ),
+    (
+        "post",
+        "/mfa/totp/enroll",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
+    (
+        "post",
+        "/mfa/totp/confirm",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
+    (
+        "delete",
+        "/mfa/totp",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
+    (
+        "get",
+        "/mfa/check",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
 ];
 
 const PUBLIC: &[(&str, &str)] = &[
     ("post", "/token"),
     ("post", "/refresh"),
     ("post", "/login"),
+    ("post", "/login/mfa"),
     ("get", "/health"),
     ("get", "/auth/{provider}/login"),
     ("get", "/auth/{provider}/callback"),
