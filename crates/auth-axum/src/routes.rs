@@ -3,7 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /token` | OAuth2 token endpoint: `password` and `refresh_token` grants |
+//! | `POST /token` | OAuth2 token endpoint: `password`, `refresh_token` and `mfa_otp` grants |
 //! | `POST /refresh` | JSON `{"refresh_token"}`: rotation with reuse detection |
 //! | `POST /login` | form login: starts a cookie session, returns the CSRF token |
 //! | `POST /logout` | bearer: that login's tokens; cookie (+ CSRF): that session |

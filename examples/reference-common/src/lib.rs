@@ -719,7 +719,7 @@ pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
     .route(
         "POST",
         "/token",
-        "OAuth2 token endpoint (password and refresh_token grants)",
+        "OAuth2 token endpoint (password, refresh_token and mfa_otp grants)",
         P::none(),
     )
     .route("POST", "/refresh", "Rotate a refresh token", P::none())
