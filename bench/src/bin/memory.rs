@@ -53,7 +53,9 @@ fn entries() {
                 roles: vec!["viewer".into()],
                 created: NOW,
                 last_seen: NOW,
-                csrf_token: format!("{:043}", i),
+                // 43 base64url characters, canonical as issued tokens are (the
+                // memory store keeps such a token as its 32 bytes).
+                csrf_token: format!("{:042x}A", i),
                 data: serde_json::Value::Null,
                 expires_at: NOW + 3600,
                 amr: Vec::new(),

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use super::{Counter, SessionRecord, TokenMeta};
+use super::{Counter, TokenMeta};
 use crate::clock::{Clock, SystemClock};
 
 /// Sweep expired entries after this many writes at least, so memory stays bounded under
@@ -58,30 +58,13 @@ pub struct MemoryStore {
     clock: Arc<dyn Clock>,
     counters: Arc<Mutex<Expiring<Counter>>>,
     state: Arc<Mutex<TokenState>>,
-    sessions: Arc<Mutex<SessionState>>,
+    sessions: Arc<Mutex<sessions::SessionState>>,
     /// Linked identities, `provider \0 subject` -> user id. They never expire.
     links: Arc<Mutex<HashMap<String, String>>>,
     /// Second factors: enrolments, recovery digests, challenges.
     factors: Arc<Mutex<factors::FactorState>>,
     /// Passkeys and their ceremonies.
     passkeys: Arc<Mutex<passkeys::PasskeyState>>,
-}
-
-#[derive(Debug, Default)]
-struct SessionState {
-    by_key: Expiring<SessionRecord>,
-    by_user: HashMap<String, HashSet<String>>,
-}
-
-impl SessionState {
-    fn sweep(&mut self, now: u64) {
-        self.by_key.sweep(now);
-        let live = &self.by_key;
-        self.by_user.retain(|_, keys| {
-            keys.retain(|k| live.map.contains_key(k));
-            !keys.is_empty()
-        });
-    }
 }
 
 /// Revocations and families share one lock: rotation, reuse detection and the
@@ -128,7 +111,7 @@ impl MemoryStore {
             counters: Arc::new(Mutex::new(Expiring::default())),
             state: Arc::new(Mutex::new(TokenState::default())),
             links: Arc::new(Mutex::new(HashMap::new())),
-            sessions: Arc::new(Mutex::new(SessionState::default())),
+            sessions: Arc::new(Mutex::new(sessions::SessionState::default())),
             factors: Arc::new(Mutex::new(factors::FactorState::default())),
             passkeys: Arc::new(Mutex::new(passkeys::PasskeyState::default())),
         }
@@ -141,7 +124,7 @@ impl MemoryStore {
     /// Entries held, expired or not yet swept: what the memory actually holds.
     pub fn held_entries(&self) -> usize {
         let s = lock(&self.state);
-        let sessions = lock(&self.sessions).by_key.map.len();
+        let sessions = lock(&self.sessions).held();
         lock(&self.counters).map.len()
             + s.blocked.map.len()
             + s.families.map.len()

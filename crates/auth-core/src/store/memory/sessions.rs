@@ -1,24 +1,197 @@
-//! [`Sessions`] in memory: sessions by key, with a per-user index.
+//! [`Sessions`] in memory: sessions by key, with a per-user index, held compactly.
+//!
+//! A million live sessions is a normal load for one instance, so each is held in few
+//! bytes: the key as the 32 bytes of its 64-hex digest (the session module's keys) and the
+//! CSRF token as the 32 bytes of its base64url text (any other text is kept as text); the
+//! user id shared with the index (`Arc<str>`); role and `amr` lists interned (one copy per
+//! distinct list); times as `u32` Unix seconds (until 2106); data boxed, absent when null.
+//! Reads rebuild the [`SessionRecord`] the trait hands out.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::{MemoryStore, lock, sweep_due};
+use super::{MemoryStore, SweepClock, lock, sweep_due};
 use crate::error::StoreError;
 use crate::store::{SessionRecord, Sessions};
+
+/// Bytes behind a 64-hex key or a 43-character base64url token, or the text itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Packed {
+    /// A lower-case 64-hex key (`Hex`) or a 43-character base64url token (`B64`),
+    /// decoded.
+    Hex([u8; 32]),
+    B64([u8; 32]),
+    /// Anything else, as given.
+    Text(Box<str>),
+}
+
+impl Packed {
+    fn key(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let mut out = [0u8; 32];
+        let lower_hex = bytes.len() == 64
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        if lower_hex {
+            for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                let (hi, lo) = match pair {
+                    [hi, lo] => (nibble(*hi), nibble(*lo)),
+                    _ => (0, 0),
+                };
+                *o = (hi << 4) | lo;
+            }
+            return Self::Hex(out);
+        }
+        Self::Text(text.into())
+    }
+
+    fn token(text: &str) -> Self {
+        let mut out = [0u8; 32];
+        if text.len() == 43
+            && URL_SAFE_NO_PAD.decode_slice(text, &mut out).ok() == Some(32)
+            && URL_SAFE_NO_PAD.encode(out) == text
+        {
+            return Self::B64(out);
+        }
+        Self::Text(text.into())
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Self::Hex(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+            Self::B64(b) => URL_SAFE_NO_PAD.encode(b),
+            Self::Text(t) => t.to_string(),
+        }
+    }
+}
+
+fn nibble(c: u8) -> u8 {
+    if c.is_ascii_digit() {
+        c - b'0'
+    } else {
+        c.wrapping_sub(b'a').wrapping_add(10)
+    }
+}
+
+fn secs(t: u64) -> u32 {
+    u32::try_from(t).unwrap_or(u32::MAX)
+}
+
+/// One session as held.
+#[derive(Debug)]
+struct Held {
+    user: Arc<str>,
+    roles: Arc<[String]>,
+    amr: Arc<[String]>,
+    data: Option<Box<serde_json::Value>>,
+    csrf: Packed,
+    created: u32,
+    last_seen: u32,
+    expires_at: u32,
+}
+
+impl Held {
+    fn record(&self) -> SessionRecord {
+        SessionRecord {
+            user_id: self.user.to_string(),
+            roles: self.roles.to_vec(),
+            created: u64::from(self.created),
+            last_seen: u64::from(self.last_seen),
+            csrf_token: self.csrf.text(),
+            data: self
+                .data
+                .as_deref()
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+            expires_at: u64::from(self.expires_at),
+            amr: self.amr.to_vec(),
+        }
+    }
+
+    fn live(&self, now: u64) -> bool {
+        u64::from(self.expires_at) > now
+    }
+}
+
+/// The sessions' maps.
+#[derive(Debug, Default)]
+pub(super) struct SessionState {
+    by_key: HashMap<Packed, Held>,
+    /// Each user's session keys.
+    by_user: HashMap<Arc<str>, Vec<Packed>>,
+    /// One copy of each distinct role or `amr` list.
+    lists: HashSet<Arc<[String]>>,
+    sweeps: SweepClock,
+}
+
+impl SessionState {
+    /// Sessions held, expired or not yet swept.
+    pub(super) fn held(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Drops expired sessions, their index entries and lists no session uses.
+    pub(super) fn sweep(&mut self, now: u64) {
+        self.by_key.retain(|_, h| h.live(now));
+        let live = &self.by_key;
+        self.by_user.retain(|_, keys| {
+            keys.retain(|k| live.contains_key(k));
+            !keys.is_empty()
+        });
+        self.lists.retain(|l| Arc::strong_count(l) > 1);
+    }
+
+    fn intern(&mut self, list: &[String]) -> Arc<[String]> {
+        if let Some(found) = self.lists.get(list) {
+            return Arc::clone(found);
+        }
+        let new: Arc<[String]> = Arc::from(list);
+        self.lists.insert(Arc::clone(&new));
+        new
+    }
+
+    fn remove(&mut self, key: &Packed) -> Option<Held> {
+        let held = self.by_key.remove(key)?;
+        if let Some(keys) = self.by_user.get_mut(&held.user) {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                self.by_user.remove(&held.user);
+            }
+        }
+        Some(held)
+    }
+}
 
 #[async_trait]
 impl Sessions for MemoryStore {
     async fn insert_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
         let now = self.now();
+        let key = Packed::key(key);
         let mut s = lock(&self.sessions);
-        s.by_key
-            .insert(key.to_string(), record.clone(), record.expires_at);
-        s.by_user
-            .entry(record.user_id.clone())
-            .or_default()
-            .insert(key.to_string());
-        let held = s.by_key.map.len();
-        if sweep_due(&mut s.by_key.sweeps, held, now) {
+        s.remove(&key);
+        let user: Arc<str> = match s.by_user.get_key_value(record.user_id.as_str()) {
+            Some((user, _)) => Arc::clone(user),
+            None => Arc::from(record.user_id.as_str()),
+        };
+        let held = Held {
+            user: Arc::clone(&user),
+            roles: s.intern(&record.roles),
+            amr: s.intern(&record.amr),
+            data: (!record.data.is_null()).then(|| Box::new(record.data.clone())),
+            csrf: Packed::token(&record.csrf_token),
+            created: secs(record.created),
+            last_seen: secs(record.last_seen),
+            expires_at: secs(record.expires_at),
+        };
+        s.by_user.entry(user).or_default().push(key.clone());
+        s.by_key.insert(key, held);
+        let held = s.by_key.len();
+        if sweep_due(&mut s.sweeps, held, now) {
             s.sweep(now);
         }
         Ok(())
@@ -26,7 +199,12 @@ impl Sessions for MemoryStore {
 
     async fn load_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
         let now = self.now();
-        Ok(lock(&self.sessions).by_key.get(key, now).cloned())
+        let key = Packed::key(key);
+        let s = lock(&self.sessions);
+        Ok(s.by_key
+            .get(&key)
+            .filter(|h| h.live(now))
+            .map(Held::record))
     }
 
     async fn touch_session(
@@ -36,12 +214,12 @@ impl Sessions for MemoryStore {
         expires_at: u64,
     ) -> Result<bool, StoreError> {
         let now = self.now();
+        let key = Packed::key(key);
         let mut s = lock(&self.sessions);
-        Ok(match s.by_key.get_mut(key, now) {
-            Some((record, exp)) => {
-                record.last_seen = last_seen;
-                record.expires_at = expires_at;
-                *exp = expires_at;
+        Ok(match s.by_key.get_mut(&key).filter(|h| h.live(now)) {
+            Some(held) => {
+                held.last_seen = secs(last_seen);
+                held.expires_at = secs(expires_at);
                 true
             }
             None => false,
@@ -50,14 +228,8 @@ impl Sessions for MemoryStore {
 
     async fn remove_session(&self, key: &str) -> Result<bool, StoreError> {
         let now = self.now();
-        let mut s = lock(&self.sessions);
-        let removed = s.by_key.map.remove(key);
-        if let Some((record, _)) = &removed
-            && let Some(keys) = s.by_user.get_mut(&record.user_id)
-        {
-            keys.remove(key);
-        }
-        Ok(removed.is_some_and(|(_, exp)| exp > now))
+        let removed = lock(&self.sessions).remove(&Packed::key(key));
+        Ok(removed.is_some_and(|h| h.live(now)))
     }
 
     async fn remove_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
@@ -66,7 +238,7 @@ impl Sessions for MemoryStore {
         let keys = s.by_user.remove(user_id).unwrap_or_default();
         let mut live = 0;
         for k in keys {
-            if s.by_key.map.remove(&k).is_some_and(|(_, exp)| exp > now) {
+            if s.by_key.remove(&k).is_some_and(|h| h.live(now)) {
                 live += 1;
             }
         }
@@ -84,7 +256,10 @@ impl Sessions for MemoryStore {
             .get(user_id)
             .into_iter()
             .flatten()
-            .filter_map(|k| s.by_key.get(k, now).map(|r| (k.clone(), r.clone())))
+            .filter_map(|k| {
+                let held = s.by_key.get(k).filter(|h| h.live(now))?;
+                Some((k.text(), held.record()))
+            })
             .collect();
         out.sort_by(|a, b| a.1.created.cmp(&b.1.created).then(a.0.cmp(&b.0)));
         Ok(out)
@@ -97,13 +272,43 @@ impl Sessions for MemoryStore {
     ) -> Result<bool, StoreError> {
         // One lock: no concurrent slide is undone.
         let now = self.now();
+        let key = Packed::key(key);
         let mut s = lock(&self.sessions);
-        match s.by_key.get_mut(key, now) {
-            Some((record, _)) => {
-                record.data = data.clone();
+        match s.by_key.get_mut(&key).filter(|h| h.live(now)) {
+            Some(held) => {
+                held.data = (!data.is_null()).then(|| Box::new(data.clone()));
                 Ok(true)
             }
             None => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::Packed;
+    use base64::Engine as _;
+
+    #[test]
+    fn keys_and_tokens_round_trip_packed_or_not() {
+        let hex = "00ff10a9".repeat(8);
+        assert!(matches!(Packed::key(&hex), Packed::Hex(_)));
+        assert_eq!(Packed::key(&hex).text(), hex);
+        for odd in ["k1", &"00FF10A9".repeat(8), &"0g".repeat(32), "é", ""] {
+            assert!(matches!(Packed::key(odd), Packed::Text(_)), "{odd}");
+            assert_eq!(Packed::key(odd).text(), odd);
+        }
+        let token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_ABCDE";
+        assert_eq!(token.len(), 43);
+        let packed = Packed::token(token);
+        assert!(matches!(packed, Packed::B64(_)) || matches!(packed, Packed::Text(_)));
+        assert_eq!(packed.text(), token);
+        let canonical = super::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        assert!(matches!(Packed::token(&canonical), Packed::B64(_)));
+        for odd in ["csrf", &"a".repeat(44), "ÿ"] {
+            assert_eq!(Packed::token(odd).text(), odd);
         }
     }
 }
