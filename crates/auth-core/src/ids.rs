@@ -16,6 +16,21 @@ pub(crate) fn new_id() -> String {
     random_b64::<16>()
 }
 
+/// Lower-case hex of `bytes`, without a `format!` per byte (session keys are computed
+/// on every cookie request).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +48,11 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
         assert_ne!(new_id(), new_id());
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        assert_eq!(hex(&[0, 9, 15, 16, 171, 255]), "00090f10abff");
+        assert_eq!(hex(&[]), "");
     }
 }

@@ -56,7 +56,7 @@ impl RecoveryCodes {
             .flat_map(char::to_lowercase)
             .collect();
         let digest = Sha256::digest(normalised.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::ids::hex(&digest)
     }
 
     /// The index in `stored` of the digest of `code`, comparing with every stored digest

@@ -225,12 +225,7 @@ pub fn csrf_applies(kind: CredentialKind, method: &str) -> bool {
 
 /// The SHA-256 of a session id, in hex: the store key.
 pub fn session_key(id: &str) -> String {
-    let digest = Sha256::digest(id.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    crate::ids::hex(&Sha256::digest(id.as_bytes()))
 }
 
 /// Starts, loads, slides and ends cookie sessions; checks CSRF.

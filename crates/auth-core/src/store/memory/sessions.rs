@@ -63,7 +63,7 @@ impl Packed {
 
     fn text(&self) -> String {
         match self {
-            Self::Hex(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+            Self::Hex(b) => crate::ids::hex(b),
             Self::B64(b) => URL_SAFE_NO_PAD.encode(b),
             Self::Text(t) => t.to_string(),
         }
@@ -201,10 +201,7 @@ impl Sessions for MemoryStore {
         let now = self.now();
         let key = Packed::key(key);
         let s = lock(&self.sessions);
-        Ok(s.by_key
-            .get(&key)
-            .filter(|h| h.live(now))
-            .map(Held::record))
+        Ok(s.by_key.get(&key).filter(|h| h.live(now)).map(Held::record))
     }
 
     async fn touch_session(
