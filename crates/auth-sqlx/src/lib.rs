@@ -154,6 +154,7 @@
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("auth-sqlx needs at least one of the features `postgres` and `sqlite`");
 
+mod replica;
 mod state;
 mod users;
 
@@ -163,6 +164,7 @@ use std::time::Duration;
 use auth_core::StoreError;
 use auth_core::clock::{Clock, SystemClock};
 
+pub use replica::{ReplicaConfig, ReplicaError};
 pub use users::{SqlApiKeys, SqlUsers};
 
 /// The Postgres migrations of this crate (applied by [`SqlStore::connect`]).
@@ -259,6 +261,8 @@ impl Default for SqlOptions {
 pub struct SqlStore {
     pool: Pool,
     clock: Arc<dyn Clock>,
+    /// The revocation replica of this instance ([`SqlStore::with_replica`]), if any.
+    replica: Option<Arc<replica::Replica>>,
 }
 
 /// A database error as a [`StoreError`] (the message never holds a bound value).
@@ -301,6 +305,7 @@ impl SqlStore {
         let store = Self {
             pool,
             clock: options.clock,
+            replica: None,
         };
         if options.migrate {
             store.migrate().await?;
@@ -310,7 +315,50 @@ impl SqlStore {
 
     /// A store over an existing pool (migrations not applied: call [`SqlStore::migrate`]).
     pub fn from_pool(pool: Pool, clock: Arc<dyn Clock>) -> Self {
-        Self { pool, clock }
+        Self {
+            pool,
+            clock,
+            replica: None,
+        }
+    }
+
+    /// Replicates revocations into this instance (Postgres only; see
+    /// [`ReplicaConfig`] and the crate docs' "Replicated revocations"): the per-request
+    /// check answers from a local copy kept current by LISTEN/NOTIFY, and goes to the
+    /// database whenever that copy may be stale. Loads the live revocations before
+    /// returning, so the first check already knows every committed one. On SQLite:
+    /// [`ReplicaError::NotPostgres`].
+    pub async fn with_replica(mut self, config: ReplicaConfig) -> Result<Self, ReplicaError> {
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => {
+                self.replica = Some(replica::start(p, self.clock.clone(), config).await?);
+                Ok(self)
+            }
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => {
+                let _ = config;
+                Err(ReplicaError::NotPostgres)
+            }
+        }
+    }
+
+    /// Revocations this instance's replica has applied from notifications (0 without a
+    /// replica).
+    pub fn replicated_entries(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.applied())
+    }
+
+    /// Checks that went to the database although a replica is configured (it was stale,
+    /// or reloading after a lost connection); 0 without a replica. For tests and metrics.
+    pub fn replica_direct_checks(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.direct_checks())
+    }
+
+    /// Snapshots the replica has loaded: 1 after the start, one more after each lost
+    /// listener connection or reload (0 without a replica).
+    pub fn replica_snapshots(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.snapshots())
     }
 
     /// The pool, e.g. to share it with the application's own queries.
