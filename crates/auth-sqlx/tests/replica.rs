@@ -226,3 +226,60 @@ async fn a_replica_on_sqlite_is_a_configuration_error() {
     assert!(matches!(err, ReplicaError::NotPostgres), "{err}");
     assert!(err.to_string().contains("postgres://"), "{err}");
 }
+
+/// Polls `store` until it refuses `t`; panics after 2 s.
+async fn refused_soon(store: &SqlStore, t: &TokenRef<'_>, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while store.check(t).await.unwrap() != TokenStatus::Revoked {
+        assert!(Instant::now() < deadline, "{what} never reached the other instance");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_detection_and_log_out_everywhere_reach_the_other_instance() {
+    use auth_core::store::{RefreshFamilies, Rotation};
+    let url = common::fresh_postgres().await;
+    let a = replica(&url, ReplicaConfig::default()).await;
+    let b = replica(&url, ReplicaConfig::default()).await;
+    let t = now();
+    a.start("ru", "fam-reuse", "r1", t + 600).await.unwrap();
+    a.start("lu", "fam-user", "q1", t + 600).await.unwrap();
+    let in_family = TokenRef {
+        iss: "i",
+        jti: "a1",
+        sid: "fam-reuse",
+        sub: "ru",
+        iat: t,
+        exp: t + 600,
+    };
+    assert_eq!(b.check(&in_family).await.unwrap(), TokenStatus::Active);
+    assert_eq!(a.rotate("ru", "fam-reuse", "r1", "r2", t + 600).await.unwrap(), Rotation::Rotated);
+    assert_eq!(a.rotate("ru", "fam-reuse", "r1", "r3", t + 600).await.unwrap(), Rotation::Reused);
+    refused_soon(&b, &in_family, "reuse detection").await;
+
+    // "Log out everywhere": the cut-off, and the user's families (a token issued at the
+    // cut-off itself is refused through its family only).
+    let same_second = TokenRef {
+        iss: "i",
+        jti: "b1",
+        sid: "fam-user",
+        sub: "lu",
+        iat: t + 5,
+        exp: t + 600,
+    };
+    let earlier = TokenRef {
+        sid: "elsewhere",
+        iat: t,
+        ..same_second
+    };
+    a.revoke_user("lu", t + 5, t + 600).await.unwrap();
+    refused_soon(&b, &earlier, "the cut-off").await;
+    refused_soon(&b, &same_second, "the user's families").await;
+    let later = TokenRef {
+        sid: "elsewhere",
+        iat: t + 6,
+        ..same_second
+    };
+    assert_eq!(b.check(&later).await.unwrap(), TokenStatus::Active);
+}

@@ -138,7 +138,7 @@ const ROTATE_NOTIFYING: &str = "WITH r AS (UPDATE auth_families SET \
      revoked = CASE WHEN revoked = 0 AND current_jti = $3 THEN 0 ELSE 1 END \
      WHERE sid = $1 AND sub = $2 AND expires_at > $6 \
      RETURNING sid, revoked, expires_at) \
-     SELECT r.revoked, r.expires_at, (SELECT count(pg_notify(\
+     SELECT r.revoked, r.expires_at, CASE WHEN r.revoked = 1 THEN pg_notify(\
          'auth_revocations_' || md5(current_schema()), \
-         json_build_object('k', 'f', 's', r.sid, 'e', r.expires_at)::text) \
-     ) WHERE r.revoked = 1) AS notified FROM r";
+         json_build_object('k', 'f', 's', r.sid, 'e', r.expires_at)::text)::text END \
+     FROM r";
