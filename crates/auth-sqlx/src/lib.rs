@@ -144,6 +144,20 @@
 //! }
 //! ```
 //!
+//! ## Replicated revocations
+//!
+//! On Postgres, [`SqlStore::with_replica`] keeps a copy of the revocations in the
+//! instance, so the per-request check costs no round trip. Every revocation write (by any
+//! instance, replica or not) sends `pg_notify` in its own transaction or statement, so a
+//! notification exists exactly when the write committed; the replica LISTENs on a
+//! connection of its own, loads a snapshot of the live revocation rows after every
+//! (re)connection (notifications sent while it was away are lost), and proves it is
+//! current with a heartbeat notification of its own every quarter of
+//! [`ReplicaConfig::max_lag`]. It answers only while a snapshot is loaded and its last
+//! heartbeat back was sent within `max_lag`; otherwise the check goes to the database
+//! and fails closed when it is down. The allowlist check, rotation, sessions and the rest
+//! stay direct. SQLite has no LISTEN/NOTIFY: [`ReplicaError::NotPostgres`].
+//!
 //! ## Failure
 //!
 //! Every database error is an [`auth_core::StoreError`]: `auth-core` answers 503 and
@@ -320,45 +334,6 @@ impl SqlStore {
             clock,
             replica: None,
         }
-    }
-
-    /// Replicates revocations into this instance (Postgres only; see
-    /// [`ReplicaConfig`] and the crate docs' "Replicated revocations"): the per-request
-    /// check answers from a local copy kept current by LISTEN/NOTIFY, and goes to the
-    /// database whenever that copy may be stale. Loads the live revocations before
-    /// returning, so the first check already knows every committed one. On SQLite:
-    /// [`ReplicaError::NotPostgres`].
-    pub async fn with_replica(mut self, config: ReplicaConfig) -> Result<Self, ReplicaError> {
-        match &self.pool {
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => {
-                self.replica = Some(replica::start(p, self.clock.clone(), config).await?);
-                Ok(self)
-            }
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => {
-                let _ = config;
-                Err(ReplicaError::NotPostgres)
-            }
-        }
-    }
-
-    /// Revocations this instance's replica has applied from notifications (0 without a
-    /// replica).
-    pub fn replicated_entries(&self) -> u64 {
-        self.replica.as_ref().map_or(0, |r| r.applied())
-    }
-
-    /// Checks that went to the database although a replica is configured (it was stale,
-    /// or reloading after a lost connection); 0 without a replica. For tests and metrics.
-    pub fn replica_direct_checks(&self) -> u64 {
-        self.replica.as_ref().map_or(0, |r| r.direct_checks())
-    }
-
-    /// Snapshots the replica has loaded: 1 after the start, one more after each lost
-    /// listener connection or reload (0 without a replica).
-    pub fn replica_snapshots(&self) -> u64 {
-        self.replica.as_ref().map_or(0, |r| r.snapshots())
     }
 
     /// The pool, e.g. to share it with the application's own queries.

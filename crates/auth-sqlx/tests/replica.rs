@@ -84,8 +84,15 @@ async fn a_revocation_on_one_instance_is_refused_by_another() {
         }
     }
     times.sort();
-    let (p50, p99, max) = (percentile(&times, 0.5), percentile(&times, 0.99), times[times.len() - 1]);
-    println!("propagation over {} revocations: p50 {p50:?}, p99 {p99:?}, max {max:?}", times.len());
+    let (p50, p99, max) = (
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times[times.len() - 1],
+    );
+    println!(
+        "propagation over {} revocations: p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        times.len()
+    );
     assert!(max <= Duration::from_secs(1), "slowest propagation {max:?}");
     assert!(b.replicated_entries() >= 200, "B applied the notifications");
 }
@@ -112,7 +119,9 @@ async fn a_killed_listener_falls_back_to_direct_checks_then_reloads() {
             .application_name(name.clone()),
     )
     .await;
-    let mut admin = sqlx::PgConnection::connect(&common::admin_url()).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&common::admin_url())
+        .await
+        .unwrap();
     let before = token("before");
     writer.revoke_token(&before).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -120,7 +129,11 @@ async fn a_killed_listener_falls_back_to_direct_checks_then_reloads() {
         assert!(Instant::now() < deadline, "never replicated");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert_eq!(listener_pids(&mut admin, &name).await.len(), 1, "one listener");
+    assert_eq!(
+        listener_pids(&mut admin, &name).await.len(),
+        1,
+        "one listener"
+    );
     let snapshots = replica.replica_snapshots();
 
     // Keep the listener out: kill its connection, and every new one, for a while.
@@ -181,17 +194,30 @@ async fn a_killed_listener_falls_back_to_direct_checks_then_reloads() {
     loop {
         let direct = replica.replica_direct_checks();
         for jti in during.iter().map(String::as_str).chain(["before"]) {
-            assert_eq!(replica.check(&token(jti)).await.unwrap(), TokenStatus::Revoked);
+            assert_eq!(
+                replica.check(&token(jti)).await.unwrap(),
+                TokenStatus::Revoked
+            );
         }
-        assert_eq!(replica.check(&token("live")).await.unwrap(), TokenStatus::Active);
+        assert_eq!(
+            replica.check(&token("live")).await.unwrap(),
+            TokenStatus::Active
+        );
         if replica.replica_direct_checks() == direct {
             break;
         }
         assert!(Instant::now() < deadline, "the replica never reloaded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(replica.replica_snapshots() > snapshots, "a new snapshot was loaded");
-    assert_eq!(listener_pids(&mut admin, &name).await.len(), 1, "listening again");
+    assert!(
+        replica.replica_snapshots() > snapshots,
+        "a new snapshot was loaded"
+    );
+    assert_eq!(
+        listener_pids(&mut admin, &name).await.len(),
+        1,
+        "listening again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,13 +242,20 @@ async fn a_quiet_replica_stays_fresh_on_its_heartbeat() {
         "no check of a quiet, heartbeating replica went to the database"
     );
     assert_eq!(replica.replica_snapshots(), 1, "never reconnected");
-    assert_eq!(replica.replicated_entries(), 0, "heartbeats are not revocations");
+    assert_eq!(
+        replica.replicated_entries(),
+        0,
+        "heartbeats are not revocations"
+    );
 }
 
 #[tokio::test]
 async fn a_replica_on_sqlite_is_a_configuration_error() {
     let store = common::store(&common::fresh_sqlite(), Arc::new(SystemClock)).await;
-    let err = store.with_replica(ReplicaConfig::default()).await.unwrap_err();
+    let err = store
+        .with_replica(ReplicaConfig::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, ReplicaError::NotPostgres), "{err}");
     assert!(err.to_string().contains("postgres://"), "{err}");
 }
@@ -231,7 +264,10 @@ async fn a_replica_on_sqlite_is_a_configuration_error() {
 async fn refused_soon(store: &SqlStore, t: &TokenRef<'_>, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while store.check(t).await.unwrap() != TokenStatus::Revoked {
-        assert!(Instant::now() < deadline, "{what} never reached the other instance");
+        assert!(
+            Instant::now() < deadline,
+            "{what} never reached the other instance"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -254,8 +290,18 @@ async fn reuse_detection_and_log_out_everywhere_reach_the_other_instance() {
         exp: t + 600,
     };
     assert_eq!(b.check(&in_family).await.unwrap(), TokenStatus::Active);
-    assert_eq!(a.rotate("ru", "fam-reuse", "r1", "r2", t + 600).await.unwrap(), Rotation::Rotated);
-    assert_eq!(a.rotate("ru", "fam-reuse", "r1", "r3", t + 600).await.unwrap(), Rotation::Reused);
+    assert_eq!(
+        a.rotate("ru", "fam-reuse", "r1", "r2", t + 600)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        a.rotate("ru", "fam-reuse", "r1", "r3", t + 600)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    );
     refused_soon(&b, &in_family, "reuse detection").await;
 
     // "Log out everywhere": the cut-off, and the user's families (a token issued at the

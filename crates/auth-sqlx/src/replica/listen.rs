@@ -161,7 +161,11 @@ pub(super) async fn start(
     let replica = Arc::new(Replica::new(config));
     let listener = link.open().await?;
     replica.resync(&link).await?;
-    tokio::spawn(listen_loop(Arc::downgrade(&replica), link.clone(), listener));
+    tokio::spawn(listen_loop(
+        Arc::downgrade(&replica),
+        link.clone(),
+        listener,
+    ));
     tokio::spawn(heartbeat_loop(Arc::downgrade(&replica), link));
     Ok(replica)
 }

@@ -306,6 +306,47 @@ impl Replica {
     }
 }
 
+impl crate::SqlStore {
+    /// Replicates revocations into this instance (Postgres only; see
+    /// [`ReplicaConfig`] and the crate docs' "Replicated revocations"): the per-request
+    /// check answers from a local copy kept current by LISTEN/NOTIFY, and goes to the
+    /// database whenever that copy may be stale. Loads the live revocations before
+    /// returning, so the first check already knows every committed one. On SQLite:
+    /// [`ReplicaError::NotPostgres`].
+    pub async fn with_replica(mut self, config: ReplicaConfig) -> Result<Self, ReplicaError> {
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            crate::Pool::Postgres(p) => {
+                self.replica = Some(start(p, self.clock.clone(), config).await?);
+                Ok(self)
+            }
+            #[cfg(feature = "sqlite")]
+            crate::Pool::Sqlite(_) => {
+                let _ = config;
+                Err(ReplicaError::NotPostgres)
+            }
+        }
+    }
+
+    /// Revocations this instance's replica has applied from notifications (0 without a
+    /// replica).
+    pub fn replicated_entries(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.applied())
+    }
+
+    /// Checks that went to the database although a replica is configured (it was stale,
+    /// or reloading after a lost connection); 0 without a replica. For tests and metrics.
+    pub fn replica_direct_checks(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.direct_checks())
+    }
+
+    /// Snapshots the replica has loaded: 1 after the start, one more after each lost
+    /// listener connection or reload (0 without a replica).
+    pub fn replica_snapshots(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.snapshots())
+    }
+}
+
 /// Starts a replica on `pool`: LISTEN, snapshot, then the listener and heartbeat tasks.
 #[cfg(feature = "postgres")]
 pub(crate) async fn start(

@@ -47,10 +47,24 @@ pub(crate) fn heartbeat_payload(instance: &str, seq: u64) -> String {
 /// One notification, decoded.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Event {
-    Token { iss: String, jti: String, until: i64 },
-    Family { sid: String, until: i64 },
-    User { sub: String, cut: i64, until: i64 },
-    Beat { instance: String, seq: u64 },
+    Token {
+        iss: String,
+        jti: String,
+        until: i64,
+    },
+    Family {
+        sid: String,
+        until: i64,
+    },
+    User {
+        sub: String,
+        cut: i64,
+        until: i64,
+    },
+    Beat {
+        instance: String,
+        seq: u64,
+    },
     Reload,
 }
 
@@ -118,7 +132,10 @@ impl Notify for sqlx::SqliteConnection {
 }
 
 /// `conn.send(payloads)`, for the transactions of `with_tx!` (whichever backend).
-pub(crate) async fn notify<C: Notify>(conn: &mut C, payloads: Vec<String>) -> Result<(), sqlx::Error> {
+pub(crate) async fn notify<C: Notify>(
+    conn: &mut C,
+    payloads: Vec<String>,
+) -> Result<(), sqlx::Error> {
     conn.send(payloads).await
 }
 
@@ -144,7 +161,13 @@ mod tests {
                 until: 9
             })
         );
-        assert_eq!(parse(&heartbeat_payload("a", 7)), Some(Event::Beat { instance: "a".into(), seq: 7 }));
+        assert_eq!(
+            parse(&heartbeat_payload("a", 7)),
+            Some(Event::Beat {
+                instance: "a".into(),
+                seq: 7
+            })
+        );
     }
 
     #[test]

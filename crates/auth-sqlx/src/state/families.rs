@@ -67,25 +67,29 @@ impl RefreshFamilies for SqlStore {
             // Reuse detection revokes the family: the same statement tells the replicas
             // (delivered only if it commits).
             #[cfg(feature = "postgres")]
-            crate::Pool::Postgres(p) => sqlx::query_as(ROTATE_NOTIFYING)
-                .bind(sid)
-                .bind(sub)
-                .bind(jti)
-                .bind(next_jti)
-                .bind(int(next_exp))
-                .bind(now)
-                .fetch_optional(p)
-                .await,
+            crate::Pool::Postgres(p) => {
+                sqlx::query_as(ROTATE_NOTIFYING)
+                    .bind(sid)
+                    .bind(sub)
+                    .bind(jti)
+                    .bind(next_jti)
+                    .bind(int(next_exp))
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+            }
             #[cfg(feature = "sqlite")]
-            crate::Pool::Sqlite(p) => sqlx::query_as(SQL)
-                .bind(sid)
-                .bind(sub)
-                .bind(jti)
-                .bind(next_jti)
-                .bind(int(next_exp))
-                .bind(now)
-                .fetch_optional(p)
-                .await,
+            crate::Pool::Sqlite(p) => {
+                sqlx::query_as(SQL)
+                    .bind(sid)
+                    .bind(sub)
+                    .bind(jti)
+                    .bind(next_jti)
+                    .bind(int(next_exp))
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+            }
         }
         .map_err(fault("rotate"))?;
         if let (Some(r), Some((1, until))) = (&self.replica, revoked) {
