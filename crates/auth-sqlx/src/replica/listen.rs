@@ -1,6 +1,6 @@
 //! The replica's tasks on Postgres: the listener (its own connection, `LISTEN`, the
 //! snapshot after every (re)connection, notifications applied as they come) and the
-//! heartbeat (a notification of its own through the pool).
+//! heartbeat (a notification of its own, on a connection of its own).
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -26,6 +26,9 @@ struct Link {
     pool: PgPool,
     /// The listener's own pool of one connection, named for `pg_stat_activity`.
     listen_pool: PgPool,
+    /// The heartbeat's own connection (named `…-heartbeat`): a busy application pool
+    /// never delays a heartbeat into a stale replica.
+    beat_pool: PgPool,
     channel: String,
     clock: Arc<dyn Clock>,
 }
@@ -142,19 +145,20 @@ pub(super) async fn start(
         .fetch_one(pool)
         .await
         .map_err(|e| replica_err("channel", e))?;
-    let options = (*pool.connect_options())
-        .clone()
-        .application_name(&config.application_name);
-    let listen_pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options);
+    let one = |name: &str| {
+        let options = (*pool.connect_options()).clone().application_name(name);
+        PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options)
+    };
     let link = Arc::new(Link {
         pool: pool.clone(),
-        listen_pool,
+        listen_pool: one(&config.application_name),
+        beat_pool: one(&format!("{}-heartbeat", config.application_name)),
         channel,
         clock,
     });
@@ -259,7 +263,7 @@ async fn heartbeat_loop(replica: Weak<Replica>, link: Arc<Link>) {
             "SELECT count(pg_notify({CHANNEL_SQL}, $1))"
         )))
         .bind(payload)
-        .execute(&link.pool)
+        .execute(&link.beat_pool)
         .await;
         if let Err(e) = sent {
             tracing::debug!(error = %e, "sql replica: heartbeat not sent");

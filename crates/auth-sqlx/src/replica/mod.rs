@@ -17,7 +17,8 @@
 //! while it was away are gone.
 //!
 //! Heartbeat: each replica sends a notification of its own on its channel every quarter
-//! of [`ReplicaConfig::max_lag`] (through the pool, a one-statement `pg_notify`). Postgres
+//! of [`ReplicaConfig::max_lag`] (a one-statement `pg_notify` on a second connection of
+//! its own, so a busy application pool never makes the replica stale). Postgres
 //! delivers notifications in commit order, so receiving its own heartbeat proves every
 //! revocation committed before that heartbeat was sent has been applied; the replica is
 //! *fresh* while the last heartbeat it got back was sent within `max_lag`. A round trip on
@@ -50,8 +51,9 @@ pub struct ReplicaConfig {
     /// Longest time since the last heartbeat came back before checks go direct
     /// (default 2 s; a heartbeat is sent every quarter of it, at least every 50 ms).
     pub max_lag: Duration,
-    /// `application_name` of the listener connection (default `auth-sqlx-replica`), so an
-    /// operator can find it in `pg_stat_activity`.
+    /// `application_name` of the listener connection (default `auth-sqlx-replica`; the
+    /// heartbeat's connection adds `-heartbeat`), so an operator can find them in
+    /// `pg_stat_activity`.
     pub application_name: String,
 }
 
