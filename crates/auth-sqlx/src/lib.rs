@@ -156,7 +156,9 @@
 //! [`ReplicaConfig::max_lag`]. It answers only while a snapshot is loaded and its last
 //! heartbeat back was sent within `max_lag`; otherwise the check goes to the database
 //! and fails closed when it is down. The allowlist check, rotation, sessions and the rest
-//! stay direct. SQLite has no LISTEN/NOTIFY: [`ReplicaError::NotPostgres`].
+//! stay direct. SQLite has no LISTEN/NOTIFY: [`ReplicaError::NotPostgres`]. Postgres
+//! takes a brief global lock when a notifying transaction commits, so revocations (rare
+//! next to checks) commit one at a time; checks, rotations and sessions are not affected.
 //!
 //! ## Failure
 //!
