@@ -134,7 +134,8 @@ impl Ours {
 }
 
 /// Builds our `Auth` as the reference app does, from the bench's environment:
-/// `AUTH_REDIS_URL`, `AUTH_REDIS_REPLICA`, `AUTH_REDIS_NAMESPACE`, `AUTH_VERIFIED_CACHE`
+/// `AUTH_REDIS_URL`, `AUTH_REDIS_REPLICA`, `AUTH_REDIS_NAMESPACE`, `AUTH_DATABASE_URL`,
+/// `AUTH_DATABASE_REPLICA`, `AUTH_VERIFIED_CACHE`
 /// (and short lifetimes through `AUTH_ACCESS_TTL_SECS`, `AUTH_REFRESH_TTL_SECS`,
 /// `AUTH_SESSION_TTL_SECS` for the soak).
 pub async fn ours() -> Result<Ours, String> {
@@ -145,6 +146,8 @@ pub async fn ours() -> Result<Ours, String> {
         | "AUTH_REDIS_URL"
         | "AUTH_REDIS_REPLICA"
         | "AUTH_REDIS_NAMESPACE"
+        | "AUTH_DATABASE_URL"
+        | "AUTH_DATABASE_REPLICA"
         | "AUTH_VERIFIED_CACHE"
         | "AUTH_ACCESS_TTL_SECS"
         | "AUTH_REFRESH_TTL_SECS"

@@ -303,6 +303,21 @@ fn servers() -> Vec<Server> {
             ],
             vec![("/jwt", "ours: JWT, Redis (direct)", Kind::Ours)],
         ));
+        let schema = format!(
+            "bench_{}_replica_{}",
+            framework.replace('-', "_"),
+            std::process::id()
+        );
+        if let Some(url) = postgres_schema(&schema) {
+            out.push(server(
+                "ours",
+                vec![
+                    ("AUTH_DATABASE_URL", url),
+                    ("AUTH_DATABASE_REPLICA", "true".into()),
+                ],
+                vec![("/jwt", "ours: JWT, Postgres (replica)", Kind::Ours)],
+            ));
+        }
         for (mode, route, label) in peers {
             out.push(server(mode, vec![], vec![(route, label, Kind::Peer)]));
         }
@@ -860,6 +875,15 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
             REDIS_VS_MEMORY,
             WHY_REPLICA.into(),
         ));
+        out.push(Check::at_least(
+            format!("{fw}: JWT Postgres (replica) / JWT memory"),
+            ratio(
+                find(rows, fw, "ours: JWT, Postgres (replica)"),
+                find(rows, fw, "ours: JWT, memory"),
+            ),
+            REDIS_VS_MEMORY,
+            WHY_REPLICA.into(),
+        ));
     }
     out.push(Check::at_most(
         "revocation on one instance refused by another, p99 over 1 000".into(),
@@ -1291,28 +1315,29 @@ fn store_envs(opts: &Options) -> Vec<(&'static str, Vec<(&'static str, String)>)
             )],
         ),
     ];
-    // Postgres: a fresh schema on the server the tests use.
+    if let Some(url) = postgres_schema(&format!("bench_stores_{id}")) {
+        out.push(("Postgres", vec![("AUTH_DATABASE_URL", url)]));
+    }
+    out
+}
+
+/// A fresh schema on the Postgres server the tests use (`AUTH_TEST_DATABASE_URL`,
+/// default `postgres://postgres@127.0.0.1:5432/postgres`), as a URL whose connections
+/// use it; `None` (and a line saying the row is skipped) when no server answers.
+fn postgres_schema(schema: &str) -> Option<String> {
     let admin = std::env::var("AUTH_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let schema = format!("bench_stores_{id}");
     let made = Command::new("psql")
         .arg(&admin)
         .args(["-Atqc", &format!("CREATE SCHEMA {schema}")])
         .status()
         .is_ok_and(|s| s.success());
-    if made {
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        out.push((
-            "Postgres",
-            vec![(
-                "AUTH_DATABASE_URL",
-                format!("{admin}{sep}options[search_path]={schema}"),
-            )],
-        ));
-    } else {
-        println!("bench-run: no Postgres at {admin}; its row is skipped");
+    if !made {
+        println!("bench-run: no Postgres at {admin}; the row of {schema} is skipped");
+        return None;
     }
-    out
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    Some(format!("{admin}{sep}options[search_path]={schema}"))
 }
 
 fn store_row(opts: &Options, store: &'static str, env: &[(&str, String)]) -> Result<StoreRow, String> {

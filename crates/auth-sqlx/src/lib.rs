@@ -144,6 +144,22 @@
 //! }
 //! ```
 //!
+//! ## Replicated revocations
+//!
+//! On Postgres, [`SqlStore::with_replica`] keeps a copy of the revocations in the
+//! instance, so the per-request check costs no round trip. Every revocation write (by any
+//! instance, replica or not) sends `pg_notify` in its own transaction or statement, so a
+//! notification exists exactly when the write committed; the replica LISTENs on a
+//! connection of its own, loads a snapshot of the live revocation rows after every
+//! (re)connection (notifications sent while it was away are lost), and proves it is
+//! current with a heartbeat notification of its own every quarter of
+//! [`ReplicaConfig::max_lag`]. It answers only while a snapshot is loaded and its last
+//! heartbeat back was sent within `max_lag`; otherwise the check goes to the database
+//! and fails closed when it is down. The allowlist check, rotation, sessions and the rest
+//! stay direct. SQLite has no LISTEN/NOTIFY: [`ReplicaError::NotPostgres`]. Postgres
+//! takes a brief global lock when a notifying transaction commits, so revocations (rare
+//! next to checks) commit one at a time; checks, rotations and sessions are not affected.
+//!
 //! ## Failure
 //!
 //! Every database error is an [`auth_core::StoreError`]: `auth-core` answers 503 and
@@ -154,6 +170,7 @@
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("auth-sqlx needs at least one of the features `postgres` and `sqlite`");
 
+mod replica;
 mod state;
 mod users;
 
@@ -163,6 +180,7 @@ use std::time::Duration;
 use auth_core::StoreError;
 use auth_core::clock::{Clock, SystemClock};
 
+pub use replica::{ReplicaConfig, ReplicaError};
 pub use users::{SqlApiKeys, SqlUsers};
 
 /// The Postgres migrations of this crate (applied by [`SqlStore::connect`]).
@@ -259,6 +277,8 @@ impl Default for SqlOptions {
 pub struct SqlStore {
     pool: Pool,
     clock: Arc<dyn Clock>,
+    /// The revocation replica of this instance ([`SqlStore::with_replica`]), if any.
+    replica: Option<Arc<replica::Replica>>,
 }
 
 /// A database error as a [`StoreError`] (the message never holds a bound value).
@@ -301,6 +321,7 @@ impl SqlStore {
         let store = Self {
             pool,
             clock: options.clock,
+            replica: None,
         };
         if options.migrate {
             store.migrate().await?;
@@ -310,7 +331,11 @@ impl SqlStore {
 
     /// A store over an existing pool (migrations not applied: call [`SqlStore::migrate`]).
     pub fn from_pool(pool: Pool, clock: Arc<dyn Clock>) -> Self {
-        Self { pool, clock }
+        Self {
+            pool,
+            clock,
+            replica: None,
+        }
     }
 
     /// The pool, e.g. to share it with the application's own queries.

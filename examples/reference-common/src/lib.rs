@@ -65,6 +65,10 @@ pub struct Settings {
     /// `AUTH_REDIS_REPLICA` (`true`/`false`, default `false`): replicate revocations into
     /// this instance through a Redis Stream, so checks need no round trip.
     pub redis_replica: bool,
+    /// `AUTH_DATABASE_REPLICA` (`true`/`false`, default `false`): with the state on
+    /// Postgres (`AUTH_DATABASE_URL=postgres://…`, no Redis), replicate revocations into
+    /// this instance through LISTEN/NOTIFY, so checks need no round trip.
+    pub database_replica: bool,
     /// `AUTH_ACCESS_TTL_SECS` (default 900).
     pub access_ttl: u64,
     /// `AUTH_REFRESH_TTL_SECS` (default 2592000).
@@ -180,6 +184,20 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let trusted_issuers = trusted_issuers(&get)?;
+        let flag = |name: &str| match get(name).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(format!("{name} must be true or false, got `{other}`")),
+        };
+        let database_replica = flag("AUTH_DATABASE_REPLICA")?;
+        if database_replica {
+            let url = get("AUTH_DATABASE_URL").unwrap_or_default();
+            let redis = get("AUTH_REDIS_URL").is_some_and(|u| !u.is_empty())
+                || get("AUTH_REDIS_CLUSTER_NODES").is_some_and(|n| !n.trim().is_empty());
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) || redis {
+                return Err("AUTH_DATABASE_REPLICA=true needs the state on Postgres: AUTH_DATABASE_URL=postgres://… and no AUTH_REDIS_URL/AUTH_REDIS_CLUSTER_NODES (with Redis use AUTH_REDIS_REPLICA)".into());
+            }
+        }
         let trusted_proxies = match get("AUTH_TRUSTED_PROXIES") {
             None => auth_core::proxy::TrustedProxies::default(),
             Some(list) => auth_core::proxy::TrustedProxies::parse(&list)
@@ -203,15 +221,8 @@ impl Settings {
             redis_ca_file: get("AUTH_REDIS_CA_FILE").filter(|f| !f.is_empty()),
             database_url: get("AUTH_DATABASE_URL").filter(|u| !u.is_empty()),
             redis_namespace: get("AUTH_REDIS_NAMESPACE").unwrap_or_else(|| "auth-reference".into()),
-            redis_replica: match get("AUTH_REDIS_REPLICA").as_deref() {
-                None | Some("false") | Some("0") => false,
-                Some("true") | Some("1") => true,
-                Some(other) => {
-                    return Err(format!(
-                        "AUTH_REDIS_REPLICA must be true or false, got `{other}`"
-                    ));
-                }
-            },
+            redis_replica: flag("AUTH_REDIS_REPLICA")?,
+            database_replica,
             access_ttl: secs("AUTH_ACCESS_TTL_SECS", 900)?,
             refresh_ttl: secs("AUTH_REFRESH_TTL_SECS", 2_592_000)?,
             session_ttl: secs("AUTH_SESSION_TTL_SECS", 3600)?,
@@ -370,6 +381,12 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
         None => None,
     };
     let store: Arc<dyn StateStore> = match (server, &database) {
+        (None, Some(db)) if settings.database_replica => Arc::new(
+            db.clone()
+                .with_replica(auth_sqlx::ReplicaConfig::default())
+                .await
+                .map_err(|e| format!("AUTH_DATABASE_REPLICA: {e}"))?,
+        ),
         (None, Some(db)) => Arc::new(db.clone()),
         (Some((var, server)), _) => {
             let ca = match &settings.redis_ca_file {

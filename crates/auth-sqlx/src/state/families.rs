@@ -61,18 +61,41 @@ impl RefreshFamilies for SqlStore {
              expires_at = CASE WHEN revoked = 0 AND current_jti = $3 THEN $5 ELSE expires_at END, \
              revoked = CASE WHEN revoked = 0 AND current_jti = $3 THEN 0 ELSE 1 END \
              WHERE sid = $1 AND sub = $2 AND expires_at > $6 \
-             RETURNING revoked";
+             RETURNING revoked, expires_at";
         let now = self.now();
-        let revoked: Option<i64> = with_pool!(&self.pool, |p| sqlx::query_scalar(SQL)
-            .bind(sid)
-            .bind(sub)
-            .bind(jti)
-            .bind(next_jti)
-            .bind(int(next_exp))
-            .bind(now)
-            .fetch_optional(p)
-            .await)
+        let revoked: Option<(i64, i64)> = match &self.pool {
+            // Reuse detection revokes the family: the same statement tells the replicas
+            // (delivered only if it commits).
+            #[cfg(feature = "postgres")]
+            crate::Pool::Postgres(p) => {
+                sqlx::query_as(ROTATE_NOTIFYING)
+                    .bind(sid)
+                    .bind(sub)
+                    .bind(jti)
+                    .bind(next_jti)
+                    .bind(int(next_exp))
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+            }
+            #[cfg(feature = "sqlite")]
+            crate::Pool::Sqlite(p) => {
+                sqlx::query_as(SQL)
+                    .bind(sid)
+                    .bind(sub)
+                    .bind(jti)
+                    .bind(next_jti)
+                    .bind(int(next_exp))
+                    .bind(now)
+                    .fetch_optional(p)
+                    .await
+            }
+        }
         .map_err(fault("rotate"))?;
+        if let (Some(r), Some((1, until))) = (&self.replica, revoked) {
+            r.record(now, |s, _| s.family(sid.to_string(), until));
+        }
+        let revoked = revoked.map(|(r, _)| r);
         match revoked {
             None => Ok(Rotation::Unknown),
             Some(0) => Ok(Rotation::Rotated),
@@ -108,3 +131,18 @@ impl RefreshFamilies for SqlStore {
         .map_err(fault("families"))
     }
 }
+
+/// Rotation as one statement on Postgres: the `UPDATE` of `rotate` in a CTE, and a
+/// `pg_notify` of the family when it ends revoked (reuse detected).
+#[cfg(feature = "postgres")]
+const ROTATE_NOTIFYING: &str = "WITH r AS (UPDATE auth_families SET \
+     current_jti = CASE WHEN revoked = 0 AND current_jti = $3 THEN $4 ELSE current_jti END, \
+     last_used = CASE WHEN revoked = 0 AND current_jti = $3 THEN $6 ELSE last_used END, \
+     expires_at = CASE WHEN revoked = 0 AND current_jti = $3 THEN $5 ELSE expires_at END, \
+     revoked = CASE WHEN revoked = 0 AND current_jti = $3 THEN 0 ELSE 1 END \
+     WHERE sid = $1 AND sub = $2 AND expires_at > $6 \
+     RETURNING sid, revoked, expires_at) \
+     SELECT r.revoked, r.expires_at, CASE WHEN r.revoked = 1 THEN pg_notify(\
+         'auth_revocations_' || md5(current_schema()), \
+         json_build_object('k', 'f', 's', r.sid, 'e', r.expires_at)::text)::text END \
+     FROM r";

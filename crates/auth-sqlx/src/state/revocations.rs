@@ -1,10 +1,12 @@
-//! [`Revocations`] on SQL: the per-request checks (one statement each), blocked tokens,
-//! revoked families and users' cut-offs, and the allowlist.
+//! [`Revocations`] on SQL: the per-request checks (one statement each, or the replica's
+//! answer), blocked tokens, revoked families and users' cut-offs (each write notifying the
+//! replicas in its transaction), and the allowlist.
 
 use async_trait::async_trait;
 use auth_core::StoreError;
 use auth_core::store::{Revocations, TokenMeta, TokenRef, TokenStatus};
 
+use crate::replica::{cutoff_payload, family_payload, notify, pair_key, token_payload};
 use crate::{SqlStore, fault, int, with_pool, with_tx};
 
 fn status(revoked: bool) -> TokenStatus {
@@ -41,6 +43,9 @@ impl SqlStore {
 #[async_trait]
 impl Revocations for SqlStore {
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
+        if let Some(revoked) = self.replica.as_ref().and_then(|r| r.check(t, self.now())) {
+            return Ok(status(revoked));
+        }
         self.token_status(CHECK, t, "check").await
     }
 
@@ -54,22 +59,30 @@ impl Revocations for SqlStore {
                 .execute(&mut *tx)
                 .await?;
             if exp > now {
-                sqlx::query(
+                let until: i64 = sqlx::query_scalar(
                     "INSERT INTO auth_blocked (iss, jti, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (iss, jti) DO UPDATE SET expires_at = CASE \
                      WHEN auth_blocked.expires_at > excluded.expires_at \
-                     THEN auth_blocked.expires_at ELSE excluded.expires_at END",
+                     THEN auth_blocked.expires_at ELSE excluded.expires_at END \
+                     RETURNING expires_at",
                 )
                 .bind(t.iss)
                 .bind(t.jti)
                 .bind(exp)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                notify(&mut *tx, vec![token_payload(t.iss, t.jti, until)]).await?;
             }
             Ok::<_, sqlx::Error>(())
         }
         .await));
-        done.map_err(fault("revoke_token"))
+        done.map_err(fault("revoke_token"))?;
+        if let Some(r) = &self.replica
+            && exp > now
+        {
+            r.record(now, |s, _| s.token(pair_key(t.iss, t.jti), exp));
+        }
+        Ok(())
     }
 
     async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
@@ -78,43 +91,50 @@ impl Revocations for SqlStore {
         // A new row expires at `until` but never before `now + 1`; a live one keeps the
         // later of its expiry and `until`.
         let fresh = if until > now { until } else { now + 1 };
-        let done: Result<(), sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
+        let done: Result<i64, sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
             sqlx::query("DELETE FROM auth_listed WHERE sid = $1")
                 .bind(sid)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(REVOKE_FAMILY)
+            let kept: i64 = sqlx::query_scalar(REVOKE_FAMILY)
                 .bind(sid)
                 .bind(sub)
                 .bind(now)
                 .bind(fresh)
                 .bind(until)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-            Ok::<_, sqlx::Error>(())
+            notify(&mut *tx, vec![family_payload(sid, kept)]).await?;
+            Ok::<_, sqlx::Error>(kept)
         }
         .await));
-        done.map_err(fault("revoke_family"))
+        let kept = done.map_err(fault("revoke_family"))?;
+        if let Some(r) = &self.replica {
+            r.record(now, |s, _| s.family(sid.to_string(), kept));
+        }
+        Ok(())
     }
 
     async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError> {
         let now = self.now();
         let (at, until) = (int(at), int(until));
         let keep = if until > now { until } else { now + 1 };
-        let done: Result<(), sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
-            sqlx::query(
+        type Written = ((i64, i64), Vec<(String, i64)>);
+        let done: Result<Written, sqlx::Error> = retrying!(with_tx!(&self.pool, |tx| async {
+            let cut: (i64, i64) = sqlx::query_as(
                 "INSERT INTO auth_user_cutoffs (sub, cutoff, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (sub) DO UPDATE SET \
                  cutoff = CASE WHEN auth_user_cutoffs.expires_at > $4 \
                      AND auth_user_cutoffs.cutoff > excluded.cutoff \
                      THEN auth_user_cutoffs.cutoff ELSE excluded.cutoff END, \
-                 expires_at = excluded.expires_at",
+                 expires_at = excluded.expires_at \
+                 RETURNING cutoff, expires_at",
             )
             .bind(sub)
             .bind(at)
             .bind(keep)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
             sqlx::query(
                 "DELETE FROM auth_listed WHERE sid IN (SELECT sid FROM auth_families \
@@ -124,20 +144,33 @@ impl Revocations for SqlStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
+            let families: Vec<(String, i64)> = sqlx::query_as(
                 "UPDATE auth_families SET revoked = 1, expires_at = CASE \
                  WHEN expires_at > $2 THEN expires_at ELSE $2 END \
-                 WHERE sub = $1 AND revoked = 0 AND expires_at > $3",
+                 WHERE sub = $1 AND revoked = 0 AND expires_at > $3 \
+                 RETURNING sid, expires_at",
             )
             .bind(sub)
             .bind(until)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-            Ok::<_, sqlx::Error>(())
+            let mut payloads = vec![cutoff_payload(sub, cut.0, cut.1)];
+            payloads.extend(families.iter().map(|(sid, e)| family_payload(sid, *e)));
+            notify(&mut *tx, payloads).await?;
+            Ok::<_, sqlx::Error>((cut, families))
         }
         .await));
-        done.map_err(fault("revoke_user"))
+        let ((cut, kept), families) = done.map_err(fault("revoke_user"))?;
+        if let Some(r) = &self.replica {
+            r.record(now, |s, now| {
+                s.user(sub.to_string(), cut, kept, now);
+                for (sid, e) in families {
+                    s.family(sid, e);
+                }
+            });
+        }
+        Ok(())
     }
 
     async fn list_token(&self, t: &TokenRef<'_>, meta: &TokenMeta) -> Result<(), StoreError> {
@@ -186,7 +219,8 @@ const CHECK_LISTED: &str = "SELECT CAST(CASE WHEN \
 
 /// Marks family $1 (of user $2) revoked at $3: a live row keeps the later of its expiry
 /// and $5; a missing or expired one is recorded revoked until $4, so a family this
-/// database never saw is refused everywhere.
+/// database never saw is refused everywhere. Returns the expiry it keeps (the replicas'
+/// notification carries it).
 const REVOKE_FAMILY: &str = "INSERT INTO auth_families \
      (sid, sub, current_jti, created, last_used, revoked, expires_at) \
      VALUES ($1, $2, '', $3, $3, 1, $4) \
@@ -196,4 +230,5 @@ const REVOKE_FAMILY: &str = "INSERT INTO auth_families \
      created = CASE WHEN auth_families.expires_at > $3 THEN auth_families.created ELSE $3 END, \
      last_used = CASE WHEN auth_families.expires_at > $3 THEN auth_families.last_used ELSE $3 END, \
      expires_at = CASE WHEN auth_families.expires_at > $3 AND auth_families.expires_at > $5 \
-         THEN auth_families.expires_at ELSE $5 END";
+         THEN auth_families.expires_at ELSE $5 END \
+     RETURNING expires_at";
