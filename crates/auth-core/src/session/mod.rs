@@ -406,11 +406,26 @@ impl SessionManager {
     }
 
     /// Starts a session for `user`, destroying any session the request presented
-    /// (fixation), and returns the cookie to set and the CSRF token.
+    /// (fixation), and returns the cookie to set and the CSRF token. The session records
+    /// no authentication method; see [`SessionManager::start_with_amr`].
     pub async fn start(
         &self,
         user: &User,
         data: serde_json::Value,
+        request: &impl Request,
+    ) -> Result<StartedSession, AuthError> {
+        self.start_with_amr(user, data, &[], request).await
+    }
+
+    /// As [`SessionManager::start`], recording how the user proved who they are
+    /// (RFC 8176 `amr` values such as `"pwd"`, `"otp"`, `"hwk"`) on the session, so later
+    /// decisions (step-up, audit) can read them from
+    /// [`SessionRecord::amr`].
+    pub async fn start_with_amr(
+        &self,
+        user: &User,
+        data: serde_json::Value,
+        amr: &[&str],
         request: &impl Request,
     ) -> Result<StartedSession, AuthError> {
         if let Some(old) = self.presented_id(request) {
@@ -428,7 +443,7 @@ impl SessionManager {
             csrf_token: csrf_token.clone(),
             data,
             expires_at: absolute.min(now + self.config.idle_timeout.as_secs()),
-            amr: Vec::new(),
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
         let key = session_key(&id);
         self.store.insert_session(&key, &record).await?;
