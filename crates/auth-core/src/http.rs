@@ -164,6 +164,18 @@ impl AuthError {
                 ),
                 detail.to_string(),
             ),
+            AuthError::PasskeyRegistration { detail } => (
+                row(
+                    400,
+                    "passkey-registration-failed",
+                    "Passkey registration failed",
+                ),
+                detail.to_string(),
+            ),
+            AuthError::PasskeyLogin { detail } => (
+                row(401, "passkey-login-failed", "Passkey sign-in failed"),
+                detail.to_string(),
+            ),
             AuthError::ProviderUnavailable => (
                 row(502, "provider-unavailable", "Bad gateway"),
                 "The login provider could not be reached; try again shortly".into(),
@@ -507,6 +519,30 @@ mod tests {
         assert_eq!(
             problem(&res).detail,
             "The server could not complete the request"
+        );
+    }
+
+    #[test]
+    fn passkey_registration_failures_are_400_and_sign_in_failures_401() {
+        let res = AuthError::PasskeyRegistration {
+            detail: "Start the registration again".into(),
+        }
+        .to_response();
+        assert_eq!(res.status, 400);
+        let p = problem(&res);
+        assert_eq!(
+            p.kind,
+            "urn:auth-toolkit:problem:passkey-registration-failed"
+        );
+        assert_eq!(p.detail, "Start the registration again");
+        let res = AuthError::PasskeyLogin {
+            detail: "Sign in again".into(),
+        }
+        .to_response();
+        assert_eq!(res.status, 401);
+        assert_eq!(
+            problem(&res).kind,
+            "urn:auth-toolkit:problem:passkey-login-failed"
         );
     }
 

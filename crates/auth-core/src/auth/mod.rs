@@ -26,6 +26,8 @@ use crate::token_endpoint::TokenEndpoint;
 
 mod builder;
 mod endpoints;
+#[cfg(feature = "passkeys")]
+mod passkey_endpoints;
 
 pub use builder::AuthBuilder;
 
@@ -147,6 +149,9 @@ pub(crate) struct AuthParts {
     pub(crate) trusted: Option<Arc<crate::resource_server::TrustedIssuers>>,
     /// Whose forwarding headers say who the client is.
     pub(crate) proxies: crate::proxy::TrustedProxies,
+    /// Passkeys, when configured.
+    #[cfg(feature = "passkeys")]
+    pub(crate) passkeys: Option<Arc<crate::passkey::RelyingParty>>,
 }
 
 /// Everything an adapter needs. Cheap to clone.

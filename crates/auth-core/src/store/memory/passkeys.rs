@@ -79,10 +79,10 @@ impl Passkeys for MemoryStore {
 
     async fn remove_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError> {
         let mut state = lock(&self.passkeys);
-        if !state
+        if state
             .by_id
             .get(credential_id)
-            .is_some_and(|p| p.user_id == user_id)
+            .is_none_or(|p| p.user_id != user_id)
         {
             return Ok(false);
         }

@@ -15,6 +15,7 @@ fn passkey(user: &str, id: &str, counter: u32, now: u64) -> StoredPasskey {
     }
 }
 
+#[allow(clippy::indexing_slicing)]
 pub async fn passkeys_are_registered_once_listed_and_removed<H: Harness>(h: &H) {
     let (a, b) = (h.store(), h.second_client().await);
     let now = h.now();
