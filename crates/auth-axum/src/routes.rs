@@ -10,6 +10,7 @@
 //! | `POST /logout/all` | bearer: every login and session of the user |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | the caller's live logins and sessions |
 //! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE), feature `third-party` |
+//! | `POST /webauthn/register/start`, `/finish`, `POST /webauthn/login/start`, `/finish` | passkeys (WebAuthn), feature `passkeys` |
 //! | `GET /.well-known/jwks.json` | the public keys that verify access tokens (`{"keys": []}` with HMAC) |
 
 use auth_core::adapter::MAX_BODY_BYTES;
@@ -20,6 +21,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 
+#[cfg(feature = "passkeys")]
+pub use crate::passkeys::{passkey_page_route, passkey_routes};
 use crate::{Auth, RequestView, into_response};
 
 /// All the ready-made routes. Needs `Auth: FromRef<S>`; the client address for login
@@ -42,6 +45,8 @@ where
     let router = router
         .route("/auth/{provider}/login", get(external_login))
         .route("/auth/{provider}/callback", get(external_callback));
+    #[cfg(feature = "passkeys")]
+    let router = router.merge(passkey_routes());
     router
         .merge(jwks_route())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -63,6 +63,25 @@ impl Auth {
         Ok(serde_json::from_str(&state).ok())
     }
 
+    /// `GET /webauthn`: [`PAGE_HTML`](crate::passkey::PAGE_HTML), the page that drives
+    /// the passkey endpoints from a browser (404 when passkeys are not configured). Its
+    /// script is inline and talks to this origin only, which its
+    /// `Content-Security-Policy` pins.
+    pub fn passkey_page_endpoint(&self) -> Reply {
+        if self.relying_party().is_err() {
+            return not_configured().into();
+        }
+        Reply::new(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .header(
+                "content-security-policy",
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            )
+            .header("x-content-type-options", "nosniff")
+            .body_text(crate::passkey::PAGE_HTML)
+    }
+
     /// `POST /webauthn/register/start` (bearer, or session + CSRF): 200
     /// `{"publicKey": {...}}`, the options for `navigator.credentials.create`, and the
     /// ceremony cookie. The user's passkeys are excluded (no second registration of one
