@@ -92,6 +92,10 @@ pub struct Settings {
     pub trusted_issuers: Vec<auth_core::resource_server::TrustedIssuer>,
     /// `AUTH_TRUSTED_PROXIES`: CIDR blocks whose forwarding headers name the client.
     pub trusted_proxies: auth_core::proxy::TrustedProxies,
+    /// `AUTH_WEBAUTHN_ORIGIN`: the origin the browser shows (e.g. `http://localhost:8000`)
+    /// for passkeys; the relying party id is its host. Unset: the `/webauthn/…` routes
+    /// answer 404.
+    pub webauthn: Option<auth_core::passkey::PasskeyConfig>,
     /// `AUTH_METRICS` (`1`/`true` or `0`/`false`, default off): Prometheus text on
     /// `GET /metrics`.
     pub metrics: bool,
@@ -176,6 +180,13 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let trusted_issuers = trusted_issuers(&get)?;
+        let webauthn = get("AUTH_WEBAUTHN_ORIGIN")
+            .filter(|o| !o.is_empty())
+            .map(|origin| {
+                auth_core::passkey::PasskeyConfig::new(&origin)
+                    .map_err(|e| format!("AUTH_WEBAUTHN_ORIGIN: {e}"))
+            })
+            .transpose()?;
         let trusted_proxies = match get("AUTH_TRUSTED_PROXIES") {
             None => auth_core::proxy::TrustedProxies::default(),
             Some(list) => auth_core::proxy::TrustedProxies::parse(&list)
@@ -225,6 +236,7 @@ impl Settings {
             providers,
             trusted_issuers,
             trusted_proxies,
+            webauthn,
             metrics: match get("AUTH_METRICS").as_deref() {
                 None | Some("") | Some("0") | Some("false") => false,
                 Some("1") | Some("true") => true,
@@ -418,6 +430,9 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
     if !settings.trusted_issuers.is_empty() {
         let http = auth_core::third_party::ReqwestClient::new().map_err(|e| e.to_string())?;
         builder = builder.trusted_issuers(settings.trusted_issuers.clone(), Arc::new(http));
+    }
+    if let Some(passkeys) = &settings.webauthn {
+        builder = builder.passkeys(passkeys.clone());
     }
     let auth = builder
         .token_config(
