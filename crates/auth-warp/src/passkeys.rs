@@ -32,7 +32,7 @@ pub fn passkey_routes(
     let login_start = warp::path!("webauthn" / "login" / "start")
         .and(warp::post())
         .and(with_auth(auth.clone()))
-        .and(body())
+        .and(body().or(no_body()).unify())
         .then(|auth: Auth, body: Bytes| async move {
             into_response(auth.passkey_login_start_endpoint(&body).await)
         });
@@ -50,6 +50,21 @@ pub fn passkey_routes(
         .unify()
         .or(login_finish)
         .unify()
+}
+
+/// An empty body for a request that announces none (no `Content-Length`): the sign-in
+/// start's body is optional, and `body()` alone would refuse such a request with 411.
+fn no_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(
+            |length: Option<String>, chunked: Option<String>| async move {
+                match (length, chunked) {
+                    (None, None) => Ok(Bytes::new()),
+                    _ => Err(warp::reject()),
+                }
+            },
+        )
 }
 
 /// `GET /webauthn`: a page that registers and signs in with passkeys
