@@ -58,6 +58,8 @@ pub use jwks::{
     jwks_rs256_tokens_verify_against_the_published_key,
 };
 pub mod panics;
+pub mod passkeys;
+pub use passkeys::passkeys_register_and_sign_in_in_a_browser;
 pub mod telemetry;
 pub use panics::{
     multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,

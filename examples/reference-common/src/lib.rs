@@ -777,6 +777,30 @@ pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
         P::none(),
     )
     .route(
+        "POST",
+        "/webauthn/register/start",
+        "Start registering a passkey: the options for navigator.credentials.create",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/webauthn/register/finish",
+        "Finish registering a passkey with the browser's PublicKeyCredential",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/webauthn/login/start",
+        "Start a passkey sign-in: the options for navigator.credentials.get",
+        P::none(),
+    )
+    .route(
+        "POST",
+        "/webauthn/login/finish",
+        "Finish a passkey sign-in: starts a cookie session (amr hwk)",
+        P::none(),
+    )
+    .route(
         "GET",
         "/health",
         "Liveness and state-store reachability",

@@ -50,6 +50,18 @@ const PROTECTED: &[(&str, &str, &[&str], &[&str])] = &[
         &["bearerAuth", "oauth2", "sessionCookie"],
         &[],
     ),
+    (
+        "post",
+        "/webauthn/register/start",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
+    (
+        "post",
+        "/webauthn/register/finish",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
 ];
 
 const PUBLIC: &[(&str, &str)] = &[
@@ -59,6 +71,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/auth/{provider}/login"),
     ("get", "/auth/{provider}/callback"),
+    ("post", "/webauthn/login/start"),
+    ("post", "/webauthn/login/finish"),
 ];
 
 /// Scenario: the OpenAPI document and Swagger UI.
