@@ -56,6 +56,7 @@ fn entries() {
                 csrf_token: format!("{:043}", i),
                 data: serde_json::Value::Null,
                 expires_at: NOW + 3600,
+                amr: Vec::new(),
             };
             store.insert_session(&key, &record).await.expect("insert");
         }

@@ -1,5 +1,5 @@
 //! Key names: the namespace, the hash tags (`{u:USER}`, `{s:…}`, `{c:…}`, `{l:…}`,
-//! `{m:…}`) and the encoding of user-supplied key parts, so input can neither break a
+//! `{m:…}`, `{p:…}`, `{w:…}`) and the encoding of user-supplied key parts, so input can neither break a
 //! key's structure nor pick another hash tag.
 
 use auth_core::StoreError;
@@ -107,6 +107,28 @@ impl RedisStore {
     /// digest of the `mfa_token`, never the token.
     pub(crate) fn challenge_key(&self, key: &str) -> String {
         format!("{}:{{m:{}}}:mfa", self.ns, part(key))
+    }
+
+    /// A passkey (hash: `user`, `data`, `counter`, `created`), in the slot of its
+    /// credential id.
+    pub(crate) fn passkey_key(&self, credential_id: &str) -> String {
+        format!("{}:{{p:{}}}:passkey", self.ns, part(credential_id))
+    }
+
+    /// A user's passkey ids (sorted set, scored in registration order), in the user's slot.
+    pub(crate) fn passkeys_key(&self, user_id: &str) -> String {
+        self.user(user_id, "passkeys")
+    }
+
+    /// The sequence that numbers a user's passkey registrations, beside the index.
+    pub(crate) fn passkey_seq_key(&self, user_id: &str) -> String {
+        self.user(user_id, "passkeys:seq")
+    }
+
+    /// A WebAuthn ceremony's state (string), in a slot of its own; `key` is a digest of
+    /// the ceremony's handle, never the handle.
+    pub(crate) fn ceremony_key(&self, key: &str) -> String {
+        format!("{}:{{w:{}}}:ceremony", self.ns, part(key))
     }
 
     /// A linked identity: both parts encoded, so `:` in either cannot make two pairs

@@ -64,6 +64,10 @@
 //! | `NS:{u:USER}:totp` | hash | the user's TOTP enrolment: `sealed` (the sealed secret, never the secret), `active`, `last_step` (no TTL) |
 //! | `NS:{u:USER}:recovery` | set | the digests of the user's unspent recovery codes (no TTL) |
 //! | `NS:{m:KEY}:mfa` | hash | an MFA challenge under a digest of its `mfa_token`: `user`, `failures` (until its expiry) |
+//! | `NS:{p:CREDENTIAL}:passkey` | hash | a passkey: `user`, `data` (public), `counter`, `created` (no TTL) |
+//! | `NS:{u:USER}:passkeys` | sorted set | the user's passkey credential ids, in registration order (no TTL) |
+//! | `NS:{u:USER}:passkeys:seq` | string | the sequence numbering the user's registrations |
+//! | `NS:{w:KEY}:ceremony` | string | a WebAuthn ceremony's state under a digest of its handle (until its expiry) |
 //! | `NS:revocations` | stream | every revocation, appended by the script that records it (on a cluster: right after it; trimmed to about 1 000 000 entries) |
 //!
 //! ## Replicated revocations
@@ -83,7 +87,8 @@
 //! fresh (heard from Redis within [`ReplicaConfig::max_lag`]); otherwise the check goes
 //! direct and fails closed when Redis is down. Needs Redis 7.0 or later, as the scripts
 //! do (`PEXPIRETIME`).
-//! Rotation, sessions, counters, the allowlist and the second factor always go direct.
+//! Rotation, sessions, counters, the allowlist, the second factor and passkeys always go
+//! direct.
 //!
 //! ## Redis Cluster
 //!
@@ -98,11 +103,14 @@
 //! single server. A user's TOTP enrolment and recovery codes share it too, so activating
 //! the second factor (the enrolment and the codes at once) is one script. A session is
 //! tagged by its own key (`{s:…}`), a throttle counter by its (`{c:…}`), an MFA challenge
-//! by its (`{m:…}`): different users, sessions, counters and challenges hash to different
+//! by its (`{m:…}`), a passkey by its credential id (`{p:…}`), a WebAuthn ceremony by its
+//! key (`{w:…}`): different users, sessions, counters and challenges hash to different
 //! slots, so the load spreads over every primary (no single hot slot). A session's own
 //! key and its user's session index live in two slots, so on a cluster writing or ending
 //! a session is two single-slot steps (the session first, then the index; a stale index
-//! entry is pruned when read).
+//! entry is pruned when read). A passkey and its user's index are two slots likewise:
+//! registering or removing one is a script on the passkey (which decides), then one on
+//! the index; an index entry whose passkey is gone is skipped when read.
 //!
 //! The revocation stream is one key, in a slot of its own: on a cluster the scripts
 //! cannot append to it, so the store appends right after the script that recorded the
@@ -141,6 +149,7 @@ mod factors;
 mod families;
 mod keys;
 mod links;
+mod passkeys;
 mod replica;
 mod revocations;
 mod scripts;

@@ -1,7 +1,7 @@
 //! The Lua scripts that keep each multi-key step atomic on one server and on one
 //! cluster slot: the per-request checks, the allowlist, refresh rotation, revocations,
-//! throttle counters, session touches and the second factor (TOTP enrolments, recovery
-//! codes, MFA challenges).
+//! throttle counters, session touches, the second factor (TOTP enrolments, recovery
+//! codes, MFA challenges) and passkeys (registration, sign counters, removal).
 
 use redis::Script;
 
@@ -233,6 +233,59 @@ if u then redis.call('DEL', KEYS[1]) end
 return u
 ";
 
+/// KEYS: passkey, then (on one server; on a cluster the caller runs `INDEX_PASSKEY`
+/// after) the user's index and its sequence; ARGV: user, data, counter, created,
+/// credential id. Stores a new passkey; 0 (nothing changed) when the id is taken.
+pub(crate) const ADD_PASSKEY: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'data', ARGV[2], 'counter', ARGV[3], 'created', ARGV[4])
+if KEYS[2] then redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[5]) end
+return 1
+";
+
+/// KEYS: the user's passkey index, its sequence (one slot: the user's); ARGV: credential
+/// id. Appends the id in registration order (score: the next number of the sequence).
+pub(crate) const INDEX_PASSKEY: &str = r"
+redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+return 1
+";
+
+/// KEYS: passkey; ARGV: counter, data. Records a use when the counter moved forward, or
+/// stays 0 on both sides (an authenticator without a counter); 0 (nothing changed)
+/// otherwise or when there is no such passkey. Counters are `u32`, exact in Lua.
+pub(crate) const USE_PASSKEY: &str = r"
+local stored = redis.call('HGET', KEYS[1], 'counter')
+if not stored then return 0 end
+local new, old = tonumber(ARGV[1]), tonumber(stored)
+if not new or not old then return 0 end
+if new > old or (new == 0 and old == 0) then
+  redis.call('HSET', KEYS[1], 'counter', ARGV[1], 'data', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// KEYS: passkey, then (on one server; on a cluster the caller runs `UNINDEX_PASSKEY`
+/// after) the user's index and its sequence; ARGV: user, credential id. Removes the
+/// passkey if it is the user's; 0 (nothing changed) otherwise.
+pub(crate) const REMOVE_PASSKEY: &str = r"
+if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if KEYS[2] then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
+end
+return 1
+";
+
+/// KEYS: the user's passkey index, its sequence; ARGV: credential id. Drops the id from
+/// the index (and the sequence with the last id).
+pub(crate) const UNINDEX_PASSKEY: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+return 1
+";
+
 /// Every script, loaded once per store (`EVALSHA`, falling back to `EVAL`).
 pub(crate) struct Scripts {
     pub(crate) check: Script,
@@ -254,6 +307,11 @@ pub(crate) struct Scripts {
     pub(crate) start_challenge: Script,
     pub(crate) fail_challenge: Script,
     pub(crate) finish_challenge: Script,
+    pub(crate) add_passkey: Script,
+    pub(crate) index_passkey: Script,
+    pub(crate) use_passkey: Script,
+    pub(crate) remove_passkey: Script,
+    pub(crate) unindex_passkey: Script,
 }
 
 impl Scripts {
@@ -279,6 +337,11 @@ impl Scripts {
             start_challenge: Script::new(START_CHALLENGE),
             fail_challenge: Script::new(FAIL_CHALLENGE),
             finish_challenge: Script::new(FINISH_CHALLENGE),
+            add_passkey: Script::new(ADD_PASSKEY),
+            index_passkey: Script::new(INDEX_PASSKEY),
+            use_passkey: Script::new(USE_PASSKEY),
+            remove_passkey: Script::new(REMOVE_PASSKEY),
+            unindex_passkey: Script::new(UNINDEX_PASSKEY),
         }
     }
 }

@@ -195,6 +195,7 @@ fn stores(c: &mut Criterion) {
             csrf_token: "csrf".into(),
             data: serde_json::json!({}),
             expires_at: t + 3600,
+            amr: Vec::new(),
         };
         rt.block_on(b.state.insert_session("bench-session", &record))
             .unwrap();

@@ -57,7 +57,10 @@
 //! instances, exactly one rotates and every other revokes the family), a throttle
 //! reservation is one `INSERT … ON CONFLICT DO UPDATE … WHERE <the Limit rule> RETURNING`,
 //! a TOTP step is accepted by one `UPDATE … WHERE last_step < $step`, a recovery code is
-//! spent by one `DELETE` and an MFA challenge finished by one `DELETE … RETURNING`.
+//! spent by one `DELETE`, an MFA challenge finished by one `DELETE … RETURNING`, a
+//! passkey registered by one `INSERT … ON CONFLICT DO NOTHING`, its sign counter moved
+//! forward by one `UPDATE … WHERE <the counter rule>` and a WebAuthn ceremony taken by
+//! one `DELETE … RETURNING`.
 //! Postgres runs them at `READ COMMITTED`, where an `UPDATE` re-reads a row another
 //! transaction changed before applying its `SET`; SQLite runs one writer at a time.
 //! Writes of several rows ("log out everywhere", a TOTP activation with its recovery
@@ -350,7 +353,7 @@ impl SqlStore {
     /// `max_batches` statements per table; returns how many rows went. Never blocks the
     /// tables for long: each statement is one bounded `DELETE`.
     pub async fn purge_expired(&self, batch: u32, max_batches: u32) -> Result<u64, StoreError> {
-        const TABLES: [&str; 7] = [
+        const TABLES: [&str; 8] = [
             "DELETE FROM auth_blocked WHERE (iss, jti) IN \
              (SELECT iss, jti FROM auth_blocked WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM auth_families WHERE sid IN \
@@ -365,6 +368,8 @@ impl SqlStore {
              (SELECT ckey FROM auth_counters WHERE expires_at <= $1 LIMIT $2)",
             "DELETE FROM auth_mfa_challenges WHERE ckey IN \
              (SELECT ckey FROM auth_mfa_challenges WHERE expires_at <= $1 LIMIT $2)",
+            "DELETE FROM auth_passkey_ceremonies WHERE ckey IN \
+             (SELECT ckey FROM auth_passkey_ceremonies WHERE expires_at <= $1 LIMIT $2)",
         ];
         let now = self.now();
         let mut total = 0;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use auth_core::clock::{Clock, ManualClock, SystemClock};
 use auth_core::store::{
-    Counters, RefreshFamilies, Revocations, SecondFactors, SessionRecord, Sessions, TokenRef,
-    TokenStatus,
+    Counters, Passkeys, RefreshFamilies, Revocations, SecondFactors, SessionRecord, Sessions,
+    TokenRef, TokenStatus,
 };
 use auth_sqlx::{Pool, PurgeConfig, SqlOptions, SqlStore};
 
@@ -71,6 +71,12 @@ async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_
         new.begin_totp("u", "sealed").await.unwrap(),
         "the second factor's tables were added"
     );
+    new.put_ceremony("c", "s", now + 60).await.unwrap();
+    assert_eq!(
+        new.take_ceremony("c").await.unwrap().as_deref(),
+        Some("s"),
+        "the passkeys' tables were added"
+    );
     // Again, and concurrently from two starts: nothing changes, nothing fails.
     let (a, b) = tokio::join!(SqlStore::connect(&url), SqlStore::connect(&url));
     a.unwrap();
@@ -80,7 +86,7 @@ async fn a_database_at_an_older_migration_set_upgrades_and_migrating_twice_is_a_
         new.check(&token("j", now, 600)).await.unwrap(),
         TokenStatus::Revoked
     );
-    assert_eq!(rows(&new, "_sqlx_migrations").await, 5);
+    assert_eq!(rows(&new, "_sqlx_migrations").await, 6);
 }
 
 /// Runs `sql` on the store's database.
@@ -237,10 +243,15 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
             csrf_token: "c".into(),
             data: serde_json::Value::Null,
             expires_at: now + 10,
+            amr: Vec::new(),
         };
         store.insert_session(&format!("k{i}"), &rec).await.unwrap();
         store
             .start_challenge(&format!("m{i}"), "u", now + 10)
+            .await
+            .unwrap();
+        store
+            .put_ceremony(&format!("w{i}"), "state", now + 10)
             .await
             .unwrap();
     }
@@ -253,7 +264,7 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
     );
     clock.advance(Duration::from_secs(11));
     // At most 10 rows per statement and 2 statements per table: 20 of each table's 25.
-    assert_eq!(store.purge_expired(10, 2).await.unwrap(), 5 * 20);
+    assert_eq!(store.purge_expired(10, 2).await.unwrap(), 6 * 20);
     assert_eq!(rows(&store, "auth_blocked").await, 6);
     // The background task takes the rest, and never the live row.
     let task = store.spawn_purge(
@@ -265,6 +276,7 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
     for _ in 0..200 {
         if rows(&store, "auth_sessions").await == 0
             && rows(&store, "auth_mfa_challenges").await == 0
+            && rows(&store, "auth_passkey_ceremonies").await == 0
             && rows(&store, "auth_blocked").await == 1
         {
             break;
@@ -277,6 +289,7 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
         "auth_counters",
         "auth_sessions",
         "auth_mfa_challenges",
+        "auth_passkey_ceremonies",
     ] {
         assert_eq!(rows(&store, table).await, 0, "{table}");
     }

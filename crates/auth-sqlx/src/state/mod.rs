@@ -1,4 +1,4 @@
-//! The six state traits of `auth-core` on SQL. The same statements run on Postgres and
+//! The seven state traits of `auth-core` on SQL. The same statements run on Postgres and
 //! SQLite (`$N` placeholders, `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, `CASE`
 //! rather than `GREATEST`/`MAX(a, b)`).
 //!
@@ -31,6 +31,7 @@ mod counters;
 mod factors;
 mod families;
 mod links;
+mod passkeys;
 mod revocations;
 mod sessions;
 

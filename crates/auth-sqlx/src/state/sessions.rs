@@ -8,7 +8,7 @@ use super::RowExt;
 use crate::{SqlStore, fault, int, uint, with_pool};
 
 const SESSION_COLUMNS: &str =
-    "skey, user_id, roles, created, last_seen, csrf_token, data, expires_at";
+    "skey, user_id, roles, created, last_seen, csrf_token, data, expires_at, amr";
 
 fn session(row: &impl RowExt) -> Result<(String, SessionRecord), StoreError> {
     let bad = |e: sqlx::Error| StoreError::new(format!("sql session row: {e}"));
@@ -16,6 +16,8 @@ fn session(row: &impl RowExt) -> Result<(String, SessionRecord), StoreError> {
         .map_err(|e| StoreError::new(format!("corrupt session roles: {e}")))?;
     let data: serde_json::Value = serde_json::from_str(&row.text(6).map_err(bad)?)
         .map_err(|e| StoreError::new(format!("corrupt session data: {e}")))?;
+    let amr: Vec<String> = serde_json::from_str(&row.text(8).map_err(bad)?)
+        .map_err(|e| StoreError::new(format!("corrupt session amr: {e}")))?;
     Ok((
         row.text(0).map_err(bad)?,
         SessionRecord {
@@ -26,6 +28,7 @@ fn session(row: &impl RowExt) -> Result<(String, SessionRecord), StoreError> {
             csrf_token: row.text(5).map_err(bad)?,
             data,
             expires_at: uint(row.int(7).map_err(bad)?),
+            amr,
         },
     ))
 }
@@ -37,12 +40,15 @@ impl Sessions for SqlStore {
             .map_err(|e| StoreError::new(format!("session encoding: {e}")))?;
         let data = serde_json::to_string(&record.data)
             .map_err(|e| StoreError::new(format!("session encoding: {e}")))?;
+        let amr = serde_json::to_string(&record.amr)
+            .map_err(|e| StoreError::new(format!("session encoding: {e}")))?;
         with_pool!(&self.pool, |p| sqlx::query(
-            "INSERT INTO auth_sessions (skey, user_id, roles, created, last_seen, csrf_token, data, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO auth_sessions (skey, user_id, roles, created, last_seen, csrf_token, data, expires_at, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (skey) DO UPDATE SET user_id = excluded.user_id, roles = excluded.roles, \
              created = excluded.created, last_seen = excluded.last_seen, \
-             csrf_token = excluded.csrf_token, data = excluded.data, expires_at = excluded.expires_at",
+             csrf_token = excluded.csrf_token, data = excluded.data, expires_at = excluded.expires_at, \
+             amr = excluded.amr",
         )
         .bind(key)
         .bind(&record.user_id)
@@ -52,6 +58,7 @@ impl Sessions for SqlStore {
         .bind(&record.csrf_token)
         .bind(&data)
         .bind(int(record.expires_at))
+        .bind(&amr)
         .execute(p)
         .await
         .map(|_| ()))
