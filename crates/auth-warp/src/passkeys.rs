@@ -15,7 +15,6 @@ pub fn passkey_routes(
     auth: Auth,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let a = || with_auth(auth.clone()).and(view());
-    let body = crate::routes::body;
     let register_start = warp::path!("webauthn" / "register" / "start")
         .and(warp::post())
         .and(a())
@@ -25,21 +24,21 @@ pub fn passkey_routes(
     let register_finish = warp::path!("webauthn" / "register" / "finish")
         .and(warp::post())
         .and(a())
-        .and(body())
+        .and(optional_body())
         .then(|auth: Auth, view: RequestView, body: Bytes| async move {
             into_response(auth.passkey_register_finish_endpoint(&view, &body).await)
         });
     let login_start = warp::path!("webauthn" / "login" / "start")
         .and(warp::post())
         .and(with_auth(auth.clone()))
-        .and(body().or(no_body()).unify())
+        .and(optional_body())
         .then(|auth: Auth, body: Bytes| async move {
             into_response(auth.passkey_login_start_endpoint(&body).await)
         });
     let login_finish = warp::path!("webauthn" / "login" / "finish")
         .and(warp::post())
         .and(a())
-        .and(body())
+        .and(optional_body())
         .then(|auth: Auth, view: RequestView, body: Bytes| async move {
             into_response(auth.passkey_login_finish_endpoint(&view, &body).await)
         });
@@ -52,8 +51,15 @@ pub fn passkey_routes(
         .unify()
 }
 
-/// An empty body for a request that announces none (no `Content-Length`): the sign-in
-/// start's body is optional, and `body()` alone would refuse such a request with 411.
+/// The bounded body, or an empty one for a request that announces none (no
+/// `Content-Length`, no `Transfer-Encoding`): the core decides what a missing body means
+/// (none for the sign-in start, 401 before anything for an unauthenticated finish),
+/// where the body filter alone would answer 411.
+fn optional_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    crate::routes::body().or(no_body()).unify()
+}
+
+/// An empty body for a request that announces none.
 fn no_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     warp::header::optional::<String>("content-length")
         .and(warp::header::optional::<String>("transfer-encoding"))

@@ -689,7 +689,7 @@ pub fn admins() -> auth_core::Guard {
 pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
     use auth_openapi::Protection as P;
     let principal = P::bearer_or_session;
-    auth_openapi::ApiDoc::new(
+    let doc = auth_openapi::ApiDoc::new(
         auth,
         "auth-toolkit reference app",
         env!("CARGO_PKG_VERSION"),
@@ -777,6 +777,15 @@ pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
         P::none(),
     )
     .route(
+        "GET",
+        "/health",
+        "Liveness and state-store reachability",
+        P::none(),
+    );
+    if !auth.passkeys_enabled() {
+        return doc;
+    }
+    doc.route(
         "POST",
         "/webauthn/register/start",
         "Start registering a passkey: the options for navigator.credentials.create",
@@ -798,12 +807,6 @@ pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
         "POST",
         "/webauthn/login/finish",
         "Finish a passkey sign-in: starts a cookie session (amr hwk)",
-        P::none(),
-    )
-    .route(
-        "GET",
-        "/health",
-        "Liveness and state-store reachability",
         P::none(),
     )
 }

@@ -77,7 +77,10 @@ const PUBLIC: &[(&str, &str)] = &[
 
 /// Scenario: the OpenAPI document and Swagger UI.
 pub async fn openapi_spec_follows_the_guards(t: &Target) {
-    let app = t.start().await;
+    // With passkeys on, so their routes are served and documented.
+    let app = t
+        .start_with(&[("AUTH_WEBAUTHN_ORIGIN", "https://app.example")])
+        .await;
     let r = app
         .client
         .get(app.url("/openapi.json"))

@@ -45,15 +45,10 @@ const FOREIGN_ORIGIN: &str = r#"
 
 /// Clicks the element `locator` finds, once it exists.
 async fn click(browser: &Browser, locator: Locator<'_>) {
-    let element = browser
-        .wait()
-        .for_element(locator)
+    browser
+        .click_when_there(locator)
         .await
-        .unwrap_or_else(|e| panic!("no element {locator:?}: {e}"));
-    element
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {locator:?}: {e}"));
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Waits until the page's status line shows `needle`.

@@ -17,6 +17,13 @@ use crate::request::Request;
 use crate::store::StoredPasskey;
 
 impl Auth {
+    /// Whether passkeys are configured ([`AuthBuilder::passkeys`](crate::AuthBuilder::passkeys)):
+    /// without, the `/webauthn/…` endpoints answer 404 (an app's route list or API
+    /// document can follow it).
+    pub fn passkeys_enabled(&self) -> bool {
+        self.inner.passkeys.is_some()
+    }
+
     fn relying_party(&self) -> Result<&RelyingParty, AuthError> {
         self.inner.passkeys.as_deref().ok_or_else(not_configured)
     }
@@ -25,12 +32,14 @@ impl Auth {
         self.inner.tokens.tokens().clock().unix_seconds()
     }
 
-    /// Stores a new ceremony; the `Set-Cookie` value that carries its handle.
-    async fn put_ceremony(
+    /// Stores a new ceremony; the start's answer: the browser's `options` under
+    /// `publicKey`, and the cookie that carries the ceremony's handle.
+    async fn ceremony_started(
         &self,
         rp: &RelyingParty,
         ceremony: &Ceremony,
-    ) -> Result<String, AuthError> {
+        options: &impl serde::Serialize,
+    ) -> Result<Reply, AuthError> {
         let state = serde_json::to_string(ceremony).map_err(|e| {
             tracing::error!(error = %e, "passkey: a ceremony state did not serialise");
             AuthError::Internal
@@ -44,7 +53,9 @@ impl Auth {
                 self.now() + CEREMONY_TTL_SECS,
             )
             .await?;
-        Ok(rp.cookie(&handle, CEREMONY_TTL_SECS))
+        Ok(Reply::json(200, &json!({"publicKey": options}))
+            .header("set-cookie", rp.cookie(&handle, CEREMONY_TTL_SECS))
+            .header("cache-control", "no-store"))
     }
 
     /// Takes the request's ceremony, once; `None` when none is live.
@@ -112,20 +123,11 @@ impl Auth {
                     AuthError::Internal
                 })?;
             let options = prefer_resident_key(options);
-            let cookie = self
-                .put_ceremony(
-                    rp,
-                    &Ceremony::Register {
-                        user_id: user.id,
-                        state,
-                    },
-                )
-                .await?;
-            Ok::<_, AuthError>(
-                Reply::json(200, &json!({"publicKey": options}))
-                    .header("set-cookie", cookie)
-                    .header("cache-control", "no-store"),
-            )
+            let ceremony = Ceremony::Register {
+                user_id: user.id,
+                state,
+            };
+            self.ceremony_started(rp, &ceremony, &options).await
         };
         outcome.await.unwrap_or_else(Reply::from)
     }
@@ -236,12 +238,8 @@ impl Auth {
                 tracing::error!(error = %e, "passkey: sign-in could not start");
                 AuthError::Internal
             })?;
-            let cookie = self.put_ceremony(rp, &ceremony).await?;
-            Ok::<_, AuthError>(
-                Reply::json(200, &json!({"publicKey": options.public_key}))
-                    .header("set-cookie", cookie)
-                    .header("cache-control", "no-store"),
-            )
+            self.ceremony_started(rp, &ceremony, &options.public_key)
+                .await
         };
         outcome.await.unwrap_or_else(Reply::from)
     }
