@@ -189,13 +189,13 @@ impl Auth {
                 return Err(registration_failed("This passkey is registered already"));
             }
             tracing::info!(user = %user.id, "passkey registered");
-            Ok(Reply::json(200, &json!({"message": "Passkey registered"})))
+            Ok(Reply::json(200, &json!({"message": "Passkey registered"}))
+                .header("cache-control", "no-store"))
         };
         outcome
             .await
-            .unwrap_or_else(Reply::from)
+            .unwrap_or_else(|e| Reply::from(e).header("cache-control", "no-store"))
             .header("set-cookie", rp.clearing_cookie())
-            .header("cache-control", "no-store")
     }
 
     /// `POST /webauthn/login/start` (no credential), with an optional JSON body
@@ -293,9 +293,8 @@ impl Auth {
         };
         outcome
             .await
-            .unwrap_or_else(Reply::from)
+            .unwrap_or_else(|e| Reply::from(e).header("cache-control", "no-store"))
             .header("set-cookie", rp.clearing_cookie())
-            .header("cache-control", "no-store")
     }
 
     /// Verifies an assertion against its ceremony and the stored passkey, moves the sign

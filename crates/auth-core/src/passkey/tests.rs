@@ -336,3 +336,18 @@ async fn a_registration_ceremony_cannot_finish_a_login() {
         reply.body()
     );
 }
+
+#[tokio::test]
+async fn every_finish_answer_says_no_store_once() {
+    let auth = auth(true);
+    let req = SimpleRequest::new().with_method("POST");
+    let reply = auth
+        .passkey_login_finish_endpoint(&req, ASSERTION.as_bytes())
+        .await;
+    let no_store = reply
+        .headers()
+        .iter()
+        .filter(|(n, v)| *n == "cache-control" && v == "no-store")
+        .count();
+    assert_eq!(no_store, 1, "{:?}", reply.headers());
+}
