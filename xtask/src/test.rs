@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the whole test suite on a machine with only the Rust toolchain.
 //!
 //! Installs from Debian's packages what the tests need and is missing (`redis-server`
-//! and `redis-tools`, `postgresql`, `openssl`, `chromium` and `chromium-driver`), starts a
+//! and `redis-tools`, `postgresql`, `openssl`, `chromium` and `chromium-driver`, and
+//! `libssl-dev` with `pkg-config` to build webauthn-rs for the passkeys), starts a
 //! throwaway Redis and a throwaway Postgres cluster on free ports in data directories of
 //! their own (so nothing already running on the machine is reused by accident), runs
 //! `cargo test --workspace` against them (`AUTH_TEST_REDIS_URL`,
@@ -113,6 +114,14 @@ fn postgres_bin() -> Option<PathBuf> {
     dirs.pop()
 }
 
+/// Whether pkg-config finds OpenSSL's development files (`libssl-dev`).
+fn openssl_headers() -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", "openssl"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// `apt-get install` of every package whose command is missing.
 fn install_missing() -> Result<(), String> {
     let mut missing = Vec::new();
@@ -127,6 +136,11 @@ fn install_missing() -> Result<(), String> {
     }
     if !have("chromium") || !have("chromedriver") {
         missing.extend(["chromium", "chromium-driver"]);
+    }
+    // auth-core's `passkeys` (webauthn-rs) builds openssl-sys: OpenSSL's headers, found
+    // through pkg-config.
+    if !have("pkg-config") || !openssl_headers() {
+        missing.extend(["libssl-dev", "pkg-config"]);
     }
     if missing.is_empty() {
         return Ok(());

@@ -6,11 +6,15 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::adapter::MAX_BODY_BYTES;
 
+#[cfg(feature = "passkeys")]
+pub use crate::passkeys::{passkey_page_route, passkey_routes};
 use crate::{RequestView, auth_of, into_response};
 
 /// Registers `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`, `/sessions`,
 /// `/sessions/{id}`, the second factor's routes ([`second_factor_routes`]), third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback` (feature `third-party`), and `GET /.well-known/jwks.json` (the public keys that
+/// `/auth/{provider}/callback` (feature `third-party`), the passkey routes
+/// `/webauthn/register/{start,finish}` and `/webauthn/login/{start,finish}` (feature
+/// `passkeys`), and `GET /.well-known/jwks.json` (the public keys that
 /// verify access tokens): `App::new().configure(auth_routes)`.
 pub fn auth_routes(cfg: &mut web::ServiceConfig) {
     let limit = || web::PayloadConfig::new(MAX_BODY_BYTES);
@@ -43,6 +47,8 @@ pub fn auth_routes(cfg: &mut web::ServiceConfig) {
             web::resource("/auth/{provider}/callback").route(web::get().to(external_callback)),
         );
     second_factor_routes(cfg);
+    #[cfg(feature = "passkeys")]
+    passkey_routes(cfg);
     cfg.service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
 }
 

@@ -86,6 +86,10 @@
 //! - `third-party`: third-party login's routes in [`routes::auth_routes`],
 //!   `GET /auth/{provider}/login` and `/callback` (enables auth-core's `third-party`;
 //!   configure providers with `AuthBuilder::external_login`).
+//! - `passkeys`: the passkey (WebAuthn) routes in [`routes::auth_routes`],
+//!   `POST /webauthn/register/start`, `/finish`, `/webauthn/login/start`, `/finish`
+//!   (enables auth-core's `passkeys`; configure with `AuthBuilder::passkeys`), and
+//!   `routes::passkey_page_route`, a page that drives them.
 //! - `openapi`: `/openapi.json` and `/docs` (Swagger UI) through `auth-openapi`.
 //! - `testing`: `auth_axum::test_helpers`, credentials minted without a password for your
 //!   tests; enable it in `[dev-dependencies]` only.
@@ -94,6 +98,8 @@
 pub mod docs;
 mod guard;
 mod pages;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 pub mod routes;
 pub mod service;
 /// Credentials for your own tests (a bearer header or a session cookie for any user,

@@ -12,6 +12,7 @@
 //! | `POST /mfa/totp/enroll`, `POST /mfa/totp/confirm`, `DELETE /mfa/totp` | the caller's TOTP second factor |
 //! | `POST /login/mfa` | the second step of a cookie login with a second factor |
 //! | `GET /auth/{provider}/login`, `GET /auth/{provider}/callback` | third-party login (authorization code + PKCE), feature `third-party` |
+//! | `POST /webauthn/register/start`, `/finish`, `POST /webauthn/login/start`, `/finish` | passkeys (WebAuthn), feature `passkeys` |
 //! | `GET /.well-known/jwks.json` | the public keys that verify access tokens (`{"keys": []}` with HMAC) |
 
 use auth_core::adapter::MAX_BODY_BYTES;
@@ -22,6 +23,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 
+#[cfg(feature = "passkeys")]
+pub use crate::passkeys::{passkey_page_route, passkey_routes};
 use crate::{Auth, RequestView, into_response};
 
 /// All the ready-made routes. Needs `Auth: FromRef<S>`; the client address for login
@@ -44,6 +47,8 @@ where
     let router = router
         .route("/auth/{provider}/login", get(external_login))
         .route("/auth/{provider}/callback", get(external_callback));
+    #[cfg(feature = "passkeys")]
+    let router = router.merge(passkey_routes());
     router
         .merge(second_factor_routes())
         .merge(jwks_route())

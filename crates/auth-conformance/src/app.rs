@@ -157,6 +157,16 @@ impl Target {
     }
 }
 
+/// A free port on 127.0.0.1, for an app whose address must be known before it starts
+/// (passkeys: `AUTH_WEBAUTHN_ORIGIN` names the port). The probe listener is closed at
+/// once; start the app on it with `AUTH_BIND=127.0.0.1:PORT`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
 /// The Postgres server the database targets use.
 pub fn database_url() -> String {
     std::env::var("AUTH_TEST_DATABASE_URL")

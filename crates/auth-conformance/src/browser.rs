@@ -278,6 +278,20 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `locator` finds, once it exists (fantoccini waits up to 30 s).
+    pub async fn click_when_there(&self, locator: Locator<'_>) -> Result<(), BrowserError> {
+        let element = self
+            .client
+            .wait()
+            .for_element(locator)
+            .await
+            .map_err(cmd(format!("find {locator:?}")))?;
+        element
+            .click()
+            .await
+            .map_err(cmd(format!("click {locator:?}")))
+    }
+
     /// Ends the WebDriver session (the browser quits), then stops the driver.
     pub async fn quit(mut self) -> Result<(), BrowserError> {
         let client = self.client.clone();

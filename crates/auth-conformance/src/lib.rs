@@ -87,6 +87,14 @@ macro_rules! conformance_suite {
                 login_accepts_a_form_or_json,
             );
         }
+        // Passkeys in headless Chromium with a virtual authenticator, and the replays and
+        // forgeries of its real answers: about the ceremony, not the store, so once per
+        // app (the store suite covers the passkey state on Redis and SQL).
+        mod passkeys {
+            $crate::conformance_suite!(@each $crate::Target::memory($binary);
+                passkeys_register_and_sign_in_in_a_browser,
+            );
+        }
         // AUTH_METRICS: one process-wide recorder, so once per app.
         mod telemetry {
             $crate::conformance_suite!(@each $crate::Target::memory($binary);

@@ -62,6 +62,8 @@ pub use mfa::{
     second_factor_totp_flows, wrong_codes_spend_the_mfa_token_and_count_toward_the_throttle,
 };
 pub mod panics;
+pub mod passkeys;
+pub use passkeys::passkeys_register_and_sign_in_in_a_browser;
 pub mod telemetry;
 pub use panics::{
     multibyte_jwt_headers_are_refused_not_a_panic, multibyte_request_text_is_refused_not_a_panic,

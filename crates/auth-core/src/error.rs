@@ -201,6 +201,24 @@ pub enum AuthError {
         /// A sentence for the client; never a token, code or secret.
         detail: Cow<'static, str>,
     },
+    /// A passkey registration could not be completed (feature `passkeys`): no
+    /// registration ceremony was started (or it expired, or was already finished), it was
+    /// started by another user, or the browser's attestation did not verify (wrong
+    /// origin or challenge, a malformed credential). Nothing was stored.
+    #[error("passkey registration failed: {detail}")]
+    PasskeyRegistration {
+        /// A sentence for the client saying what to do; never a key or a challenge.
+        detail: Cow<'static, str>,
+    },
+    /// A passkey sign-in was refused (feature `passkeys`): no live sign-in ceremony
+    /// (missing, expired or replayed), an unknown credential, a signature, origin or user
+    /// handle that did not verify, a sign counter that did not move forward, or a
+    /// disabled or deleted user. No session was started.
+    #[error("passkey sign-in failed: {detail}")]
+    PasskeyLogin {
+        /// A sentence for the client saying what to do; never a key or a challenge.
+        detail: Cow<'static, str>,
+    },
     /// The login provider could not be reached, or answered something that is not
     /// OAuth (a timeout, a 5xx, an unparseable body).
     #[error("the login provider is unavailable")]
@@ -395,6 +413,15 @@ pub enum ConfigError {
          your user table, or fill a `MemoryUsers`); the library ships no default users"
     )]
     NoUserStore,
+    /// The WebAuthn origin ([`PasskeyConfig`](crate::passkey::PasskeyConfig), feature
+    /// `passkeys`) is not usable.
+    #[error("passkey origin `{origin}`: {reason}")]
+    InvalidPasskeyOrigin {
+        /// The origin as configured.
+        origin: String,
+        /// What is wrong and how to fix it.
+        reason: &'static str,
+    },
     /// Any other invalid setting.
     #[error("invalid setting `{setting}`: {reason}")]
     Invalid {

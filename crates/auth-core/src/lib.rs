@@ -54,6 +54,9 @@
 //! - `reqwest-client`: `third_party::ReqwestClient`, an HTTP client for third-party login
 //!   and for fetching trusted issuers' keys (reqwest on rustls with aws-lc-rs). Without
 //!   it, implement [`third_party::HttpClient`] over the client you already have.
+//! - `passkeys`: WebAuthn passkeys ([`passkey`]: `AuthBuilder::passkeys`, registration
+//!   and password-less sign-in, the `/webauthn/…` endpoints), on `webauthn-rs`, which
+//!   builds on OpenSSL. The adapters' feature of the same name serves the four routes.
 //! - `testing`: `auth_core::testing`, credentials minted without a password for your
 //!   tests; enable it in `[dev-dependencies]` only.
 //! - `store-test-suite`: `auth_core::store::suite`, the tests every state store passes,
@@ -69,6 +72,8 @@ pub mod grpc;
 pub mod http;
 mod ids;
 pub mod mfa;
+#[cfg(feature = "passkeys")]
+pub mod passkey;
 pub mod policy;
 pub mod proxy;
 pub mod render;

@@ -69,6 +69,10 @@
 //! - `third-party`: third-party login's routes in [`routes::auth_routes`],
 //!   `GET /auth/{provider}/login` and `/callback` (enables auth-core's `third-party`;
 //!   configure providers with `AuthBuilder::external_login`).
+//! - `passkeys`: the passkey (WebAuthn) routes in [`routes::auth_routes`],
+//!   `POST /webauthn/register/start`, `/finish`, `/webauthn/login/start`, `/finish`
+//!   (enables auth-core's `passkeys`; configure with `AuthBuilder::passkeys`), and
+//!   `routes::passkey_page_route`, a page that drives them.
 //! - `openapi`: `/openapi.json` and `/docs` (Swagger UI) through `auth-openapi`.
 //! - `testing`: `auth_warp::test_helpers`, credentials minted without a password for your
 //!   tests; enable it in `[dev-dependencies]` only.
@@ -82,6 +86,8 @@ pub use auth_core::testing as test_helpers;
 #[cfg(feature = "openapi")]
 pub mod docs;
 mod pages;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 pub mod routes;
 pub use pages::error_pages;
 pub use routes::private_responses;

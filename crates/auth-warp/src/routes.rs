@@ -10,9 +10,11 @@ use warp::http::header::{HeaderName, HeaderValue};
 use warp::hyper::body::Bytes;
 use warp::reject::Rejection;
 
+#[cfg(feature = "passkeys")]
+pub use crate::passkeys::{passkey_page_route, passkey_routes};
 use crate::{Auth, RequestView, csrf_view, into_response, view, with_auth};
 
-fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+pub(crate) fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     let limit = u64::try_from(MAX_BODY_BYTES).unwrap_or(u64::MAX);
     warp::body::content_length_limit(limit).and(warp::body::bytes())
 }
@@ -36,9 +38,10 @@ fn optional_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone
 }
 
 /// The ready-made routes: `/token`, `/refresh`, `/login`, `/logout`, `/logout/all`,
-/// `/sessions`, `/sessions/{id}`, the second factor's routes ([`second_factor_routes`]),
-/// third-party login's `/auth/{provider}/login` and
-/// `/auth/{provider}/callback` (feature `third-party`), and `GET /.well-known/jwks.json` (the public keys that
+/// `/sessions`, `/sessions/{id}`, the second factor's routes ([`second_factor_routes`]), third-party login's `/auth/{provider}/login` and
+/// `/auth/{provider}/callback` (feature `third-party`), the passkey routes
+/// `/webauthn/register/{start,finish}` and `/webauthn/login/{start,finish}` (feature
+/// `passkeys`), and `GET /.well-known/jwks.json` (the public keys that
 /// verify access tokens). Each is a thin call into `auth-core`'s endpoint.
 pub fn auth_routes(
     auth: Auth,
@@ -116,6 +119,8 @@ pub fn auth_routes(
         .unify()
         .or(external_callback)
         .unify();
+    #[cfg(feature = "passkeys")]
+    let routes = routes.or(passkey_routes(auth.clone())).unify();
     routes
         .or(second_factor_routes(auth))
         .unify()

@@ -156,6 +156,7 @@ async fn main() {
                     .route(web::get().to(mfa_check)),
             )
             .configure(auth_actix::routes::auth_routes)
+            .configure(auth_actix::routes::passkey_page_route)
             .configure(docs.clone())
             .wrap(actix_web::middleware::from_fn(
                 auth_actix::private_responses,

@@ -48,6 +48,7 @@ fn app(state: AppState) -> Router {
         .merge(admins)
         .merge(second_factor)
         .merge(auth_axum::routes::auth_routes())
+        .merge(auth_axum::routes::passkey_page_route())
         .merge(auth_axum::docs::docs_routes(&reference_common::api_doc(
             auth,
         )))

@@ -8,17 +8,12 @@
 use auth_conformance::Target;
 use auth_conformance::browser::{Browser, Locator};
 
-/// Clicks the element `locator` finds, once it exists (fantoccini waits up to 30 s).
+/// Clicks the element `locator` finds, once it exists.
 async fn click(browser: &Browser, locator: Locator<'_>) {
-    let element = browser
-        .wait()
-        .for_element(locator)
+    browser
+        .click_when_there(locator)
         .await
-        .unwrap_or_else(|e| panic!("no element {locator:?}: {e}"));
-    element
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {locator:?}: {e}"));
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Types `text` into the element `locator` finds, once it exists.

@@ -96,6 +96,10 @@ pub struct Settings {
     pub trusted_issuers: Vec<auth_core::resource_server::TrustedIssuer>,
     /// `AUTH_TRUSTED_PROXIES`: CIDR blocks whose forwarding headers name the client.
     pub trusted_proxies: auth_core::proxy::TrustedProxies,
+    /// `AUTH_WEBAUTHN_ORIGIN`: the origin the browser shows (e.g. `http://localhost:8000`)
+    /// for passkeys; the relying party id is its host. Unset: the `/webauthn/…` routes
+    /// answer 404.
+    pub webauthn: Option<auth_core::passkey::PasskeyConfig>,
     /// `AUTH_METRICS` (`1`/`true` or `0`/`false`, default off): Prometheus text on
     /// `GET /metrics`.
     pub metrics: bool,
@@ -198,6 +202,13 @@ impl Settings {
                 return Err("AUTH_DATABASE_REPLICA=true needs the state on Postgres: AUTH_DATABASE_URL=postgres://… and no AUTH_REDIS_URL/AUTH_REDIS_CLUSTER_NODES (with Redis use AUTH_REDIS_REPLICA)".into());
             }
         }
+        let webauthn = get("AUTH_WEBAUTHN_ORIGIN")
+            .filter(|o| !o.is_empty())
+            .map(|origin| {
+                auth_core::passkey::PasskeyConfig::new(&origin)
+                    .map_err(|e| format!("AUTH_WEBAUTHN_ORIGIN: {e}"))
+            })
+            .transpose()?;
         let trusted_proxies = match get("AUTH_TRUSTED_PROXIES") {
             None => auth_core::proxy::TrustedProxies::default(),
             Some(list) => auth_core::proxy::TrustedProxies::parse(&list)
@@ -240,6 +251,7 @@ impl Settings {
             providers,
             trusted_issuers,
             trusted_proxies,
+            webauthn,
             metrics: match get("AUTH_METRICS").as_deref() {
                 None | Some("") | Some("0") | Some("false") => false,
                 Some("1") | Some("true") => true,
@@ -468,6 +480,9 @@ pub async fn build(settings: Settings) -> Result<Reference, String> {
     if !settings.trusted_issuers.is_empty() {
         let http = auth_core::third_party::ReqwestClient::new().map_err(|e| e.to_string())?;
         builder = builder.trusted_issuers(settings.trusted_issuers.clone(), Arc::new(http));
+    }
+    if let Some(passkeys) = &settings.webauthn {
+        builder = builder.passkeys(passkeys.clone());
     }
     let auth = builder
         .token_config(
@@ -728,7 +743,7 @@ pub fn admins() -> auth_core::Guard {
 pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
     use auth_openapi::Protection as P;
     let principal = P::bearer_or_session;
-    auth_openapi::ApiDoc::new(
+    let doc = auth_openapi::ApiDoc::new(
         auth,
         "auth-toolkit reference app",
         env!("CARGO_PKG_VERSION"),
@@ -849,6 +864,33 @@ pub fn api_doc(auth: &Auth) -> auth_openapi::ApiDoc {
         "GET",
         "/health",
         "Liveness and state-store reachability",
+        P::none(),
+    );
+    if !auth.passkeys_enabled() {
+        return doc;
+    }
+    doc.route(
+        "POST",
+        "/webauthn/register/start",
+        "Start registering a passkey: the options for navigator.credentials.create",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/webauthn/register/finish",
+        "Finish registering a passkey with the browser's PublicKeyCredential",
+        principal(),
+    )
+    .route(
+        "POST",
+        "/webauthn/login/start",
+        "Start a passkey sign-in: the options for navigator.credentials.get",
+        P::none(),
+    )
+    .route(
+        "POST",
+        "/webauthn/login/finish",
+        "Finish a passkey sign-in: starts a cookie session (amr hwk)",
         P::none(),
     )
 }

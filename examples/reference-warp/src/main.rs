@@ -170,6 +170,8 @@ fn app(
         .unify()
         .or(docs)
         .unify()
+        .or(auth_warp::routes::passkey_page_route(auth.clone()))
+        .unify()
         .or(auth_warp::routes::auth_routes(auth))
         .unify()
         .boxed()

@@ -74,6 +74,18 @@ const PROTECTED: &[(&str, &str, &[&str], &[&str])] = &[
         &["bearerAuth", "oauth2", "sessionCookie"],
         &[],
     ),
+    (
+        "post",
+        "/webauthn/register/start",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
+    (
+        "post",
+        "/webauthn/register/finish",
+        &["bearerAuth", "oauth2", "sessionCookie"],
+        &[],
+    ),
 ];
 
 const PUBLIC: &[(&str, &str)] = &[
@@ -84,11 +96,16 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/auth/{provider}/login"),
     ("get", "/auth/{provider}/callback"),
+    ("post", "/webauthn/login/start"),
+    ("post", "/webauthn/login/finish"),
 ];
 
 /// Scenario: the OpenAPI document and Swagger UI.
 pub async fn openapi_spec_follows_the_guards(t: &Target) {
-    let app = t.start().await;
+    // With passkeys on, so their routes are served and documented.
+    let app = t
+        .start_with(&[("AUTH_WEBAUTHN_ORIGIN", "https://app.example")])
+        .await;
     let r = app
         .client
         .get(app.url("/openapi.json"))

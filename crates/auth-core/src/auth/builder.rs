@@ -89,6 +89,8 @@ pub struct AuthBuilder {
     session_data: Option<Arc<dyn crate::session::SessionData>>,
     rings: Option<(crate::token::KeyRing, crate::token::KeyRing)>,
     second_factor: Option<crate::mfa::Totp>,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<crate::passkey::PasskeyConfig>,
 }
 
 impl std::fmt::Debug for AuthBuilder {
@@ -134,6 +136,8 @@ impl AuthBuilder {
             extra_claims: None,
             session_data: None,
             rings: None,
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
         }
     }
 
@@ -258,6 +262,15 @@ impl AuthBuilder {
     /// [`proxy`](crate::proxy). Default: none, the client is the socket peer.
     pub fn trusted_proxies(mut self, proxies: crate::proxy::TrustedProxies) -> Self {
         self.proxies = proxies;
+        self
+    }
+
+    /// Passkeys (WebAuthn) for the origin in `config`: the `/webauthn/…` endpoints
+    /// answer (without this call they answer 404). See [`passkey`](crate::passkey).
+    /// Feature `passkeys`.
+    #[cfg(feature = "passkeys")]
+    pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
+        self.passkeys = Some(config);
         self
     }
 
@@ -464,6 +477,14 @@ impl AuthBuilder {
             )),
             _ => None,
         };
+        #[cfg(feature = "passkeys")]
+        let passkeys = match &self.passkeys {
+            Some(config) => Some(crate::passkey::RelyingParty::new(
+                config,
+                sessions.config().secure,
+            )?),
+            None => None,
+        };
         let api_keys = ApiKeys::new(self.api_key_config, key_store, self.clock)?;
         Ok(Auth::new(AuthParts {
             tokens: manager,
@@ -481,6 +502,8 @@ impl AuthBuilder {
             identity,
             trusted,
             proxies: self.proxies,
+            #[cfg(feature = "passkeys")]
+            passkeys,
         }))
     }
 }

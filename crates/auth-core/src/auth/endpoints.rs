@@ -119,12 +119,7 @@ impl Auth {
             sessions.start_with_amr(user, data, amr, request).await
         };
         match started.await {
-            Ok(started) => Reply::json(
-                200,
-                &json!({"message": "Logged in", "csrf_token": started.csrf_token}),
-            )
-            .header("set-cookie", started.set_cookie)
-            .header("cache-control", "no-store"),
+            Ok(started) => logged_in(started),
             Err(e) => e.into(),
         }
     }
@@ -377,6 +372,17 @@ fn unknown_provider() -> Reply {
         detail: "Unknown login provider".into(),
     }
     .into()
+}
+
+/// `/login`'s answer once a session is started: the CSRF token in the body, the session
+/// cookie. Every way of starting a session from a login form answers with it.
+pub(crate) fn logged_in(started: crate::session::StartedSession) -> Reply {
+    Reply::json(
+        200,
+        &json!({"message": "Logged in", "csrf_token": started.csrf_token}),
+    )
+    .header("set-cookie", started.set_cookie)
+    .header("cache-control", "no-store")
 }
 
 pub(super) fn bad_request(detail: impl Into<std::borrow::Cow<'static, str>>) -> Reply {

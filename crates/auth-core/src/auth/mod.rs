@@ -29,6 +29,8 @@ mod endpoints;
 mod mfa;
 #[cfg(test)]
 mod mfa_tests;
+#[cfg(feature = "passkeys")]
+mod passkey_endpoints;
 
 pub use builder::AuthBuilder;
 
@@ -169,6 +171,9 @@ pub(crate) struct AuthParts {
     pub(crate) trusted: Option<Arc<crate::resource_server::TrustedIssuers>>,
     /// Whose forwarding headers say who the client is.
     pub(crate) proxies: crate::proxy::TrustedProxies,
+    /// Passkeys, when configured.
+    #[cfg(feature = "passkeys")]
+    pub(crate) passkeys: Option<Arc<crate::passkey::RelyingParty>>,
 }
 
 /// Everything an adapter needs. Cheap to clone.

@@ -374,3 +374,33 @@ async fn sliding_a_session_reads_the_user_again() {
         "ended for good, not suspended"
     );
 }
+
+#[tokio::test]
+async fn a_session_keeps_the_methods_it_was_started_with() {
+    let m = manager(SessionConfig::default()).unwrap();
+    let plain = m
+        .start(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    assert!(plain.session.record.amr.is_empty());
+    let hwk = m
+        .start_with_amr(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &["hwk"],
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    let stored = m
+        .store
+        .load_session(&hwk.session.key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.amr, ["hwk"]);
+}
