@@ -360,6 +360,20 @@ pub enum VirtualAuthenticatorCommand {
         /// The authenticator's id.
         authenticator_id: String,
     },
+    /// `POST /session/{id}/webauthn/authenticator/{authenticatorId}/credential`: puts a
+    /// credential (its Credential Parameters as JSON) into the authenticator.
+    AddCredential {
+        /// The authenticator's id.
+        authenticator_id: String,
+        /// The credential's parameters (`credentialId`, `isResidentCredential`, `rpId`,
+        /// `privateKey`, `userHandle`, `signCount`).
+        credential: Value,
+    },
+    /// `DELETE /session/{id}/webauthn/authenticator/{authenticatorId}/credentials`.
+    RemoveCredentials {
+        /// The authenticator's id.
+        authenticator_id: String,
+    },
 }
 
 impl VirtualAuthenticatorCommand {
@@ -372,6 +386,12 @@ impl VirtualAuthenticatorCommand {
             }
             VirtualAuthenticatorCommand::Remove { authenticator_id } => {
                 vec!["webauthn", "authenticator", authenticator_id]
+            }
+            VirtualAuthenticatorCommand::AddCredential {
+                authenticator_id, ..
+            } => vec!["webauthn", "authenticator", authenticator_id, "credential"],
+            VirtualAuthenticatorCommand::RemoveCredentials { authenticator_id } => {
+                vec!["webauthn", "authenticator", authenticator_id, "credentials"]
             }
         }
     }
@@ -402,7 +422,11 @@ impl WebDriverCompatibleCommand for VirtualAuthenticatorCommand {
                 (http::Method::POST, Some(options.to_json().to_string()))
             }
             VirtualAuthenticatorCommand::Credentials { .. } => (http::Method::GET, None),
-            VirtualAuthenticatorCommand::Remove { .. } => (http::Method::DELETE, None),
+            VirtualAuthenticatorCommand::Remove { .. }
+            | VirtualAuthenticatorCommand::RemoveCredentials { .. } => (http::Method::DELETE, None),
+            VirtualAuthenticatorCommand::AddCredential { credential, .. } => {
+                (http::Method::POST, Some(credential.to_string()))
+            }
         }
     }
 }
@@ -421,6 +445,9 @@ pub struct VirtualCredential {
     pub user_handle: Option<String>,
     /// The signature counter.
     pub sign_count: u64,
+    /// The private key (base64url PKCS#8), as the driver reports it: with it a test can
+    /// put the credential back with another counter ([`put_virtual_credential`]).
+    pub private_key: Option<String>,
 }
 
 impl VirtualCredential {
@@ -434,6 +461,10 @@ impl VirtualCredential {
                 .and_then(Value::as_str)
                 .map(String::from),
             sign_count: value.get("signCount").and_then(Value::as_u64).unwrap_or(0),
+            private_key: value
+                .get("privateKey")
+                .and_then(Value::as_str)
+                .map(String::from),
         })
     }
 }
@@ -493,6 +524,34 @@ pub async fn virtual_credentials(
         command: what,
         value,
     })
+}
+
+/// Replaces every credential of the virtual authenticator `authenticator_id` with
+/// `credential` (as [`virtual_credentials`] read it, private key included), holding
+/// `sign_count`: a cloned authenticator whose counter is behind the relying party's.
+pub async fn put_virtual_credential(
+    client: &Client,
+    authenticator_id: &str,
+    credential: &VirtualCredential,
+    sign_count: u64,
+) -> Result<(), BrowserError> {
+    let what = format!("replace the credentials of virtual authenticator {authenticator_id}");
+    let remove = VirtualAuthenticatorCommand::RemoveCredentials {
+        authenticator_id: authenticator_id.into(),
+    };
+    issue(client, remove, &what).await?;
+    let add = VirtualAuthenticatorCommand::AddCredential {
+        authenticator_id: authenticator_id.into(),
+        credential: json!({
+            "credentialId": credential.credential_id,
+            "isResidentCredential": credential.is_resident_credential,
+            "rpId": credential.rp_id,
+            "privateKey": credential.private_key,
+            "userHandle": credential.user_handle,
+            "signCount": sign_count,
+        }),
+    };
+    issue(client, add, &what).await.map(drop)
 }
 
 /// Removes the virtual authenticator `authenticator_id` (and its credentials).

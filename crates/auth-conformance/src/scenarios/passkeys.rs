@@ -2,7 +2,8 @@
 //! authenticator (CTAP2, internal, resident keys, user verification): a password login,
 //! a passkey registered, a logout, a sign-in with the passkey (discoverable, no
 //! username), the sign counter moving; then what must be refused over plain HTTP: a
-//! replayed sign-in (with and without a fresh ceremony), a forged origin in a real
+//! replayed sign-in (with and without a fresh ceremony), a cloned authenticator whose sign
+//! count went backwards, a forged origin in a real
 //! answer, a registration finish with no ceremony.
 
 use reqwest::StatusCode;
@@ -10,7 +11,9 @@ use serde_json::Value;
 
 use super::{bearer, login_bearer, problem};
 use crate::app::{App, Target, free_port};
-use crate::browser::{Browser, Locator, add_virtual_authenticator, virtual_credentials};
+use crate::browser::{
+    Browser, Locator, add_virtual_authenticator, put_virtual_credential, virtual_credentials,
+};
 
 /// Signs in with the page's own helpers (`post`, `fromB64u`, `credentialJson`), then
 /// finishes with the answer, altered by `alter` (a JS statement on `json`, the
@@ -212,6 +215,31 @@ pub async fn passkeys_register_and_sign_in_in_a_browser(target: &Target) {
             .is_some_and(|d| d.contains("start it again")),
         "{refused}"
     );
+
+    // A cloned authenticator: the same key with a counter behind the one the app
+    // stored (the signature is valid, the count went backwards): refused.
+    let held = virtual_credentials(&browser, &authenticator)
+        .await
+        .expect("the authenticator's credentials");
+    let current = held.first().expect("one credential").clone();
+    assert!(current.sign_count >= 2, "{current:?}");
+    put_virtual_credential(&browser, &authenticator, &current, 0)
+        .await
+        .expect("put the credential back with counter 0");
+    let behind: Value = browser
+        .execute_async(&sign_in_script(""), vec![])
+        .await
+        .expect("a sign-in with a counter behind");
+    assert_eq!(behind["status"], 401, "{behind}");
+    // Put back ahead of the stored counter, it signs in again.
+    put_virtual_credential(&browser, &authenticator, &current, current.sign_count + 10)
+        .await
+        .expect("put the credential back ahead");
+    let ahead: Value = browser
+        .execute_async(&sign_in_script(""), vec![])
+        .await
+        .expect("a sign-in with a counter ahead");
+    assert_eq!(ahead["status"], 200, "{ahead}");
 
     browser.quit().await.expect("quit the browser");
 }
