@@ -4,7 +4,8 @@
 //! username), the sign counter moving; then what must be refused over plain HTTP: a
 //! replayed sign-in (with and without a fresh ceremony), a cloned authenticator whose sign
 //! count went backwards, a forged origin in a real
-//! answer, a registration finish with no ceremony.
+//! answer, a registration finish with no ceremony, a registration with a bad attestation
+//! or a foreign origin.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -37,6 +38,43 @@ const done = arguments[arguments.length - 1];
 "#
     )
 }
+
+/// Signs in with a password from the page (for its session and CSRF token), registers
+/// a new passkey, alters the answer with `alter` (a JS statement on `json`) and finishes:
+/// the finish's status. The authenticator's existing credentials are not excluded, so it
+/// makes a new one.
+fn register_script(alter: &str) -> String {
+    format!(
+        r#"
+const done = arguments[arguments.length - 1];
+(async () => {{
+  const form = new URLSearchParams();
+  form.set("username", "alice");
+  form.set("password", "password123");
+  const login = await fetch("/login", {{ method: "POST", body: form, credentials: "same-origin" }});
+  csrf = (await login.json()).csrf_token;
+  const {{ publicKey }} = await post("/webauthn/register/start");
+  publicKey.challenge = fromB64u(publicKey.challenge);
+  publicKey.user.id = fromB64u(publicKey.user.id);
+  publicKey.excludeCredentials = [];
+  const cred = await navigator.credentials.create({{ publicKey }});
+  const json = credentialJson(cred);
+  {alter}
+  const res = await fetch("/webauthn/register/finish", {{
+    method: "POST", credentials: "same-origin",
+    headers: {{ "Content-Type": "application/json", "X-CSRF-Token": csrf }},
+    body: JSON.stringify(json),
+  }});
+  done({{ status: res.status }});
+}})().catch(e => done({{ error: String(e) }}));
+"#
+    )
+}
+
+/// Cuts the attestation object short: it no longer parses.
+const BAD_ATTESTATION: &str = r#"
+  json.response.attestationObject = json.response.attestationObject.slice(0, 20);
+"#;
 
 /// Rewrites the signed client data's origin: the signature no longer matches, and the
 /// origin is not the relying party's either way.
@@ -240,6 +278,16 @@ pub async fn passkeys_register_and_sign_in_in_a_browser(target: &Target) {
         .await
         .expect("a sign-in with a counter ahead");
     assert_eq!(ahead["status"], 200, "{ahead}");
+
+    // Registration refuses a bad attestation and a foreign origin (400), and takes the
+    // same ceremony unaltered.
+    for (alter, status) in [(BAD_ATTESTATION, 400), (FOREIGN_ORIGIN, 400), ("", 200)] {
+        let finished: Value = browser
+            .execute_async(&register_script(alter), vec![])
+            .await
+            .expect("a registration in the page");
+        assert_eq!(finished["status"], status, "{finished}");
+    }
 
     browser.quit().await.expect("quit the browser");
 }
