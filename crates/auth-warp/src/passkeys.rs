@@ -4,6 +4,8 @@
 
 use warp::Filter;
 use warp::hyper::body::Bytes;
+
+use crate::routes::optional_body;
 use warp::reject::Rejection;
 
 use crate::{Auth, RequestView, into_response, view, with_auth};
@@ -49,28 +51,6 @@ pub fn passkey_routes(
         .unify()
         .or(login_finish)
         .unify()
-}
-
-/// The bounded body, or an empty one for a request that announces none (no
-/// `Content-Length`, no `Transfer-Encoding`): the core decides what a missing body means
-/// (none for the sign-in start, 401 before anything for an unauthenticated finish),
-/// where the body filter alone would answer 411.
-fn optional_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    crate::routes::body().or(no_body()).unify()
-}
-
-/// An empty body for a request that announces none.
-fn no_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("content-length")
-        .and(warp::header::optional::<String>("transfer-encoding"))
-        .and_then(
-            |length: Option<String>, chunked: Option<String>| async move {
-                match (length, chunked) {
-                    (None, None) => Ok(Bytes::new()),
-                    _ => Err(warp::reject()),
-                }
-            },
-        )
 }
 
 /// `GET /webauthn`: a page that registers and signs in with passkeys

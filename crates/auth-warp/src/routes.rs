@@ -20,10 +20,11 @@ pub(crate) fn body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clo
 }
 
 /// A body as [`body`] reads it, or an empty one when the request announces none (no
-/// `Content-Length`, no `Transfer-Encoding`): a `DELETE` usually has none, and the
-/// endpoint, not warp's 411, should answer it (a 401 first, for a request without
-/// credentials, as on the other adapters).
-fn optional_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+/// `Content-Length`, no `Transfer-Encoding`): a `DELETE` or a sign-in start usually has
+/// none, and the core, not warp's 411, should answer it (a 401 first, for a request
+/// without credentials, as on the other adapters). Shared by the second factor's and the
+/// passkeys' routes.
+pub(crate) fn optional_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     let none = warp::header::optional::<String>("content-length")
         .and(warp::header::optional::<String>("transfer-encoding"))
         .and_then(

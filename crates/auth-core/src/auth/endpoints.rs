@@ -7,12 +7,13 @@ use serde_json::json;
 use super::{Auth, Principal, Reply};
 use crate::credential::{PasswordLogin, User};
 use crate::error::{AuthError, TokenError};
-use crate::form::{Form, FormError};
 use crate::request::Request;
 use crate::token_endpoint::TokenResponse;
 
+use super::mfa::{FieldsError, fields_of};
+
 /// `/login` and `/refresh` bodies larger than this are refused without parsing.
-const MAX_LOGIN_BODY_BYTES: usize = 16 * 1024;
+pub(super) const MAX_LOGIN_BODY_BYTES: usize = 16 * 1024;
 
 impl Auth {
     /// `GET /health`: 200 when the state store answers, else 503.
@@ -327,42 +328,17 @@ impl Auth {
 }
 
 /// `/login`'s `username` and `password`: from a form (what browsers post) or a JSON
-/// object (what scripts send), at most [`MAX_LOGIN_BODY_BYTES`].
+/// object (what scripts send), at most [`MAX_LOGIN_BODY_BYTES`] ([`fields_of`]).
 fn login_fields(content_type: Option<&str>, body: &[u8]) -> Result<(String, String), Reply> {
     let send =
         "Send `username` and `password` as application/x-www-form-urlencoded or as a JSON object";
-    if body.len() > MAX_LOGIN_BODY_BYTES {
-        return Err(bad_request(send));
-    }
-    let json = content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case(crate::http::JSON));
-    if json {
-        // An object only (serde would also take a two-element array as the struct).
-        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(body) else {
-            return Err(bad_request(send));
-        };
-        let mut take = |name: &str| match fields.remove(name) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
-            _ => None,
-        };
-        return match (take("username"), take("password")) {
-            (Some(u), Some(p)) => Ok((u, p)),
-            _ => Err(bad_request("Send both `username` and `password`")),
-        };
-    }
-    let form =
-        Form::parse(content_type, body, MAX_LOGIN_BODY_BYTES).map_err(|_| bad_request(send))?;
-    let fields = form
-        .field("username")
-        .and_then(|u| Ok((u, form.field("password")?)));
-    match fields {
-        Ok((Some(u), Some(p))) => Ok((u.to_owned(), p.to_owned())),
+    match fields_of(content_type, body, &["username", "password"]) {
+        Ok([Some(u), Some(p)]) => Ok((u, p)),
         Ok(_) => Err(bad_request("Send both `username` and `password`")),
-        Err(FormError::Repeated(name)) => {
+        Err(FieldsError::Repeated(name)) => {
             Err(bad_request(format!("The parameter `{name}` is repeated")))
         }
-        Err(_) => Err(bad_request(send)),
+        Err(FieldsError::TooLarge | FieldsError::Unreadable) => Err(bad_request(send)),
     }
 }
 

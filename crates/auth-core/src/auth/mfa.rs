@@ -11,8 +11,8 @@ use crate::form::{Form, FormError};
 use crate::mfa::{Proof, SecondFactor};
 use crate::request::Request;
 
-/// Bodies of these endpoints larger than this are refused without parsing.
-const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Bodies of these endpoints larger than this are refused without parsing (as `/login`'s).
+const MAX_BODY_BYTES: usize = super::endpoints::MAX_LOGIN_BODY_BYTES;
 
 /// Why [`fields_of`] could not read a body.
 #[derive(Debug)]
@@ -26,7 +26,8 @@ pub(super) enum FieldsError {
 }
 
 /// The named string fields of a form (what browsers post) or a JSON object (what
-/// scripts send), at most 16 KiB; empty values count as absent.
+/// scripts send), at most 16 KiB: a form's values as sent (empty ones included), a JSON
+/// object's non-empty strings. Shared by `/login` and the second factor's endpoints.
 pub(super) fn fields_of<const N: usize>(
     content_type: Option<&str>,
     body: &[u8],
@@ -53,7 +54,7 @@ pub(super) fn fields_of<const N: usize>(
     let mut out = names.map(|_| None);
     for (slot, name) in out.iter_mut().zip(names) {
         match form.field(name) {
-            Ok(v) => *slot = v.filter(|v| !v.is_empty()).map(str::to_owned),
+            Ok(v) => *slot = v.map(str::to_owned),
             Err(FormError::Repeated(name)) => return Err(FieldsError::Repeated(name)),
             Err(_) => return Err(FieldsError::Unreadable),
         }
@@ -119,7 +120,7 @@ impl Auth {
         };
         let send = "Send `code`: the current code of the authenticator app";
         let [code] = match fields_of(request.content_type(), body, &["code"]) {
-            Ok([Some(code)]) => [code],
+            Ok([Some(code)]) if !code.is_empty() => [code],
             Ok(_) => return bad_request(send),
             Err(e) => return unreadable(e, send),
         };
@@ -139,7 +140,7 @@ impl Auth {
         };
         let send = "Send `code`: a current code of the authenticator app or a recovery code";
         let [code] = match fields_of(request.content_type(), body, &["code"]) {
-            Ok([Some(code)]) => [code],
+            Ok([Some(code)]) if !code.is_empty() => [code],
             Ok(_) => return bad_request(send),
             Err(e) => return unreadable(e, send),
         };
@@ -163,8 +164,11 @@ impl Auth {
         }
         let send = "Send `mfa_token` and one of `otp` and `recovery_code`";
         let names = &["mfa_token", "otp", "recovery_code"];
+        let present = |v: Option<String>| v.filter(|v| !v.is_empty());
         let (mfa_token, proof_fields) = match fields_of(request.content_type(), body, names) {
-            Ok([Some(token), otp, recovery]) => (token, (otp, recovery)),
+            Ok([Some(token), otp, recovery]) if !token.is_empty() => {
+                (token, (present(otp), present(recovery)))
+            }
             Ok(_) => return bad_request(send),
             Err(e) => return unreadable(e, send),
         };
