@@ -155,7 +155,8 @@ fn soak(seconds: u64) {
     let mut samples: Vec<(u64, u64, usize)> = Vec::new();
     let mut cycles: u64 = 0;
     rt.block_on(async {
-        let alice = auth.users()
+        let alice = auth
+            .users()
             .find_by_username("alice")
             .await
             .expect("users")
@@ -167,11 +168,13 @@ fn soak(seconds: u64) {
             for i in 0..CYCLES_PER_SECOND / 10 {
                 // Log in, refresh once (rotation), use the new access token, log out.
                 let pair = auth.tokens().login(&alice, None).await.expect("login");
-                let (pair, _) = auth.tokens()
+                let (pair, _) = auth
+                    .tokens()
                     .refresh(&pair.refresh.token, None)
                     .await
                     .expect("refresh");
-                let claims = auth.tokens()
+                let claims = auth
+                    .tokens()
                     .authenticate(&pair.access.token)
                     .await
                     .expect("authenticate");
@@ -180,7 +183,8 @@ fn soak(seconds: u64) {
                     auth.tokens().logout(&claims).await.expect("logout");
                 }
                 // A cookie session: half logged out, half left to time out.
-                let started = auth.sessions()
+                let started = auth
+                    .sessions()
                     .start(&alice, serde_json::Value::Null, &SimpleRequest::new())
                     .await
                     .expect("session");
