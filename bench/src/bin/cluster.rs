@@ -1,8 +1,8 @@
 //! `bench-cluster` (run by `cargo xtask bench`)
 //!
 //! The Redis store on one server (`AUTH_TEST_REDIS_URL`, default 127.0.0.1:6379) beside
-//! a local Redis Cluster of 3 primaries this binary starts itself (`redis-server
-//! --cluster-enabled yes`, `redis-cli --cluster create`, free ports; stopped at exit):
+//! a local Redis Cluster of 3 primaries this binary starts itself
+//! ([`auth_bench::cluster::start`]; stopped at exit):
 //! per operation, sequential on one task, over 200 users spread over the slots:
 //! - `authenticate`: HS256 JWT verify + the revocation check, direct (one `EVALSHA`);
 //! - the same with the replica (the check answered locally);
@@ -10,9 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on a broken setup
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use auth_core::TokenManager;
 use auth_core::credential::{MemoryUsers, User};
@@ -23,70 +22,6 @@ use auth_redis::{RedisStore, ReplicaConfig};
 const USERS: usize = 200;
 const CHECKS: usize = 20_000;
 const REFRESHES: usize = 2_000;
-
-fn free_port() -> u16 {
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// The nodes run under a shell that kills them when this process's end of its stdin
-/// closes (at exit, however it ends).
-fn start_cluster() -> (Vec<Child>, Vec<String>) {
-    let mut children = Vec::new();
-    let mut ports = Vec::new();
-    for _ in 0..3 {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("bench-cluster-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(r#"redis-server "$@" & p=$!; while read -r _; do :; done; kill $p; wait $p; rm -rf "$D""#)
-            .arg("sh")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--cluster-enabled", "yes", "--dir"])
-            .arg(&dir)
-            .env("D", &dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (apt-get install redis-server)");
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        children.push(child);
-        ports.push(port);
-    }
-    let out = Command::new("timeout")
-        .args(["60", "redis-cli", "--cluster", "create"])
-        .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "redis-cli --cluster create failed");
-    for p in &ports {
-        loop {
-            let info = Command::new("redis-cli")
-                .args(["-p", &p.to_string(), "cluster", "info"])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    let urls = ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect();
-    (children, urls)
-}
 
 fn manager(store: Arc<dyn StateStore>, users: Arc<MemoryUsers>) -> TokenManager {
     let tokens = TokenService::new(
@@ -125,7 +60,9 @@ async fn measure(store: Arc<dyn StateStore>) -> (f64, f64) {
     }
     let start = Instant::now();
     for i in 0..CHECKS {
-        m.authenticate(&pairs[i % USERS].access.token).await.unwrap();
+        m.authenticate(&pairs[i % USERS].access.token)
+            .await
+            .unwrap();
     }
     let check = start.elapsed().as_secs_f64() * 1e6 / CHECKS as f64;
     let start = Instant::now();
@@ -142,7 +79,9 @@ async fn measure(store: Arc<dyn StateStore>) -> (f64, f64) {
 async fn main() {
     let url =
         std::env::var("AUTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let (_nodes, nodes) = start_cluster();
+    // Stopped when this guard drops, at the end of `main`.
+    let local = auth_bench::cluster::start().expect("a local Redis Cluster");
+    let nodes = local.urls.clone();
     let ns = format!("bench-cluster-{}", std::process::id());
 
     let single = RedisStore::connect(&url, &ns).await.unwrap();
