@@ -1,6 +1,7 @@
 //! What the bench servers share: the one JSON body every server answers with, our
-//! `Auth` built like the reference app's, the peers' HS256 token, and the announce
-//! protocol `bench-run` reads.
+//! `Auth` built like the reference app's, the peers' HS256 token, the announce
+//! protocol `bench-run` reads, the external RS256 issuer ([`issuer`]) and a local Redis
+//! Cluster ([`cluster`]).
 //!
 //! Every server binary takes its mode as its first argument, binds `AUTH_BIND`
 //! (default `127.0.0.1:0`), and prints, in order:
@@ -17,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench servers abort on a broken setup
 
 pub mod cluster;
+pub mod issuer;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -122,22 +124,29 @@ pub struct Ours {
     pub api_key: String,
     /// `Cookie: …` of a live session of alice.
     pub cookie: String,
+    /// `Authorization: Bearer …` with the external issuer's RS256 token, when
+    /// `AUTH_TRUSTED_ISSUERS` names the bench's issuer ([`issuer`]).
+    pub external: Option<String>,
 }
 
 impl Ours {
-    /// The three route lines of our servers.
+    /// The route lines of our servers (`/rs256` only with the external issuer's token).
     pub fn routes(&self) -> Vec<(&'static str, String)> {
-        vec![
+        [
             ("/jwt", self.bearer.clone()),
             ("/apikey", self.api_key.clone()),
             ("/session", self.cookie.clone()),
         ]
+        .into_iter()
+        .chain(self.external.clone().map(|h| ("/rs256", h)))
+        .collect()
     }
 }
 
 /// Builds our `Auth` as the reference app does, from the bench's environment:
 /// `AUTH_REDIS_URL`, `AUTH_REDIS_REPLICA`, `AUTH_REDIS_NAMESPACE`, `AUTH_DATABASE_URL`,
-/// `AUTH_DATABASE_REPLICA`, `AUTH_VERIFIED_CACHE`
+/// `AUTH_DATABASE_REPLICA`, `AUTH_VERIFIED_CACHE`, `AUTH_TRUSTED_ISSUERS` and
+/// `AUTH_TRUSTED_AUDIENCE` (resource-server mode, for the [`issuer`]'s tokens)
 /// (and short lifetimes through `AUTH_ACCESS_TTL_SECS`, `AUTH_REFRESH_TTL_SECS`,
 /// `AUTH_SESSION_TTL_SECS` for the soak).
 pub async fn ours() -> Result<Ours, String> {
@@ -151,6 +160,8 @@ pub async fn ours() -> Result<Ours, String> {
         | "AUTH_DATABASE_URL"
         | "AUTH_DATABASE_REPLICA"
         | "AUTH_VERIFIED_CACHE"
+        | "AUTH_TRUSTED_ISSUERS"
+        | "AUTH_TRUSTED_AUDIENCE"
         | "AUTH_ACCESS_TTL_SECS"
         | "AUTH_REFRESH_TTL_SECS"
         | "AUTH_SESSION_TTL_SECS" => std::env::var(name).ok(),
@@ -175,8 +186,13 @@ pub async fn ours() -> Result<Ours, String> {
     let (cookie, _csrf) = auth_core::testing::session_cookie(&auth, &alice)
         .await
         .map_err(|e| e.to_string())?;
+    let external = match std::env::var("AUTH_TRUSTED_ISSUERS") {
+        Ok(url) if !url.is_empty() => Some(issuer::bearer_header(&url)?),
+        _ => None,
+    };
     Ok(Ours {
         auth,
+        external,
         bind,
         bearer: format!("Authorization: {bearer}"),
         api_key: format!("X-API-Key: {}", key.key),

@@ -10,11 +10,14 @@
 //!   warp servers, ours on each, the peers) in release into the shared `target/`, then
 //!   runs its driver `bench-run`: every server pinned to core 0 with `wrk` on core 1
 //!   (installed from Debian if missing), the tutorial's FastAPI app in a virtualenv, the
-//!   login burst, revocation propagation over Redis, memory per entry and a 5-minute
-//!   soak; prints the table and rewrites the generated part of `docs/BENCHMARKS.md` and
-//!   `docs/benchmarks.svg`. OPTIONS go to `bench-run`: `--seconds N` (per measurement,
-//!   default 3), `--rounds N` (default 2; a row is its best round), `--soak N` (default
-//!   300), `--fastapi DIR`, `--no-doc`.
+//!   login burst, revocation propagation over Redis and Postgres, the reference apps'
+//!   `/me` against `/health` (it builds them in release into the same `target/`), memory
+//!   per entry and a 5-minute soak; prints the table and rewrites the generated part of
+//!   `docs/BENCHMARKS.md` and `docs/benchmarks.svg`. OPTIONS go to `bench-run`:
+//!   `--seconds N` (per measurement, default 3), `--rounds N` (default 2; a row is its
+//!   best round), `--soak N` (default 300), `--fastapi DIR`, `--no-doc`,
+//!   `--only-reference` (the reference apps' phase alone), `--only-rows TEXT` (the main
+//!   table's rows whose label contains TEXT, printed only).
 //! - `cargo xtask criterion`: the criterion micro-benchmarks of `auth-core`,
 //!   `auth-redis` and `auth-sqlx` (release build; Redis and Postgres must answer).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]`: every libFuzzer target (or the ones named)
@@ -68,7 +71,7 @@ fn main() -> ExitCode {
         Some("fuzz") => return fuzz(&root, args.collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [CARGO TEST ARGS]|ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores]|criterion|fuzz [SECONDS] [TARGET...]>"
+                "usage: cargo xtask <test [CARGO TEST ARGS]|ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores] [--only-reference] [--only-rows TEXT[,TEXT…]]|criterion|fuzz [SECONDS] [TARGET...]>"
             );
             return ExitCode::from(2);
         }

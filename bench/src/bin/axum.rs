@@ -2,7 +2,15 @@
 //!
 //! - `bare`: `GET /hello`, no auth.
 //! - `ours`: `GET /jwt` (`auth_axum::Bearer`), `GET /apikey` (`ApiKey`), `GET /session`
-//!   (`SessionUser`), plus the ready-made routes (`POST /token` for the login burst).
+//!   (`SessionUser`), `GET /rs256` (`Authenticated`: with `AUTH_TRUSTED_ISSUERS` naming
+//!   the bench's issuer, its RS256 tokens in resource-server mode), plus the ready-made
+//!   routes (`POST /token` for the login burst).
+//! - `issuer`: the bench's external identity provider ([`auth_bench::issuer`]): OIDC
+//!   discovery and the JWKS; it announces its token on `/rs256`.
+//! - `jwt-authorizer`: the peer `jwt-authorizer` (its layer built `from_jwks_url` on the
+//!   issuer at `BENCH_ISSUER`, `iss` and `aud` validated, `JwtClaims` in the handler) on
+//!   `GET /rs256`, and a bare `GET /hello` beside it. It runs on axum 0.7: the newest
+//!   jwt-authorizer (0.15) is built on axum 0.7, and no release supports axum 0.8.
 //! - `jwt-auth`: the peer `axum-jwt-auth` (`Claims<T>` extractor, `LocalDecoder`, HS256).
 //! - `login`: the peer `axum-login` with `tower-sessions`' memory store
 //!   (`login_required!` on `GET /session`).
@@ -38,6 +46,7 @@ async fn main() {
                 )
                 .route("/apikey", get(|_key: auth_axum::ApiKey| hello()))
                 .route("/session", get(|_s: auth_axum::SessionUser| hello()))
+                .route("/rs256", get(|_who: auth_axum::Authenticated| hello()))
                 .merge(auth_axum::routes::auth_routes())
                 .with_state(ours.auth.clone());
             (app, ours.bind, ours.routes(), false)
@@ -76,8 +85,12 @@ async fn main() {
                 .layer(auth);
             (app, bind_addr(), Vec::new(), true)
         }
+        "issuer" => return serve_issuer().await,
+        "jwt-authorizer" => return peer_jwt_authorizer::serve().await,
         other => {
-            eprintln!("bench-axum: unknown mode `{other}` (bare, ours, jwt-auth, login)");
+            eprintln!(
+                "bench-axum: unknown mode `{other}` (bare, ours, jwt-auth, login, issuer, jwt-authorizer)"
+            );
             std::process::exit(2);
         }
     };
@@ -94,6 +107,63 @@ async fn main() {
     };
     announce(addr, &routes);
     server.await.expect("server task").expect("serve");
+}
+
+/// The bench's identity provider: binds, then serves discovery and the JWKS for its own
+/// URL, and announces the token it issued.
+async fn serve_issuer() {
+    let listener = tokio::net::TcpListener::bind(bind_addr())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let url = format!("http://{addr}");
+    let app = auth_bench::issuer::router(&url).expect("issuer routes");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let token = auth_bench::issuer::bearer_header(&url).expect("issue the token");
+    announce(addr, &[("/rs256", token)]);
+    server.await.expect("server task").expect("serve");
+}
+
+/// The peer `jwt-authorizer` 0.15, on its framework, axum 0.7 (`axum07`).
+mod peer_jwt_authorizer {
+    use auth_bench::{HELLO, Hello, announce, bind_addr, issuer};
+    use axum07::routing::get;
+    use axum07::{Json, Router};
+    use jwt_authorizer::{IntoLayer, JwtAuthorizer, JwtClaims, RegisteredClaims, Validation};
+
+    async fn hello() -> Json<Hello> {
+        Json(HELLO)
+    }
+
+    async fn protected(JwtClaims(_claims): JwtClaims<RegisteredClaims>) -> Json<Hello> {
+        Json(HELLO)
+    }
+
+    /// Serves `/rs256` behind the peer's layer (keys from the issuer's JWKS URL) and a
+    /// bare `/hello`, both announced with the issuer's token.
+    pub async fn serve() {
+        let issuer = issuer::from_env().expect("BENCH_ISSUER: the issuer's URL");
+        let authorizer = JwtAuthorizer::<RegisteredClaims>::from_jwks_url(&format!(
+            "{issuer}{}",
+            issuer::JWKS_PATH
+        ))
+        .validation(Validation::new().iss(&[&issuer]).aud(&[issuer::AUDIENCE]))
+        .build()
+        .await
+        .expect("the peer's authorizer");
+        let app = Router::new()
+            .route("/rs256", get(protected))
+            .layer(authorizer.into_layer())
+            .route("/hello", get(hello));
+        let listener = tokio::net::TcpListener::bind(bind_addr())
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum07::serve(listener, app).await });
+        let header = issuer::bearer_header(&issuer).expect("the issuer's token");
+        announce(addr, &[("/rs256", header.clone()), ("/hello", header)]);
+        server.await.expect("server task").expect("serve");
+    }
 }
 
 /// The smallest `axum-login` backend: one user, logged in by `POST /login`.

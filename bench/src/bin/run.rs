@@ -12,7 +12,10 @@
 //! Options: `--seconds N` per measurement (default 3), `--rounds N` (default 2: each row
 //! is the best of N measurements, every server measured once per round), `--soak N`
 //! (default 300), `--fastapi DIR` (default `../shared/peers/fastapi_tutorial` beside the
-//! repository), `--no-doc`.
+//! repository), `--no-doc`, `--only-stores` (the stores-over-HTTP phase alone),
+//! `--only-reference` (the reference apps' `/me` against `/health` alone, [`reference`]),
+//! `--only-rows TEXT[,TEXT…]` (only the main table's rows whose label contains one of
+//! the TEXTs, beside the bare rows; printed, never written to the docs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark driver aborts on a broken setup
 
@@ -23,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "run/reference.rs"]
+mod reference;
+
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// The targets of issue #14.
 const JWT_VS_BARE: f64 = 0.85;
@@ -31,6 +37,10 @@ const REDIS_VS_MEMORY: f64 = 0.85;
 const PROPAGATION_P99_MS: f64 = 100.0;
 const BURST_P99_FACTOR: f64 = 2.0;
 const VS_FASTAPI: f64 = 20.0;
+/// The rows of the external issuer's RS256 token (issue #28).
+const RS256_OURS: &str = "ours: JWT RS256, external issuer (JWKS)";
+const RS256_PEER: &str = "jwt-authorizer 0.15 (axum 0.7)";
+const AXUM07_BARE: &str = "bare axum 0.7 (jwt-authorizer's framework)";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -71,6 +81,11 @@ struct Options {
     doc: bool,
     /// Only the stores-over-HTTP phase (`--only-stores`), for its own section.
     only_stores: bool,
+    /// Only the reference apps' phase (`--only-reference`).
+    only_reference: bool,
+    /// Only the main table's rows whose label contains one of these comma-separated
+    /// texts (`--only-rows TEXT[,TEXT…]`), and the bare rows; no other phase, no docs.
+    only_rows: Option<String>,
 }
 
 fn main() {
@@ -87,21 +102,49 @@ fn main() {
         }
         return;
     }
+    if opts.only_reference {
+        let (rows, mut failures) = reference::phase(&opts);
+        let checks = reference::checks(&rows);
+        println!("{}", reference::report(&rows, &checks));
+        failures.extend(failed_checks(&checks));
+        exit_with(&failures);
+        return;
+    }
 
     // Every server starts first and stays up (an idle one sleeps); each round measures
     // every route once, and a route's row is its best round: interference from the
     // other tenants of a shared machine only ever slows a measurement down.
     let mut failures: Vec<String> = Vec::new();
     let mut up: Vec<(Server, Started)> = Vec::new();
-    for server in servers() {
+    // The external identity provider whose RS256 token two axum rows verify; idle once
+    // the servers have fetched its keys.
+    let issuer = match start(&opts, "bench-axum", "issuer", &[]) {
+        Ok(issuer) => Some(issuer),
+        Err(e) => {
+            failures.push(format!("issuer: {e}"));
+            None
+        }
+    };
+    let mut servers = servers(issuer.as_ref().map(|i| i.url.as_str()));
+    if let Some(text) = &opts.only_rows {
+        for server in &mut servers {
+            server.routes.retain(|(_, label, kind)| {
+                *kind == Kind::Bare || text.split(',').any(|t| label.contains(t))
+            });
+        }
+        servers.retain(|s| !s.routes.is_empty());
+    }
+    for server in servers {
         match start(&opts, &server.binary, server.mode, &server.env) {
             Ok(s) => up.push((server, s)),
             Err(e) => failures.push(format!("{} {}: {e}", server.framework, server.mode)),
         }
     }
-    match fastapi(&opts) {
-        Ok(pair) => up.push(pair),
-        Err(e) => failures.push(format!("FastAPI: {e}")),
+    if opts.only_rows.is_none() {
+        match fastapi(&opts) {
+            Ok(pair) => up.push(pair),
+            Err(e) => failures.push(format!("FastAPI: {e}")),
+        }
     }
     let mut rows: Vec<Row> = Vec::new();
     for round in 0..opts.rounds {
@@ -138,6 +181,23 @@ fn main() {
         }
     }
     drop(up);
+    drop(issuer);
+    if opts.only_rows.is_some() {
+        let opts = Options { doc: false, ..opts };
+        let report = report(
+            &opts,
+            &machine,
+            &rows,
+            &[],
+            &[],
+            &BTreeMap::new(),
+            &failures,
+            started,
+        );
+        println!("{report}");
+        exit_with(&failures);
+        return;
+    }
 
     let mut bursts = Vec::new();
     for (framework, binary) in [
@@ -152,8 +212,12 @@ fn main() {
     }
 
     let mut results = BTreeMap::new();
+    // The Postgres replica's propagation, on a fresh schema (skipped without a server).
+    let replication_args = postgres_schema(&format!("bench_replication_{}", std::process::id()))
+        .map(|url| vec!["--postgres".to_string(), url])
+        .unwrap_or_default();
     for (bin, args) in [
-        ("bench-replication", vec![]),
+        ("bench-replication", replication_args),
         ("bench-cluster", vec![]),
         ("bench-memory", vec!["entries".to_string()]),
         (
@@ -167,9 +231,18 @@ fn main() {
         }
     }
 
+    let (references, reference_failures) = reference::phase(&opts);
+    failures.extend(reference_failures);
     failures.extend(stores_phase(&opts, &machine));
     let report = report(
-        &opts, &machine, &rows, &bursts, &results, &failures, started,
+        &opts,
+        &machine,
+        &rows,
+        &bursts,
+        &references,
+        &results,
+        &failures,
+        started,
     );
     println!("{report}");
     if opts.doc {
@@ -180,12 +253,27 @@ fn main() {
             failures.push(format!("docs/benchmarks.svg: {e}"));
         }
     }
+    exit_with(&failures);
+}
+
+/// Prints the failures and exits non-zero when there are any.
+fn exit_with(failures: &[String]) {
     if !failures.is_empty() {
-        for f in &failures {
+        for f in failures {
             eprintln!("bench-run: FAILED {f}");
         }
         std::process::exit(1);
     }
+}
+
+/// The checks missed, as failures (for the phases run alone, whose report is printed
+/// only).
+fn failed_checks(checks: &[Check]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| !c.met())
+        .map(|c| format!("target missed: {}", c.what))
+        .collect()
 }
 
 fn options() -> Options {
@@ -206,6 +294,8 @@ fn options() -> Options {
         soak: 300,
         doc: true,
         only_stores: false,
+        only_reference: false,
+        only_rows: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -222,9 +312,11 @@ fn options() -> Options {
             "--fastapi" => opts.fastapi = PathBuf::from(value("--fastapi")),
             "--no-doc" => opts.doc = false,
             "--only-stores" => opts.only_stores = true,
+            "--only-reference" => opts.only_reference = true,
+            "--only-rows" => opts.only_rows = Some(value("--only-rows")),
             other => {
                 eprintln!(
-                    "bench-run: unknown option `{other}` (--seconds N, --rounds N, --soak N, --fastapi DIR, --no-doc, --only-stores)"
+                    "bench-run: unknown option `{other}` (--seconds N, --rounds N, --soak N, --fastapi DIR, --no-doc, --only-stores, --only-reference, --only-rows TEXT[,TEXT…])"
                 );
                 std::process::exit(2);
             }
@@ -233,7 +325,9 @@ fn options() -> Options {
     opts
 }
 
-fn servers() -> Vec<Server> {
+/// Every server of the main table; `issuer` is the URL of the bench's identity provider
+/// (`bench-axum issuer`), whose RS256 token ours and `jwt-authorizer` verify on axum.
+fn servers(issuer: Option<&str>) -> Vec<Server> {
     let ns = |tag: &str| format!("bench-{}-{tag}", std::process::id());
     let mut out = Vec::new();
     for (framework, binary, peers) in [
@@ -318,8 +412,28 @@ fn servers() -> Vec<Server> {
                 vec![("/jwt", "ours: JWT, Postgres (replica)", Kind::Ours)],
             ));
         }
+        if let (Some(url), "axum") = (issuer, framework) {
+            out.push(server(
+                "ours",
+                vec![
+                    ("AUTH_TRUSTED_ISSUERS", url.to_string()),
+                    ("AUTH_TRUSTED_AUDIENCE", auth_bench::issuer::AUDIENCE.into()),
+                ],
+                vec![("/rs256", RS256_OURS, Kind::Ours)],
+            ));
+        }
         for (mode, route, label) in peers {
             out.push(server(mode, vec![], vec![(route, label, Kind::Peer)]));
+        }
+        if let (Some(url), "axum") = (issuer, framework) {
+            out.push(server(
+                "jwt-authorizer",
+                vec![(auth_bench::issuer::ISSUER_ENV, url.to_string())],
+                vec![
+                    ("/rs256", RS256_PEER, Kind::Peer),
+                    ("/hello", AXUM07_BARE, Kind::Bare),
+                ],
+            ));
         }
     }
     out
@@ -826,7 +940,12 @@ impl Check {
     }
 }
 
-fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) -> Vec<Check> {
+fn checks(
+    rows: &[Row],
+    bursts: &[Burst],
+    references: &[reference::RefRow],
+    results: &BTreeMap<String, String>,
+) -> Vec<Check> {
     let ratio = |a: Option<&Row>, b: Option<&Row>| Some(a?.rps / b?.rps);
     let mut out = Vec::new();
     for fw in ["axum", "actix-web", "warp"] {
@@ -867,6 +986,33 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
             },
         ));
     }
+    out.push(Check::at_least(
+        "axum: JWT RS256 of an external issuer (JWKS, cache on) / bare".into(),
+        ratio(
+            find(rows, "axum", RS256_OURS),
+            find(rows, "axum", "bare (no auth)"),
+        ),
+        JWT_VS_BARE,
+        WHY_RS256.into(),
+    ));
+    out.push(Check::at_least(
+        format!("axum: {RS256_OURS} / {RS256_PEER}"),
+        ratio(
+            find(rows, "axum", RS256_OURS),
+            find(rows, "axum", RS256_PEER),
+        ),
+        OURS_VS_PEER,
+        match ratio(
+            find(rows, "axum", AXUM07_BARE),
+            find(rows, "axum", RS256_PEER),
+        ) {
+            Some(ceiling) if ceiling < OURS_VS_PEER => format!(
+                "the peer already serves 1/{ceiling:.2} of its bare axum 0.7 route's rate: \
+                 {OURS_VS_PEER}× the peer would be faster than that framework without any auth"
+            ),
+            _ => WHY_RS256.into(),
+        },
+    ));
     for fw in ["axum", "actix-web", "warp"] {
         out.push(Check::at_least(
             format!("{fw}: JWT Redis (replica) / JWT memory"),
@@ -887,16 +1033,29 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
             WHY_REPLICA.into(),
         ));
     }
-    out.push(Check::at_most(
-        "revocation on one instance refused by another, p99 over 1 000".into(),
-        results
-            .get("propagation_p99_us")
-            .and_then(|v| v.parse::<f64>().ok())
-            .map(|us| us / 1000.0),
-        PROPAGATION_P99_MS,
-        " ms",
-        "the stream reader's wake-up on the loaded core".into(),
-    ));
+    for (store, key, why) in [
+        (
+            "Redis",
+            "propagation_p99_us",
+            "the stream reader's wake-up on the loaded core",
+        ),
+        (
+            "Postgres",
+            "pg_propagation_p99_us",
+            "the LISTEN connection's notification, then the reader's wake-up on the loaded core",
+        ),
+    ] {
+        out.push(Check::at_most(
+            format!("{store}: revocation on one instance refused by another, p99 over 1 000"),
+            results
+                .get(key)
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|us| us / 1000.0),
+            PROPAGATION_P99_MS,
+            " ms",
+            why.into(),
+        ));
+    }
     for b in bursts {
         out.push(Check::at_most(
             format!("{}: JWT p99 under a login burst / idle p99", b.framework),
@@ -941,6 +1100,7 @@ fn checks(rows: &[Row], bursts: &[Burst], results: &BTreeMap<String, String>) ->
             why.into(),
         ));
     }
+    out.extend(reference::checks(references));
     out
 }
 
@@ -954,6 +1114,13 @@ const WHY_SESSION: &str = "per request the session extractor hashes the cookie's
      the idle and absolute timeouts; tower-sessions looks its id up directly";
 const WHY_REPLICA: &str = "the replica answers from a local set, but under a mutex, with two \
      clock reads and three map lookups per check, and its stream reader shares the one core";
+/// What limits the external issuer's RS256 route (resource-server mode) against the bare
+/// one: the verified-token cache spares the RSA verify, not the rest.
+const WHY_RS256: &str = "with the verified-token cache the RSA signature is checked once per \
+     token; per request the extractor still decodes the claims' `iss` twice to pick the \
+     issuer (once to route the token, once to verify it), checks whether the keys are due \
+     for a refresh, looks the token up in that issuer's cache and re-checks its time \
+     claims";
 const WHY_BURST: &str = "argon2 runs on SCHED_IDLE threads, but every login is also a request \
      on the same core (form parsing, token issue), and hashing evicts the caches";
 
@@ -962,6 +1129,7 @@ fn report(
     machine: &str,
     rows: &[Row],
     bursts: &[Burst],
+    references: &[reference::RefRow],
     results: &BTreeMap<String, String>,
     failures: &[String],
     started: Instant,
@@ -1000,7 +1168,11 @@ fn report(
     let _ = writeln!(s, "\n### Targets (issue #14)\n");
     let _ = writeln!(s, "| target | measured | bound | met | what limits it |");
     let _ = writeln!(s, "|---|---:|---:|---|---|");
-    for c in checks(rows, bursts, results) {
+    for c in checks(rows, bursts, references, results) {
+        // `--only-rows` measures a few rows: leave out the targets it did not measure.
+        if opts.only_rows.is_some() && c.value.is_none() {
+            continue;
+        }
         let op = if c.at_least { "≥" } else { "≤" };
         let value = c
             .value
@@ -1039,6 +1211,9 @@ fn report(
             b.logins_per_s
         );
     }
+    if !references.is_empty() {
+        s.push_str(&reference::table(references));
+    }
     let get = |k: &str| results.get(k).map_or("?", String::as_str);
     let _ = writeln!(s, "\n### Revocation propagation and memory\n");
     let _ = writeln!(
@@ -1063,6 +1238,15 @@ fn report(
         get("propagation_max_us"),
         get("check_replica_us"),
         get("check_direct_us"),
+    );
+    let _ = writeln!(
+        s,
+        "- Two instances with replicas (LISTEN/NOTIFY) on one Postgres, a fresh schema: a \
+         revocation on A refused by B after p50 {} µs, p99 {} µs, max {} µs (1 000 \
+         revocations) (`bench-replication --postgres`).",
+        get("pg_propagation_p50_us"),
+        get("pg_propagation_p99_us"),
+        get("pg_propagation_max_us"),
     );
     let _ = writeln!(
         s,
@@ -1104,7 +1288,12 @@ fn report(
 }
 
 fn write_doc(opts: &Options, report: &str) -> Result<(), String> {
-    write_between(opts, "<!-- bench:begin -->", "<!-- bench:end -->", &format!("{report}\n"))
+    write_between(
+        opts,
+        "<!-- bench:begin -->",
+        "<!-- bench:end -->",
+        &format!("{report}\n"),
+    )
 }
 
 /// Requests/s per server, grouped by framework, as SVG.
@@ -1271,14 +1460,23 @@ struct StoreRow {
     session: Measure,
 }
 
-/// The stores-over-HTTP phase: `bench-stores` on memory, Redis, SQLite and Postgres;
+/// The stores-over-HTTP phase: `bench-stores` on memory, Redis, a local Redis Cluster
+/// of 3 primaries (started for the phase, [`auth_bench::cluster`]), SQLite and Postgres;
 /// prints its table and writes it between `<!-- stores:begin -->` and
 /// `<!-- stores:end -->` in `docs/BENCHMARKS.md`. Returns the failures.
 fn stores_phase(opts: &Options, machine: &str) -> Vec<String> {
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut rows = Vec::new();
-    for (store, env) in store_envs(opts) {
+    // Stopped when dropped, at the end of the phase.
+    let cluster = match auth_bench::cluster::start() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            failures.push(format!("stores Redis Cluster: {e}"));
+            None
+        }
+    };
+    for (store, env) in store_envs(opts, cluster.as_ref()) {
         match store_row(opts, store, &env) {
             Ok(row) => rows.push(row),
             Err(e) => failures.push(format!("stores {store}: {e}")),
@@ -1287,15 +1485,24 @@ fn stores_phase(opts: &Options, machine: &str) -> Vec<String> {
     let report = stores_report(opts, machine, &rows, &failures, started);
     println!("{report}");
     if opts.doc
-        && let Err(e) = write_between(opts, "<!-- stores:begin -->", "<!-- stores:end -->", &report)
+        && let Err(e) = write_between(
+            opts,
+            "<!-- stores:begin -->",
+            "<!-- stores:end -->",
+            &report,
+        )
     {
         failures.push(format!("docs/BENCHMARKS.md: {e}"));
     }
     failures
 }
 
-/// Each store's settings, as the reference apps read them.
-fn store_envs(opts: &Options) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+/// Each store's settings, as the reference apps read them (the Redis Cluster row when
+/// `cluster` runs).
+fn store_envs(
+    opts: &Options,
+    cluster: Option<&auth_bench::cluster::Cluster>,
+) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     let id = std::process::id();
     let mut out = vec![
         ("memory", vec![]),
@@ -1306,17 +1513,28 @@ fn store_envs(opts: &Options) -> Vec<(&'static str, Vec<(&'static str, String)>)
                 ("AUTH_REDIS_NAMESPACE", format!("bench-stores-{id}")),
             ],
         ),
-        (
-            "SQLite",
-            vec![(
-                "AUTH_DATABASE_URL",
-                format!(
-                    "sqlite://{}",
-                    opts.root.join(format!("target/bench/stores-{id}.db")).display()
-                ),
-            )],
-        ),
     ];
+    if let Some(cluster) = cluster {
+        out.push((
+            "Redis Cluster",
+            vec![
+                ("AUTH_REDIS_CLUSTER_NODES", cluster.nodes_env()),
+                ("AUTH_REDIS_NAMESPACE", format!("bench-stores-cluster-{id}")),
+            ],
+        ));
+    }
+    out.push((
+        "SQLite",
+        vec![(
+            "AUTH_DATABASE_URL",
+            format!(
+                "sqlite://{}",
+                opts.root
+                    .join(format!("target/bench/stores-{id}.db"))
+                    .display()
+            ),
+        )],
+    ));
     if let Some(url) = postgres_schema(&format!("bench_stores_{id}")) {
         out.push(("Postgres", vec![("AUTH_DATABASE_URL", url)]));
     }
@@ -1342,11 +1560,21 @@ fn postgres_schema(schema: &str) -> Option<String> {
     Some(format!("{admin}{sep}options[search_path]={schema}"))
 }
 
-fn store_row(opts: &Options, store: &'static str, env: &[(&str, String)]) -> Result<StoreRow, String> {
+fn store_row(
+    opts: &Options,
+    store: &'static str,
+    env: &[(&str, String)],
+) -> Result<StoreRow, String> {
     let _ = std::fs::create_dir_all(opts.root.join("target/bench"));
     let mut env: Vec<(&str, String)> = env.to_vec();
-    env.push(("AUTH_JWT_SECRET", "bench-stores-access-secret-of-48-bytes-0123456789".into()));
-    env.push(("AUTH_REFRESH_SECRET", "bench-stores-refresh-secret-of-48-bytes-012345678".into()));
+    env.push((
+        "AUTH_JWT_SECRET",
+        "bench-stores-access-secret-of-48-bytes-0123456789".into(),
+    ));
+    env.push((
+        "AUTH_REFRESH_SECRET",
+        "bench-stores-refresh-secret-of-48-bytes-012345678".into(),
+    ));
     env.push(("AUTH_COOKIE_SECURE", "false".into()));
     let server = start(opts, "bench-stores", "stores", &env)?;
     let cookie = server
@@ -1377,10 +1605,21 @@ fn store_row(opts: &Options, store: &'static str, env: &[(&str, String)]) -> Res
     let session = wrk(&dashboard, &[&cookie], opts.seconds, 32, None)?;
     // One rotation chain per connection: each refresh presents the token the last one
     // returned (a token presented twice would be reuse and end the family).
-    let refresh = wrk_chains(&format!("{}/refresh", server.url), &tokens, opts.seconds, &refresh)?;
+    let refresh = wrk_chains(
+        &format!("{}/refresh", server.url),
+        &tokens,
+        opts.seconds,
+        &refresh,
+    )?;
     // At most 4 logins of one user at once: the fifth simultaneous attempt of a username
     // is refused by design (each holds a throttle reservation while it hashes).
-    let login = wrk(&format!("{}/token", server.url), &[], opts.seconds, 4, Some(&login))?;
+    let login = wrk(
+        &format!("{}/token", server.url),
+        &[],
+        opts.seconds,
+        4,
+        Some(&login),
+    )?;
     println!(
         "  {store:<9} login {:>6.1}/s p50 {:>8.0} µs | refresh {:>7.0}/s p50 {:>7.0} µs | session {:>7.0}/s p50 {:>6.0} µs",
         login.rps, login.p50_us, refresh.rps, refresh.p50_us, session.rps, session.p50_us
@@ -1415,7 +1654,12 @@ end
 "#;
 
 /// wrk with one connection per thread (the refresh chains), pinned to core 1.
-fn wrk_chains(url: &str, tokens: &[String], seconds: u64, script: &Path) -> Result<Measure, String> {
+fn wrk_chains(
+    url: &str,
+    tokens: &[String],
+    seconds: u64,
+    script: &Path,
+) -> Result<Measure, String> {
     if tokens.is_empty() {
         return Err("no refresh tokens announced".into());
     }
@@ -1457,7 +1701,8 @@ fn stores_report(
     let _ = writeln!(
         s,
         "`bench-stores` (the reference apps' routes through `reference_common::build`) on each \
-         store, pinned to core 0; wrk pinned to core 1, {} s each after 1 s of warm-up, every \
+         store (Redis Cluster: 3 local primaries, `AUTH_REDIS_CLUSTER_NODES`), pinned to \
+         core 0; wrk pinned to core 1, {} s each after 1 s of warm-up, every \
          response a 2xx (checked). Login: `POST /token` (password grant, argon2id), 4 \
          connections. Refresh: `POST /refresh`, 2 connections each rotating its own chain. \
          Session request: `GET /dashboard` with a session cookie (the session is loaded, \
