@@ -184,16 +184,14 @@ fn main() {
     drop(issuer);
     if opts.only_rows.is_some() {
         let opts = Options { doc: false, ..opts };
-        let report = report(
-            &opts,
-            &machine,
-            &rows,
-            &[],
-            &[],
-            &BTreeMap::new(),
-            &failures,
-            started,
-        );
+        let results = BTreeMap::new();
+        let figures = Figures {
+            rows: &rows,
+            bursts: &[],
+            references: &[],
+            results: &results,
+        };
+        let report = report(&opts, &machine, &figures, &failures, started);
         println!("{report}");
         exit_with(&failures);
         return;
@@ -234,16 +232,13 @@ fn main() {
     let (references, reference_failures) = reference::phase(&opts);
     failures.extend(reference_failures);
     failures.extend(stores_phase(&opts, &machine));
-    let report = report(
-        &opts,
-        &machine,
-        &rows,
-        &bursts,
-        &references,
-        &results,
-        &failures,
-        started,
-    );
+    let figures = Figures {
+        rows: &rows,
+        bursts: &bursts,
+        references: &references,
+        results: &results,
+    };
+    let report = report(&opts, &machine, &figures, &failures, started);
     println!("{report}");
     if opts.doc {
         if let Err(e) = write_doc(&opts, &report) {
@@ -1124,16 +1119,32 @@ const WHY_RS256: &str = "with the verified-token cache the RSA signature is chec
 const WHY_BURST: &str = "argon2 runs on SCHED_IDLE threads, but every login is also a request \
      on the same core (form parsing, token issue), and hashing evicts the caches";
 
+/// Everything a run measured, for the report.
+#[derive(Clone, Copy)]
+struct Figures<'a> {
+    /// The main table.
+    rows: &'a [Row],
+    /// The login burst, per framework.
+    bursts: &'a [Burst],
+    /// The reference apps' `/me` against `/health`.
+    references: &'a [reference::RefRow],
+    /// The `result NAME VALUE` lines of the other bench binaries.
+    results: &'a BTreeMap<String, String>,
+}
+
 fn report(
     opts: &Options,
     machine: &str,
-    rows: &[Row],
-    bursts: &[Burst],
-    references: &[reference::RefRow],
-    results: &BTreeMap<String, String>,
+    figures: &Figures<'_>,
     failures: &[String],
     started: Instant,
 ) -> String {
+    let Figures {
+        rows,
+        bursts,
+        references,
+        results,
+    } = *figures;
     let mut s = String::new();
     let date = utc_now();
     let _ = writeln!(
@@ -1621,7 +1632,7 @@ fn store_row(
         Some(&login),
     )?;
     println!(
-        "  {store:<9} login {:>6.1}/s p50 {:>8.0} µs | refresh {:>7.0}/s p50 {:>7.0} µs | session {:>7.0}/s p50 {:>6.0} µs",
+        "  {store:<13} login {:>6.1}/s p50 {:>8.0} µs | refresh {:>7.0}/s p50 {:>7.0} µs | session {:>7.0}/s p50 {:>6.0} µs",
         login.rps, login.p50_us, refresh.rps, refresh.p50_us, session.rps, session.p50_us
     );
     Ok(StoreRow {
