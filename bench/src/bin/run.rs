@@ -1405,64 +1405,6 @@ fn chart(path: &Path, rows: &[Row]) -> Result<(), String> {
     root.present().map_err(|e| e.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrk_output_is_parsed_and_refusals_fail_the_row() {
-        let ok = "  Latency Distribution\n     50%  350.00us\n     75%  1.00ms\n     90%  2ms\n     99%    1.20ms\n  445000 requests in 5.00s, 60MB read\nRequests/sec:  88896.78\n";
-        let m = parse_wrk(ok, true).unwrap();
-        assert_eq!(m.rps, 88896.78);
-        assert_eq!(m.p50_us, 350.0);
-        assert_eq!(m.p99_us, 1200.0);
-        let refused = format!("{ok}  Non-2xx or 3xx responses: 12\n");
-        assert!(parse_wrk(&refused, true).is_err());
-        let errors = format!("{ok}  Socket errors: connect 0, read 0, write 0, timeout 3\n");
-        assert!(parse_wrk(&errors, true).is_err());
-        assert!(
-            parse_wrk(&errors, false).is_ok(),
-            "the login load may time out"
-        );
-    }
-
-    #[test]
-    fn chart_draws_every_row() {
-        let row = |framework, label: &str, kind, rps| Row {
-            framework,
-            label: label.into(),
-            kind,
-            route: "/x".into(),
-            rps,
-            p50_us: 1.0,
-            p99_us: 2.0,
-        };
-        let rows = vec![
-            row("axum", "bare (no auth)", Kind::Bare, 100_000.0),
-            row("axum", "ours: JWT, memory", Kind::Ours, 90_000.0),
-            row("axum", "axum-jwt-auth 0.7", Kind::Peer, 80_000.0),
-            row("warp", "bare (no auth)", Kind::Bare, 120_000.0),
-            row("FastAPI", "tutorial app", Kind::Peer, 3_000.0),
-        ];
-        let path = std::env::temp_dir().join(format!("bench-chart-{}.svg", std::process::id()));
-        chart(&path, &rows).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        for r in &rows {
-            assert!(
-                svg.contains(&format!("{}: {}", r.framework, r.label)),
-                "{}",
-                r.label
-            );
-            assert!(svg.contains(&format!("{:.0}", r.rps)));
-        }
-        assert!(svg.contains("peers") && svg.contains("bare framework"));
-        if let Ok(keep) = std::env::var("BENCH_CHART_KEEP") {
-            std::fs::copy(&path, keep).unwrap();
-        }
-        let _ = std::fs::remove_file(&path);
-    }
-}
-
 /// Login, refresh and a session-authenticated request over HTTP on one store.
 struct StoreRow {
     store: &'static str,
@@ -1769,4 +1711,62 @@ fn utc_now() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_output_is_parsed_and_refusals_fail_the_row() {
+        let ok = "  Latency Distribution\n     50%  350.00us\n     75%  1.00ms\n     90%  2ms\n     99%    1.20ms\n  445000 requests in 5.00s, 60MB read\nRequests/sec:  88896.78\n";
+        let m = parse_wrk(ok, true).unwrap();
+        assert_eq!(m.rps, 88896.78);
+        assert_eq!(m.p50_us, 350.0);
+        assert_eq!(m.p99_us, 1200.0);
+        let refused = format!("{ok}  Non-2xx or 3xx responses: 12\n");
+        assert!(parse_wrk(&refused, true).is_err());
+        let errors = format!("{ok}  Socket errors: connect 0, read 0, write 0, timeout 3\n");
+        assert!(parse_wrk(&errors, true).is_err());
+        assert!(
+            parse_wrk(&errors, false).is_ok(),
+            "the login load may time out"
+        );
+    }
+
+    #[test]
+    fn chart_draws_every_row() {
+        let row = |framework, label: &str, kind, rps| Row {
+            framework,
+            label: label.into(),
+            kind,
+            route: "/x".into(),
+            rps,
+            p50_us: 1.0,
+            p99_us: 2.0,
+        };
+        let rows = vec![
+            row("axum", "bare (no auth)", Kind::Bare, 100_000.0),
+            row("axum", "ours: JWT, memory", Kind::Ours, 90_000.0),
+            row("axum", "axum-jwt-auth 0.7", Kind::Peer, 80_000.0),
+            row("warp", "bare (no auth)", Kind::Bare, 120_000.0),
+            row("FastAPI", "tutorial app", Kind::Peer, 3_000.0),
+        ];
+        let path = std::env::temp_dir().join(format!("bench-chart-{}.svg", std::process::id()));
+        chart(&path, &rows).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for r in &rows {
+            assert!(
+                svg.contains(&format!("{}: {}", r.framework, r.label)),
+                "{}",
+                r.label
+            );
+            assert!(svg.contains(&format!("{:.0}", r.rps)));
+        }
+        assert!(svg.contains("peers") && svg.contains("bare framework"));
+        if let Ok(keep) = std::env::var("BENCH_CHART_KEEP") {
+            std::fs::copy(&path, keep).unwrap();
+        }
+        let _ = std::fs::remove_file(&path);
+    }
 }
