@@ -107,3 +107,28 @@ pub fn router(issuer: &str) -> Result<Router, String> {
             get(move || std::future::ready(cached(keys.clone()))),
         ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_deterministic_and_verifies_with_the_served_jwks() {
+        let issuer = "http://127.0.0.1:1";
+        let header = bearer_header(issuer).unwrap();
+        assert_eq!(
+            header,
+            bearer_header(issuer).unwrap(),
+            "the same token every time"
+        );
+        let token = header.strip_prefix("Authorization: Bearer ").unwrap();
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks().unwrap()).unwrap();
+        let kid = jsonwebtoken::decode_header(token).unwrap().kid;
+        assert_eq!(kid, set.keys[0].common.key_id);
+        let key = jsonwebtoken::DecodingKey::from_jwk(&set.keys[0]).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation).unwrap();
+    }
+}
