@@ -247,3 +247,30 @@ pub fn rss_bytes() -> u64 {
         })
         .map_or(0, |pages| pages * 4096)
 }
+
+/// Replaces what stands between the markers `begin` and `end` in the file at `path` (the
+/// generated parts of `docs/BENCHMARKS.md`).
+pub fn write_between(
+    path: &std::path::Path,
+    begin: &str,
+    end: &str,
+    text: &str,
+) -> Result<(), String> {
+    let doc = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (head, rest) = doc
+        .split_once(begin)
+        .ok_or_else(|| format!("no {begin} marker"))?;
+    let (_, tail) = rest
+        .split_once(end)
+        .ok_or_else(|| format!("no {end} marker"))?;
+    std::fs::write(path, format!("{head}{begin}\n{text}{end}{tail}")).map_err(|e| e.to_string())
+}
+
+/// Now, as `YYYY-MM-DD HH:MM UTC`.
+pub fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

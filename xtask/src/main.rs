@@ -5,7 +5,8 @@
 //!   `cargo test --workspace [ARGS]`, stops them (see `test.rs`).
 //! - `cargo xtask ci`: exactly what CI runs (`.ci/run`: fmt check, clippy, the tests).
 //! - `cargo xtask bench [OPTIONS]`: the side-by-side HTTP benchmark (`docs/BENCHMARKS.md`);
-//!   `--only-stores` runs only login, refresh and a session request on each store.
+//!   `--only-stores` runs only login, refresh and a session request on each store;
+//!   `--only-instructions` only the callgrind count of instructions per request.
 //!   Builds the bench-only package `bench/` (its own workspace: bare axum, actix-web and
 //!   warp servers, ours on each, the peers) in release into the shared `target/`, then
 //!   runs its driver `bench-run`: every server pinned to core 0 with `wrk` on core 1
@@ -17,7 +18,9 @@
 //!   `--seconds N` (per measurement, default 3), `--rounds N` (default 2; a row is its
 //!   best round), `--soak N` (default 300), `--fastapi DIR`, `--no-doc`,
 //!   `--only-reference` (the reference apps' phase alone), `--only-rows TEXT` (the main
-//!   table's rows whose label contains TEXT, printed only).
+//!   table's rows whose label contains TEXT, printed only). After a whole run of the
+//!   driver, `bench-instructions` counts instructions per request under callgrind
+//!   (valgrind) and rewrites its section too; `--only-instructions` runs only that.
 //! - `cargo xtask criterion`: the criterion micro-benchmarks of `auth-core`,
 //!   `auth-redis` and `auth-sqlx` (release build; Redis and Postgres must answer).
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]`: every libFuzzer target (or the ones named)
@@ -71,7 +74,7 @@ fn main() -> ExitCode {
         Some("fuzz") => return fuzz(&root, args.collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [CARGO TEST ARGS]|ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores] [--only-reference] [--only-rows TEXT[,TEXT…]]|criterion|fuzz [SECONDS] [TARGET...]>"
+                "usage: cargo xtask <test [CARGO TEST ARGS]|ci|bench [--seconds N] [--rounds N] [--soak N] [--fastapi DIR] [--no-doc] [--only-stores] [--only-reference] [--only-rows TEXT[,TEXT…]] [--only-instructions]|criterion|fuzz [SECONDS] [TARGET...]>"
             );
             return ExitCode::from(2);
         }
@@ -162,7 +165,8 @@ fn bench(root: &Path, args: Vec<String>) -> ExitCode {
     // the network; the build on the CPU).
     let venv = target.join("bench/venv");
     let only_stores = args.iter().any(|a| a == "--only-stores");
-    let making_venv = if only_stores || venv.join("bin/python").exists() {
+    let only_instructions = args.iter().any(|a| a == "--only-instructions");
+    let making_venv = if only_stores || only_instructions || venv.join("bin/python").exists() {
         None
     } else {
         println!("xtask: making the FastAPI virtualenv in {}", venv.display());
@@ -197,9 +201,29 @@ fn bench(root: &Path, args: Vec<String>) -> ExitCode {
     {
         return ExitCode::FAILURE;
     }
-    let status = Command::new(target.join("release/bench-run"))
-        .args(args)
+    // `--only-instructions`: the callgrind counts alone; `--only-stores`: the store rows
+    // alone; otherwise the driver, then the counts (never while the driver loads the CPU).
+    if !only_instructions {
+        let status = Command::new(target.join("release/bench-run"))
+            .args(&args)
+            .current_dir(root)
+            .status();
+        let ran = report("bench", status);
+        let partial = args
+            .iter()
+            .any(|a| ["--only-stores", "--only-reference", "--only-rows"].contains(&a.as_str()));
+        if ran != ExitCode::SUCCESS || partial {
+            return ran;
+        }
+    }
+    let no_doc: &[&str] = if args.iter().any(|a| a == "--no-doc") {
+        &["--no-doc"]
+    } else {
+        &[]
+    };
+    let counted = Command::new(target.join("release/bench-instructions"))
+        .args(no_doc)
         .current_dir(root)
         .status();
-    report("bench", status)
+    report("bench-instructions", counted)
 }

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use auth_bench::utc_now;
+
 #[path = "run/reference.rs"]
 mod reference;
 
@@ -1693,24 +1695,7 @@ fn stores_report(
 
 /// Replaces what stands between `begin` and `end` in `docs/BENCHMARKS.md`.
 fn write_between(opts: &Options, begin: &str, end: &str, text: &str) -> Result<(), String> {
-    let path = opts.root.join("docs/BENCHMARKS.md");
-    let doc = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    let (head, rest) = doc
-        .split_once(begin)
-        .ok_or_else(|| format!("no {begin} marker"))?;
-    let (_, tail) = rest
-        .split_once(end)
-        .ok_or_else(|| format!("no {end} marker"))?;
-    std::fs::write(&path, format!("{head}{begin}\n{text}{end}{tail}")).map_err(|e| e.to_string())
-}
-
-/// Now, as `YYYY-MM-DD HH:MM UTC`.
-fn utc_now() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    auth_bench::write_between(&opts.root.join("docs/BENCHMARKS.md"), begin, end, text)
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -231,16 +232,18 @@ pub fn auth_of(req: &HttpRequest) -> Result<Auth, AuthRejection> {
 }
 
 /// The bearer caller: a verified, unrevoked access token's claims, with caller-defined
-/// extra claims `E`.
+/// extra claims `E`. The claims are shared (`Arc`) with the verified-token cache, so a
+/// request with a token already seen copies nothing; read them through the `Arc`
+/// (`claims.sub`), or `Arc::unwrap_or_clone` for an owned copy.
 ///
 /// Do not use `Option<Bearer>`: actix-web's own `Option<T>` extractor turns *every*
 /// error into `None`, so a refused token and a state-store outage would both read as
 /// "anonymous". Use [`Maybe`]`<Bearer>`: `None` only when no
 /// credential was sent, 401 for a refused token, 503 when the store is down.
 #[derive(Debug, Clone)]
-pub struct Bearer<E = NoExtra>(pub Claims<E>);
+pub struct Bearer<E = NoExtra>(pub Arc<Claims<E>>);
 
-impl<E: DeserializeOwned + 'static> FromRequest for Bearer<E> {
+impl<E: DeserializeOwned + Send + Sync + 'static> FromRequest for Bearer<E> {
     type Error = AuthRejection;
     type Future = LocalFuture<Result<Self, AuthRejection>>;
 

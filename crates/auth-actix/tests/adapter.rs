@@ -26,11 +26,11 @@ impl RoleSet for Admins {
 }
 
 async fn whoami(Bearer(c): Bearer) -> HttpResponse {
-    HttpResponse::Ok().body(c.sub)
+    HttpResponse::Ok().body(c.sub.clone())
 }
 
 async fn maybe(Maybe(c): Maybe<Bearer>) -> HttpResponse {
-    HttpResponse::Ok().body(c.map_or("stranger".into(), |Bearer(c)| c.sub))
+    HttpResponse::Ok().body(c.map_or("stranger".into(), |Bearer(c)| c.sub.clone()))
 }
 
 async fn admin_only(RequireRoles { principal, .. }: RequireRoles<Admins>) -> HttpResponse {

@@ -115,6 +115,7 @@ pub use pages::{ErrorPagesLayer, ErrorPagesService, error_pages};
 
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use auth_core::adapter::{Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
@@ -251,9 +252,11 @@ macro_rules! optional_via_absence {
 }
 
 /// The bearer caller: a verified, unrevoked access token's claims, with caller-defined
-/// extra claims `E`.
+/// extra claims `E`. The claims are shared (`Arc`) with the verified-token cache, so a
+/// request with a token already seen copies nothing; read them through the `Arc`
+/// (`claims.sub`), or `Arc::unwrap_or_clone` for an owned copy.
 #[derive(Debug, Clone)]
-pub struct Bearer<E = NoExtra>(pub Claims<E>);
+pub struct Bearer<E = NoExtra>(pub Arc<Claims<E>>);
 
 impl<S, E> FromRequestParts<S> for Bearer<E>
 where

@@ -94,6 +94,7 @@ pub use routes::private_responses;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use auth_core::adapter::{MAX_BODY_BYTES, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
@@ -211,13 +212,16 @@ pub fn view() -> impl Filter<Extract = (RequestView,), Error = Infallible> + Clo
         .map(RequestView::new)
 }
 
-/// The bearer caller's verified, unrevoked claims.
-pub fn bearer(auth: Auth) -> impl Filter<Extract = (Claims,), Error = Rejection> + Clone {
+/// The bearer caller's verified, unrevoked claims, shared (`Arc`) with the
+/// verified-token cache: a request with a token already seen copies nothing.
+pub fn bearer(auth: Auth) -> impl Filter<Extract = (Arc<Claims>,), Error = Rejection> + Clone {
     bearer_as::<auth_core::token::NoExtra>(auth)
 }
 
 /// The bearer caller's claims with caller-defined extra claims `E`.
-pub fn bearer_as<E>(auth: Auth) -> impl Filter<Extract = (Claims<E>,), Error = Rejection> + Clone
+pub fn bearer_as<E>(
+    auth: Auth,
+) -> impl Filter<Extract = (Arc<Claims<E>>,), Error = Rejection> + Clone
 where
     E: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
@@ -233,7 +237,7 @@ where
 /// [`auth_core::optional`] decides for every adapter.
 pub fn optional_bearer(
     auth: Auth,
-) -> impl Filter<Extract = (Option<Claims>,), Error = Rejection> + Clone {
+) -> impl Filter<Extract = (Option<Arc<Claims>>,), Error = Rejection> + Clone {
     with_auth(auth)
         .and(view())
         .and_then(|auth: Auth, view: RequestView| async move {

@@ -7,6 +7,7 @@ use auth_core::credential::User;
 use auth_core::token::Claims;
 use auth_core::{Auth, Principal};
 use auth_warp::test_helpers::{bearer_header, session_cookie};
+use std::sync::Arc;
 use warp::Filter;
 use warp::http::StatusCode;
 
@@ -23,13 +24,13 @@ async fn filters_compose_and_recover_renders_the_core_table() {
     let auth = auth().await;
     let whoami = warp::path!("whoami")
         .and(auth_warp::bearer(auth.clone()))
-        .map(|c: Claims| c.sub);
+        .map(|c: Arc<Claims>| c.sub.clone());
     let admin = warp::path!("admin")
         .and(auth_warp::require_roles(auth.clone(), ["admin"]))
         .map(|p: Principal| p.user_id().to_string());
     let maybe = warp::path!("maybe")
         .and(auth_warp::optional_bearer(auth.clone()))
-        .map(|c: Option<Claims>| c.map_or("stranger".to_string(), |c| c.sub));
+        .map(|c: Option<Arc<Claims>>| c.map_or("stranger".to_string(), |c| c.sub.clone()));
     let app = whoami
         .or(admin)
         .unify()
@@ -76,7 +77,7 @@ async fn recover_leaves_other_rejections_to_the_users_handler() {
         .and_then(|| async { Err::<String, _>(warp::reject::custom(Teapot)) })
         .or(warp::path!("me")
             .and(auth_warp::bearer(auth))
-            .map(|c: Claims| c.sub))
+            .map(|c: Arc<Claims>| c.sub.clone()))
         .unify()
         .recover(auth_warp::recover)
         .recover(|err: warp::Rejection| async move {

@@ -2,6 +2,8 @@
 //! with `/openapi.json` and `/docs` from the same guards it enforces.
 //! `cargo run -p reference-warp`.
 
+use std::sync::Arc;
+
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::session::Session;
 use auth_core::token::Claims;
@@ -37,7 +39,7 @@ fn app(
         .and(warp::get())
         .and(with_auth(auth.clone()))
         .and(auth_warp::bearer(auth.clone()))
-        .and_then(|auth: Auth, claims: Claims| async move {
+        .and_then(|auth: Auth, claims: Arc<Claims>| async move {
             Ok::<_, Rejection>(ok(&user_json_of(&auth, &Principal::Bearer(claims)).await?))
         });
     let data = warp::path!("data")
@@ -123,7 +125,7 @@ fn app(
     let hello = warp::path!("hello")
         .and(warp::get())
         .and(auth_warp::optional_bearer(auth.clone()))
-        .map(|who: Option<Claims>| {
+        .map(|who: Option<Arc<Claims>>| {
             ok(&reference_common::hello(
                 who.as_ref().map(|c| c.sub.as_str()),
             ))

@@ -28,7 +28,7 @@ async fn whoami(Bearer(claims): Bearer<TenantClaims>) -> HttpResponse {
 /// Not `Option<Bearer>`: actix-web's `Option` turns every error (a forged token, a Redis
 /// outage) into "anonymous".
 async fn hello(Maybe(who): Maybe<Bearer>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"user": who.map(|Bearer(claims)| claims.sub)}))
+    HttpResponse::Ok().json(json!({"user": who.map(|Bearer(claims)| claims.sub.clone())}))
 }
 
 /// The cookie session and the data the `SessionData` hook attached.

@@ -63,7 +63,7 @@ async fn whoami(Bearer(claims): Bearer<TenantClaims>) -> Json<Value> {
 
 /// Optional auth: `None` only without a token; a bad token is still a 401.
 async fn hello(who: Option<Bearer>) -> Json<Value> {
-    Json(json!({"user": who.map(|Bearer(claims)| claims.sub)}))
+    Json(json!({"user": who.map(|Bearer(claims)| claims.sub.clone())}))
 }
 
 /// The cookie session and the data the `SessionData` hook attached.

@@ -9,6 +9,8 @@
 #[path = "../../team-shared/team.rs"]
 mod team;
 
+use std::sync::Arc;
+
 use auth_core::session::Session;
 use auth_core::token::Claims;
 use auth_core::{Auth, Principal};
@@ -31,14 +33,16 @@ fn app(auth: Auth) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
     let whoami = warp::path!("whoami")
         .and(warp::get())
         .and(auth_warp::bearer_as::<TenantClaims>(auth.clone()))
-        .map(|claims: Claims<TenantClaims>| {
+        .map(|claims: Arc<Claims<TenantClaims>>| {
             reply(json!({"user": claims.sub, "tenant_id": claims.extra.tenant_id}))
         });
     // Optional auth: `None` only without a token; a bad token is still a 401.
     let hello = warp::path!("hello")
         .and(warp::get())
         .and(auth_warp::optional_bearer(auth.clone()))
-        .map(|who: Option<Claims>| reply(json!({"user": who.map(|claims| claims.sub)})));
+        .map(|who: Option<Arc<Claims>>| {
+            reply(json!({"user": who.map(|claims| claims.sub.clone())}))
+        });
     // The cookie session and the data the `SessionData` hook attached.
     let session = warp::path!("session")
         .and(warp::get())

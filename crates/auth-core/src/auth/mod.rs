@@ -24,6 +24,8 @@ use crate::token::Claims;
 use crate::token::families::TokenManager;
 use crate::token_endpoint::TokenEndpoint;
 
+#[cfg(test)]
+mod bearer_tests;
 mod builder;
 mod endpoints;
 mod mfa;
@@ -39,8 +41,9 @@ pub use crate::reply::Reply;
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
-    /// A verified, unrevoked access token.
-    Bearer(Claims),
+    /// A verified, unrevoked access token (its claims shared with the verified-token
+    /// cache).
+    Bearer(Arc<Claims>),
     /// A live cookie session.
     Session(Session),
     /// A verified access token of a trusted identity provider (resource-server mode):
@@ -338,12 +341,16 @@ impl Auth {
             return Err(TokenError::Malformed.into());
         }
         let text = std::str::from_utf8(raw).map_err(|_| TokenError::Malformed)?;
-        let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+        let trimmed = text.trim_matches(' ');
+        let (scheme, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::MissingCredentials(Scheme::Bearer));
         }
-        let token = token.trim();
-        if token.is_empty() || token.contains(' ') {
+        let token = rest.trim_start_matches(' ');
+        // `trimmed` has no trailing space, so a space in the token is two credentials in
+        // one header. The same vectorised fold shape, not a `char` search.
+        let inner_space = token.bytes().fold(false, |seen, b| seen | (b == b' '));
+        if token.is_empty() || inner_space {
             return Err(TokenError::Malformed.into());
         }
         Ok(token)
@@ -398,8 +405,9 @@ impl Auth {
         self.inner.sessions.csrf_form_token(body)
     }
 
-    /// The caller's verified, unrevoked access-token claims.
-    pub async fn bearer(&self, request: &impl Request) -> Result<Claims, AuthError> {
+    /// The caller's verified, unrevoked access-token claims, shared with the
+    /// verified-token cache (a cached token costs a reference count, not a copy).
+    pub async fn bearer(&self, request: &impl Request) -> Result<Arc<Claims>, AuthError> {
         let work = async {
             let token = self.bearer_token(request)?;
             self.inner.tokens.authenticate(token).await
@@ -408,10 +416,10 @@ impl Auth {
     }
 
     /// As [`Auth::bearer`], with caller-defined claims `E`.
-    pub async fn bearer_as<E: serde::de::DeserializeOwned + 'static>(
+    pub async fn bearer_as<E: serde::de::DeserializeOwned + Send + Sync + 'static>(
         &self,
         request: &impl Request,
-    ) -> Result<Claims<E>, AuthError> {
+    ) -> Result<Arc<Claims<E>>, AuthError> {
         let work = async {
             let token = self.bearer_token(request)?;
             self.inner.tokens.authenticate_as::<E>(token).await

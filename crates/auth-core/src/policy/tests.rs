@@ -420,7 +420,7 @@ fn auth_authorize_decides_on_the_injected_clock() {
 #[test]
 fn the_builders_role_table_is_empty_until_one_is_given() {
     use crate::token::{Claims, NoExtra, TokenType};
-    let admin = crate::Principal::Bearer(Claims {
+    let admin = crate::Principal::Bearer(std::sync::Arc::new(Claims {
         sub: "1".into(),
         exp: u64::MAX,
         iat: 0,
@@ -435,7 +435,7 @@ fn the_builders_role_table_is_empty_until_one_is_given() {
         scope: None,
         amr: vec![],
         extra: NoExtra {},
-    });
+    }));
     let build = |b: crate::AuthBuilder| {
         b.users(std::sync::Arc::new(crate::credential::MemoryUsers::new()))
             .build()

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::Claims;
 
@@ -90,9 +90,10 @@ struct Shard<V> {
     previous: HashMap<Box<str>, Entry<V>, TailState>,
 }
 
-/// The cache of verified tokens: our own access tokens' [`Claims`] by default, or any
-/// other verified value (a trusted issuer's claims).
-pub(crate) struct VerifiedCache<V = Claims> {
+/// The cache of verified tokens: our own access tokens' shared [`Claims`] by default, or
+/// any other verified value (a trusted issuer's claims). A hit hands out a clone of `V`:
+/// an `Arc`, so no claim is copied per request.
+pub(crate) struct VerifiedCache<V = Arc<Claims>> {
     shards: Vec<Mutex<Shard<V>>>,
     /// Entries per generation per shard.
     generation_cap: usize,

@@ -3,6 +3,7 @@
 //! for every rule, in order).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -14,17 +15,40 @@ use crate::error::TokenError;
 impl TokenService {
     /// Verifies an access token (see the module docs for every rule).
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify_access_shared(token).map(Arc::unwrap_or_clone)
+    }
+
+    /// As [`TokenService::verify_access`], the claims shared: a token found in the
+    /// verified-token cache costs a reference count, not a copy of its claims. What the
+    /// adapters' `Bearer` extractors hand out.
+    pub fn verify_access_shared(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         let Some(cache) = &self.inner.cache else {
-            return self.verify(token, TokenType::Access);
+            return self.verify(token, TokenType::Access).map(Arc::new);
         };
         if let Some(claims) = cache.get(token) {
             self.check_times(&claims)?;
             return Ok(claims);
         }
         let epoch = cache.epoch();
-        let claims = self.verify(token, TokenType::Access)?;
+        let claims = Arc::new(self.verify(token, TokenType::Access)?);
         cache.insert(token, &claims, epoch);
         Ok(claims)
+    }
+
+    /// As [`TokenService::verify_access_as`], the claims shared (see
+    /// [`TokenService::verify_access_shared`]; only [`NoExtra`] claims are cached).
+    pub fn verify_access_shared_as<E: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Arc<Claims<E>>, TokenError> {
+        if std::any::TypeId::of::<E>() == std::any::TypeId::of::<NoExtra>() {
+            let claims: Arc<dyn std::any::Any + Send + Sync> = self.verify_access_shared(token)?;
+            // E is NoExtra, so this is the identity; never fails.
+            return claims
+                .downcast::<Claims<E>>()
+                .map_err(|_| TokenError::Malformed);
+        }
+        self.verify(token, TokenType::Access).map(Arc::new)
     }
 
     /// Entries in the verified-token cache (0 when it is off).

@@ -214,19 +214,19 @@ impl TokenManager {
     }
 
     /// Verifies an access token and checks it against every revocation rule (one store
-    /// round trip).
-    pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = self.tokens.verify_access(token)?;
+    /// round trip). The claims are shared with the verified-token cache (no copy).
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        let claims = self.tokens.verify_access_shared(token)?;
         self.check(&claims).await?;
         Ok(claims)
     }
 
     /// As [`TokenManager::authenticate`], for tokens carrying caller-defined claims `E`.
-    pub async fn authenticate_as<E: serde::de::DeserializeOwned + 'static>(
+    pub async fn authenticate_as<E: serde::de::DeserializeOwned + Send + Sync + 'static>(
         &self,
         token: &str,
-    ) -> Result<Claims<E>, AuthError> {
-        let claims = self.tokens.verify_access_as::<E>(token)?;
+    ) -> Result<Arc<Claims<E>>, AuthError> {
+        let claims = self.tokens.verify_access_shared_as::<E>(token)?;
         self.check(&claims).await?;
         Ok(claims)
     }
