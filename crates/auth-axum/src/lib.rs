@@ -46,7 +46,7 @@
 //! # use axum::{Router, routing::get};
 //! #[derive(Clone)]
 //! struct AppState { db: u8 } // no `auth: Auth`
-//! async fn me(auth_axum::Bearer(claims): auth_axum::Bearer) -> String { claims.sub }
+//! async fn me(auth_axum::Bearer(claims): auth_axum::Bearer) -> String { claims.sub.clone() }
 //! let app: Router<()> = Router::new().route("/me", get(me)).with_state(AppState { db: 0 });
 //! ```
 //!

@@ -50,7 +50,7 @@
 //! let me = warp::path!("me")
 //!     .and(warp::get())
 //!     .and(auth_warp::bearer(auth.clone()))
-//!     .map(|claims: auth_core::token::Claims| warp::reply::json(&serde_json::json!({ "id": claims.sub })));
+//!     .map(|claims: std::sync::Arc<auth_core::token::Claims>| warp::reply::json(&serde_json::json!({ "id": claims.sub })));
 //! let publish = warp::path!("publish")
 //!     .and(warp::post())
 //!     .and(auth_warp::require_roles(auth.clone(), ["editor", "admin"]))
