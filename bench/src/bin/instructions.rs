@@ -110,11 +110,9 @@ fn main() {
         table(&rows)
     );
     println!("{text}");
-    if doc {
-        if let Err(e) = write_doc(&text) {
-            eprintln!("bench-instructions: {e}");
-            std::process::exit(1);
-        }
+    if doc && let Err(e) = write_doc(&text) {
+        eprintln!("bench-instructions: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -641,20 +641,8 @@ fn fastapi(opts: &Options) -> Result<(Server, Started), String> {
     if started.url.is_empty() {
         return Err("uvicorn printed no address".into());
     }
-    let addr = started.url.trim_start_matches("http://").to_string();
-    let body = post_form(
-        &addr,
-        "/token",
-        "grant_type=password&username=alice&password=password123",
-    )?;
-    let token = body
-        .split("\"access_token\":\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .ok_or_else(|| format!("no access_token in {body}"))?;
-    started
-        .headers
-        .insert("/me".into(), format!("Authorization: Bearer {token}"));
+    let bearer = password_bearer(&started.url)?;
+    started.headers.insert("/me".into(), bearer);
     let server = Server {
         framework: "FastAPI",
         binary: "uvicorn".into(),
@@ -667,6 +655,22 @@ fn fastapi(opts: &Options) -> Result<(Server, Started), String> {
         )],
     };
     Ok((server, started))
+}
+
+/// `Authorization: Bearer …` for alice, from a password grant (`POST /token`) on the
+/// server at `url` (the tutorial's app and our reference apps share the demo login).
+fn password_bearer(url: &str) -> Result<String, String> {
+    let body = post_form(
+        url.trim_start_matches("http://"),
+        "/token",
+        "grant_type=password&username=alice&password=password123",
+    )?;
+    let token = body
+        .split("\"access_token\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .ok_or_else(|| format!("no access_token in {body}"))?;
+    Ok(format!("Authorization: Bearer {token}"))
 }
 
 fn post_form(addr: &str, path: &str, body: &str) -> Result<String, String> {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use super::{Check, JWT_VS_BARE, Measure, Options, Started, parse_wrk, post_form};
+use super::{Check, JWT_VS_BARE, Measure, Options, Started, parse_wrk, password_bearer};
 
 /// The three apps: (framework, package and binary name).
 const APPS: [(&str, &str); 3] = [
@@ -112,18 +112,7 @@ fn measure_app(opts: &Options, framework: &'static str, binary: &str) -> Result<
     if started.url.is_empty() {
         return Err("printed no `listening on` line".into());
     }
-    let addr = started.url.trim_start_matches("http://");
-    let body = post_form(
-        addr,
-        "/token",
-        "grant_type=password&username=alice&password=password123",
-    )?;
-    let token = body
-        .split("\"access_token\":\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .ok_or_else(|| format!("no access_token in {body}"))?;
-    let bearer = format!("Authorization: Bearer {token}");
+    let bearer = password_bearer(&started.url)?;
     let health_url = format!("{}/health", started.url);
     let me_url = format!("{}/me", started.url);
     wrk_unpinned(&health_url, None, 1)?;
