@@ -443,6 +443,32 @@ struct Started {
     headers: BTreeMap<String, String>,
 }
 
+impl Started {
+    /// Guards `child` (stopped on drop whatever happens next) once it printed its
+    /// `listening on URL` line on stdout; the rest of its output is drained, so that it
+    /// never blocks on a full pipe.
+    fn listening(mut child: Child) -> Result<Self, String> {
+        let url = child.stdout.take().and_then(|out| {
+            let mut lines = BufReader::new(out).lines();
+            let url = lines.by_ref().map_while(Result::ok).find_map(|l| {
+                l.strip_prefix("listening on ")
+                    .map(|u| u.trim().to_string())
+            });
+            std::thread::spawn(move || for _ in lines {});
+            url
+        });
+        let started = Self {
+            child,
+            url: url.unwrap_or_default(),
+            headers: BTreeMap::new(),
+        };
+        if started.url.is_empty() {
+            return Err("printed no `listening on` line".into());
+        }
+        Ok(started)
+    }
+}
+
 impl Drop for Started {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -607,7 +633,7 @@ fn fastapi(opts: &Options) -> Result<(Server, Started), String> {
             python.display()
         ));
     }
-    let mut child = Command::new("taskset")
+    let child = Command::new("taskset")
         .arg("-c")
         .arg("0")
         .arg(&python)
@@ -623,24 +649,7 @@ fn fastapi(opts: &Options) -> Result<(Server, Started), String> {
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start uvicorn: {e}"))?;
-    let url = child.stdout.take().and_then(|out| {
-        BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.strip_prefix("listening on ")
-                    .map(|u| u.trim().to_string())
-            })
-    });
-    // From here the guard stops uvicorn whatever happens.
-    let mut started = Started {
-        child,
-        url: url.unwrap_or_default(),
-        headers: BTreeMap::new(),
-    };
-    if started.url.is_empty() {
-        return Err("uvicorn printed no address".into());
-    }
+    let mut started = Started::listening(child)?;
     let bearer = password_bearer(&started.url)?;
     started.headers.insert("/me".into(), bearer);
     let server = Server {

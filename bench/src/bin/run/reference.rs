@@ -6,9 +6,7 @@
 //! same process, once per round; each figure its best round. Target: `/me` ÷ `/health`
 //! ≥ 0.85 per framework.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use super::{Check, JWT_VS_BARE, Measure, Options, Started, parse_wrk, password_bearer};
@@ -79,7 +77,7 @@ fn build(opts: &Options) -> Result<(), String> {
 
 /// Starts one app (unpinned, memory store), logs alice in, and measures both routes.
 fn measure_app(opts: &Options, framework: &'static str, binary: &str) -> Result<RefRow, String> {
-    let mut child = Command::new(opts.bin_dir.join(binary))
+    let child = Command::new(opts.bin_dir.join(binary))
         .env("AUTH_BIND", "127.0.0.1:0")
         .env(
             "AUTH_JWT_SECRET",
@@ -93,25 +91,7 @@ fn measure_app(opts: &Options, framework: &'static str, binary: &str) -> Result<
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
-    let url = child.stdout.take().and_then(|out| {
-        let mut lines = BufReader::new(out).lines();
-        let url = lines.by_ref().map_while(Result::ok).find_map(|l| {
-            l.strip_prefix("listening on ")
-                .map(|u| u.trim().to_string())
-        });
-        // Keep draining, so that the app never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        url
-    });
-    // From here the guard stops the app whatever happens.
-    let started = Started {
-        child,
-        url: url.unwrap_or_default(),
-        headers: BTreeMap::new(),
-    };
-    if started.url.is_empty() {
-        return Err("printed no `listening on` line".into());
-    }
+    let started = Started::listening(child)?;
     let bearer = password_bearer(&started.url)?;
     let health_url = format!("{}/health", started.url);
     let me_url = format!("{}/me", started.url);
