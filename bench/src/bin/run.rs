@@ -564,15 +564,19 @@ fn wrk(
         // as errors.
         cmd.arg("-s").arg(s).arg("--timeout").arg("60s");
     }
-    let out = cmd
-        .arg(url)
-        .output()
-        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    cmd.arg(url);
+    run_wrk(&mut cmd, script.is_none())
+}
+
+/// Runs a prepared `wrk` command and parses its report (`strict`: any non-2xx answer or
+/// socket error fails the measurement).
+fn run_wrk(cmd: &mut Command, strict: bool) -> Result<Measure, String> {
+    let out = cmd.output().map_err(|e| format!("cannot run wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
         return Err(format!("wrk failed: {text}"));
     }
-    parse_wrk(&text, script.is_none())
+    parse_wrk(&text, strict)
 }
 
 fn parse_wrk(text: &str, strict: bool) -> Result<Measure, String> {
@@ -1632,8 +1636,8 @@ fn wrk_chains(
         return Err("no refresh tokens announced".into());
     }
     let n = tokens.len();
-    let out = Command::new("taskset")
-        .args(["-c", "1", "wrk", "--latency"])
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "wrk", "--latency"])
         .arg(format!("-t{n}"))
         .arg(format!("-c{n}"))
         .arg(format!("-d{seconds}s"))
@@ -1641,14 +1645,8 @@ fn wrk_chains(
         .arg(script)
         .arg(url)
         .arg("--")
-        .args(tokens)
-        .output()
-        .map_err(|e| format!("cannot run wrk: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    if !out.status.success() {
-        return Err(format!("wrk failed: {text}"));
-    }
-    parse_wrk(&text, true)
+        .args(tokens);
+    run_wrk(&mut cmd, true)
 }
 
 fn stores_report(

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 
-use super::{Check, JWT_VS_BARE, Measure, Options, Started, parse_wrk, password_bearer};
+use super::{Check, JWT_VS_BARE, Measure, Options, Started, password_bearer, run_wrk};
 
 /// The three apps: (framework, package and binary name).
 const APPS: [(&str, &str); 3] = [
@@ -131,15 +131,8 @@ fn wrk_unpinned(url: &str, header: Option<&str>, seconds: u64) -> Result<Measure
     if let Some(h) = header {
         cmd.arg("-H").arg(h);
     }
-    let out = cmd
-        .arg(url)
-        .output()
-        .map_err(|e| format!("cannot run wrk: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    if !out.status.success() {
-        return Err(format!("wrk failed: {text}"));
-    }
-    parse_wrk(&text, true)
+    cmd.arg(url);
+    run_wrk(&mut cmd, true)
 }
 
 /// One check per app: `/me` ÷ `/health` ≥ 0.85.
