@@ -20,15 +20,13 @@ pub(crate) fn new_id() -> String {
 /// on every cookie request).
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
-    out
+    let digit = |n: u8| DIGITS.get(usize::from(n)).copied().unwrap_or(b'0');
+    let out: Vec<u8> = bytes
+        .iter()
+        .flat_map(|b| [digit(b >> 4), digit(b & 0x0f)])
+        .collect();
+    // Only ASCII digits and letters were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

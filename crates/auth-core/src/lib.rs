@@ -71,6 +71,7 @@ mod form;
 pub mod grpc;
 pub mod http;
 mod ids;
+mod keyed_hash;
 pub mod mfa;
 #[cfg(feature = "passkeys")]
 pub mod passkey;

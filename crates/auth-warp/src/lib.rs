@@ -196,9 +196,20 @@ pub fn with_auth(auth: Auth) -> impl Filter<Extract = (Auth,), Error = Infallibl
     warp::any().map(move || auth.clone())
 }
 
+/// The query string, `None` without one. Not `warp::query::raw()`: it rejects a request
+/// without a query string, which costs a boxed rejection on nearly every request. The
+/// pairs are decoded here and encoded again, so the core parses the same pairs (in order,
+/// repeated names kept) that it would from the raw string; an empty query is `None`,
+/// which the core reads as it reads `Some("")`.
 fn optional_query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    warp::query::raw()
-        .map(Some)
+    warp::query::<Vec<(String, String)>>()
+        .map(|pairs: Vec<(String, String)>| {
+            (!pairs.is_empty()).then(|| {
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish()
+            })
+        })
         .or(warp::any().map(|| None))
         .unify()
 }
@@ -267,16 +278,32 @@ pub fn optional_authenticated(
 pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Rejection> + Clone {
     let wanted = {
         let auth = auth.clone();
-        view().and_then(move |view: RequestView| {
-            let wanted = auth.csrf_form_wanted(&view);
-            async move {
-                if wanted {
-                    Ok(view)
-                } else {
-                    Err(warp::reject::not_found())
+        let possible = auth.clone();
+        // A safe method never reads the form: leave before copying the request's headers
+        // into a view (the `or` below builds the one view such a request needs).
+        warp::method()
+            .and_then(move |method: Method| {
+                let possible = possible.csrf_form_possible(method.as_str());
+                async move {
+                    if possible {
+                        Ok(())
+                    } else {
+                        Err(warp::reject::not_found())
+                    }
                 }
-            }
-        })
+            })
+            .untuple_one()
+            .and(view())
+            .and_then(move |view: RequestView| {
+                let wanted = auth.csrf_form_wanted(&view);
+                async move {
+                    if wanted {
+                        Ok(view)
+                    } else {
+                        Err(warp::reject::not_found())
+                    }
+                }
+            })
     };
     // Read up to the adapters' body limit: the core refuses a form over
     // MAX_CSRF_FORM_BYTES with its 400 (a smaller limit here would drop the body and

@@ -179,12 +179,26 @@ pub(crate) struct AuthParts {
     pub(crate) passkeys: Option<Arc<crate::passkey::RelyingParty>>,
 }
 
-/// Everything an adapter needs. Cheap to clone.
+/// [`AuthParts`] and what is derived from them once.
+#[derive(Debug)]
+struct Shared {
+    parts: AuthParts,
+    /// [`Auth::private_headers`]' answer for credentialed requests, built once.
+    private: [(&'static str, String); 2],
+}
+
+impl std::ops::Deref for Shared {
+    type Target = AuthParts;
+    fn deref(&self) -> &AuthParts {
+        &self.parts
+    }
+}
+
+/// Everything an adapter needs. Cheap to clone: one reference count (warp clones its
+/// filters, and the `Auth` in each, for every request).
 #[derive(Debug, Clone)]
 pub struct Auth {
-    inner: Arc<AuthParts>,
-    /// [`Auth::private_headers`]' answer for credentialed requests, built once.
-    private: Arc<[(&'static str, String); 2]>,
+    inner: Arc<Shared>,
 }
 
 /// An optional credential's outcome: `Ok(None)` only when the request sent no
@@ -213,8 +227,10 @@ impl Auth {
     pub(crate) fn new(parts: AuthParts) -> Self {
         let vary = format!("Authorization, Cookie, {}", parts.api_keys.config().header);
         Self {
-            inner: Arc::new(parts),
-            private: Arc::new([("cache-control", "no-store".into()), ("vary", vary)]),
+            inner: Arc::new(Shared {
+                parts,
+                private: [("cache-control", "no-store".into()), ("vary", vary)],
+            }),
         }
     }
 
@@ -365,7 +381,7 @@ impl Auth {
     /// replacing `Cache-Control` and appending to any `Vary` the app set.
     pub fn private_headers(&self, request: &impl Request) -> &[(&'static str, String)] {
         if self.carries_credentials(request) {
-            &self.private[..]
+            &self.inner.private[..]
         } else {
             &[]
         }
@@ -382,7 +398,7 @@ impl Auth {
                     .query()
                     .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == param))
             })
-            || self.inner.sessions.presented_id(request).is_some()
+            || self.inner.sessions.presented_id_ref(request).is_some()
     }
 
     /// Whether `POST /login` may start a session for this request (login CSRF): `true`
@@ -397,6 +413,13 @@ impl Auth {
     /// ([`SessionManager::csrf_form_wanted`]); adapters read the body only then.
     pub fn csrf_form_wanted(&self, request: &impl Request) -> bool {
         self.inner.sessions.csrf_form_wanted(request)
+    }
+
+    /// Whether a request with this method could need its form body for the CSRF check at
+    /// all (an unsafe method): `false` lets an adapter skip building the view that
+    /// [`Auth::csrf_form_wanted`] reads. `csrf_form_wanted` is `false` whenever this is.
+    pub fn csrf_form_possible(&self, method: &str) -> bool {
+        !crate::request::is_safe_method(method)
     }
 
     /// The `csrf_token` field of a form body ([`SessionManager::csrf_form_token`]), for
@@ -511,7 +534,9 @@ impl Auth {
                     AuthScheme::Bearer
                 }
             }
-            Err(_) if self.inner.sessions.presented_id(request).is_some() => AuthScheme::Session,
+            Err(_) if self.inner.sessions.presented_id_ref(request).is_some() => {
+                AuthScheme::Session
+            }
             Err(_) => AuthScheme::Bearer,
         }
     }

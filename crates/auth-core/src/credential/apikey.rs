@@ -88,6 +88,11 @@ pub struct ApiKeyConfig {
     /// Accept keys not in the generated format (pre-existing keys); they are still looked
     /// up only by digest. Default `false`.
     pub allow_legacy: bool,
+    /// How many keys' digests are remembered once a key has been found in the store, so
+    /// that its later requests need neither the checksum nor the digest computed again
+    /// (default 10 000; 0 turns it off). The store is still asked on every request, so a
+    /// revoked key is refused at once.
+    pub digest_cache: usize,
 }
 
 impl Default for ApiKeyConfig {
@@ -97,6 +102,7 @@ impl Default for ApiKeyConfig {
             header: "x-api-key".into(),
             query_param: None,
             allow_legacy: false,
+            digest_cache: 10_000,
         }
     }
 }
@@ -126,6 +132,12 @@ impl ApiKeyConfig {
         self.allow_legacy = on;
         self
     }
+
+    /// Sets how many found keys' digests are remembered (0 turns the cache off).
+    pub fn digest_cache(mut self, entries: usize) -> Self {
+        self.digest_cache = entries;
+        self
+    }
 }
 
 /// A newly generated key: show `key` to its owner once, store `record`.
@@ -143,6 +155,21 @@ pub struct ApiKeys {
     config: ApiKeyConfig,
     store: Arc<dyn ApiKeyStore>,
     clock: Arc<dyn Clock>,
+    digests: Option<Arc<DigestCache>>,
+}
+
+/// Key → its digest, for keys the store has known: a memo of a pure function (the
+/// checksum check and SHA-256), in the verified-token cache's bounded two-generation
+/// maps, hashed by a per-process random key. Only keys found in the store enter, so junk
+/// never evicts them; an entry can never be stale, only evicted.
+struct DigestCache(crate::token::cache::VerifiedCache<KeyDigest>);
+
+impl std::fmt::Debug for DigestCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestCache")
+            .field("held", &self.0.len())
+            .finish()
+    }
 }
 
 /// SHA-256 of a key.
@@ -184,16 +211,25 @@ impl ApiKeys {
                 reason: "use 1 to 16 letters, digits or underscores, e.g. `ak_`".into(),
             });
         }
+        let digests = crate::token::cache::VerifiedCache::new(config.digest_cache)
+            .map(|c| Arc::new(DigestCache(c)));
         Ok(Self {
             config,
             store,
             clock,
+            digests,
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &ApiKeyConfig {
         &self.config
+    }
+
+    /// Digests held in the cache.
+    #[cfg(test)]
+    pub(crate) fn cached_digests(&self) -> usize {
+        self.digests.as_ref().map_or(0, |c| c.0.len())
     }
 
     /// A fresh key and the record to store for it (not stored yet: see [`ApiKeys::create`]).
@@ -283,13 +319,20 @@ impl ApiKeys {
     /// The record of a valid, unexpired, unrevoked key; [`AuthError::InvalidApiKey`]
     /// otherwise (malformed keys without a store call).
     pub async fn verify(&self, key: &str) -> Result<ApiKeyRecord, AuthError> {
-        if !self.well_formed(key) {
-            return Err(AuthError::InvalidApiKey);
-        }
-        let d = digest(key);
+        let cached = self.digests.as_ref().and_then(|c| c.0.get(key));
+        let d = match cached {
+            Some(d) => d,
+            None if self.well_formed(key) => digest(key),
+            None => return Err(AuthError::InvalidApiKey),
+        };
         let record = self.store.find(&d).await?.ok_or(AuthError::InvalidApiKey)?;
         if !bool::from(record.digest.ct_eq(&d)) || record.revoked {
             return Err(AuthError::InvalidApiKey);
+        }
+        if cached.is_none()
+            && let Some(cache) = &self.digests
+        {
+            cache.0.insert(key, &d, cache.0.epoch());
         }
         if record
             .expires

@@ -646,6 +646,52 @@ async fn expired_and_revoked_keys_are_refused() {
 }
 
 #[tokio::test]
+async fn a_found_keys_digest_is_remembered_but_the_store_decides_every_time() {
+    for cache in [10_000, 0] {
+        let (k, store, _) = keys(ApiKeyConfig::default().digest_cache(cache));
+        let key = k.create("ci", "alice", vec![], None).await.unwrap().key;
+        // Neither junk nor a well-formed key the store does not know enters the cache.
+        let unknown = keys(ApiKeyConfig::default())
+            .0
+            .generate("x", "y", vec![], None)
+            .key;
+        for probe in [unknown.as_str(), "ak_junk", ""] {
+            for _ in 0..3 {
+                assert!(matches!(
+                    k.verify(probe).await,
+                    Err(AuthError::InvalidApiKey)
+                ));
+            }
+        }
+        assert_eq!(k.cached_digests(), 0, "cache {cache}");
+        for _ in 0..3 {
+            assert_eq!(k.verify(&key).await.unwrap().owner, "alice");
+        }
+        assert_eq!(k.cached_digests(), usize::from(cache > 0), "cache {cache}");
+        // The cache compares whole keys: one character off is another (malformed) key.
+        let mut off = key.clone();
+        let last = off.pop().unwrap();
+        off.push(if last == 'a' { 'b' } else { 'a' });
+        assert!(matches!(
+            k.verify(&off).await,
+            Err(AuthError::InvalidApiKey)
+        ));
+        // Revoked in the store: refused at the next request, cached or not.
+        let finds = store.finds.load(Ordering::SeqCst);
+        assert!(store.revoke(&digest(&key)).await.unwrap());
+        assert!(matches!(
+            k.verify(&key).await,
+            Err(AuthError::InvalidApiKey)
+        ));
+        assert_eq!(
+            store.finds.load(Ordering::SeqCst),
+            finds + 1,
+            "the store decided"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_contracts_legacy_demo_keys_work_when_allowed() {
     let (k, _, _) = keys(ApiKeyConfig {
         allow_legacy: true,

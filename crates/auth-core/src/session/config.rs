@@ -60,6 +60,12 @@ impl SessionConfig {
         self
     }
 
+    /// Sets how many session ids' store keys are remembered (0 turns the cache off).
+    pub fn key_cache(mut self, entries: usize) -> Self {
+        self.key_cache = entries;
+        self
+    }
+
     /// Sets the origins allowed besides the app's own (`scheme://host[:port]`).
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where

@@ -69,6 +69,24 @@ pub const MAX_CSRF_FORM_BYTES: usize = 16 * 1024;
 
 /// Length of a session id: 32 random bytes in unpadded base64url.
 const ID_LEN: usize = 43;
+/// Whether a byte may appear in a session id (base64url): a table, as this runs for
+/// every byte of every presented id.
+fn is_id_byte(b: u8) -> bool {
+    // Built at compile time: an index out of bounds would fail the build, not a request.
+    #[allow(clippy::indexing_slicing)]
+    const TABLE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            t[i] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+            i += 1;
+        }
+        t
+    };
+    TABLE.get(usize::from(b)).copied().unwrap_or(false)
+}
+
 /// `Cookie` headers larger than this (all of them together) are not read.
 pub const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
 
@@ -110,6 +128,11 @@ pub struct SessionConfig {
     /// and on `POST /login`, besides the app's own (see [`OriginPolicy`]). Compared by
     /// scheme, host and port. Default: none.
     pub allowed_origins: Vec<String>,
+    /// How many session ids' store keys (their SHA-256) are remembered, so that a
+    /// session's later requests need no digest (default 10 000; 0 turns it off). Only ids
+    /// of live sessions enter; the store is still asked on every request, so an ended
+    /// session ends at once.
+    pub key_cache: usize,
 }
 
 impl Default for SessionConfig {
@@ -125,6 +148,7 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(1800),
             touch_interval: Duration::from_secs(60),
             allowed_origins: Vec::new(),
+            key_cache: 10_000,
         }
     }
 }
@@ -238,6 +262,21 @@ pub struct SessionManager {
     clock: Arc<dyn Clock>,
     data: Option<Arc<dyn SessionData>>,
     users: Option<Arc<dyn crate::credential::UserStore>>,
+    keys: Option<Arc<KeyCache>>,
+}
+
+/// Session id → its store key, for ids of live sessions: the same bounded, two-generation
+/// cache as the verified-token cache (hashed by a per-process random key, so a probe
+/// cannot aim at another id's bucket). A pure function is memoised: an entry can never be
+/// stale, only evicted.
+struct KeyCache(crate::token::cache::VerifiedCache<Arc<str>>);
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("held", &self.0.len())
+            .finish()
+    }
 }
 
 /// A team's per-session data (its `tenant_id`, say), attached when a session starts: by
@@ -283,6 +322,8 @@ impl SessionManager {
         } else {
             config.cookie_name.clone()
         };
+        let keys = crate::token::cache::VerifiedCache::new(config.key_cache)
+            .map(|c| Arc::new(KeyCache(c)));
         Ok(Self {
             config: Arc::new(config),
             cookie_name: cookie_name.into(),
@@ -291,6 +332,7 @@ impl SessionManager {
             clock,
             data: None,
             users: None,
+            keys,
         })
     }
 
@@ -348,6 +390,28 @@ impl SessionManager {
         &self.config
     }
 
+    /// The store key of `id`, from the key cache when the id was seen before; whether it
+    /// was.
+    fn key_of(&self, id: &str) -> (String, bool) {
+        match self.keys.as_ref().and_then(|c| c.0.get(id)) {
+            Some(key) => (String::from(&*key), true),
+            None => (session_key(id), false),
+        }
+    }
+
+    /// Store keys held in the key cache.
+    #[cfg(test)]
+    pub(crate) fn cached_keys(&self) -> usize {
+        self.keys.as_ref().map_or(0, |c| c.0.len())
+    }
+
+    /// Remembers the store key of a live session's id.
+    fn remember_key(&self, id: &str, key: &str) {
+        if let Some(cache) = &self.keys {
+            cache.0.insert(id, &Arc::from(key), cache.0.epoch());
+        }
+    }
+
     fn cookie(&self, value: &str, max_age: Duration) -> String {
         let mut c = Cookie::build((self.cookie_name.to_string(), value.to_string()))
             .http_only(true)
@@ -376,28 +440,43 @@ impl SessionManager {
     /// The session id the request carries in our cookie, if exactly one well-formed one.
     /// Junk, duplicates, oversized or non-UTF-8 cookie headers give `None`, never a panic.
     pub fn presented_id(&self, request: &impl Request) -> Option<String> {
+        self.presented_id_ref(request).map(str::to_owned)
+    }
+
+    /// As [`SessionManager::presented_id`], borrowed from the request: this runs on every
+    /// request (the session extractors, and the private-response headers of every
+    /// response), so it neither allocates nor builds a `Cookie` per pair. Pairs are split
+    /// at `;` and at their first `=`, with spaces and tabs around names and values
+    /// ignored (RFC 6265 §5.2); a pair without `=` is skipped, as the `cookie` crate does.
+    pub(crate) fn presented_id_ref<'r>(&self, request: &'r impl Request) -> Option<&'r str> {
         let mut total = 0usize;
-        let mut found: Option<String> = None;
+        let mut found: Option<&'r [u8]> = None;
+        let name = self.cookie_name.as_bytes();
         for raw in request.header_values("cookie") {
             total += raw.len();
             if total > MAX_COOKIE_HEADER_BYTES {
                 return None;
             }
-            let text = std::str::from_utf8(raw).ok()?;
-            for cookie in Cookie::split_parse(text).flatten() {
-                if cookie.name() == &*self.cookie_name {
-                    if found.is_some() {
-                        return None; // two values: ambiguous (cookie tossing); trust neither
-                    }
-                    found = Some(cookie.value().to_string());
+            // A header that is not UTF-8 is junk as a whole, as before.
+            std::str::from_utf8(raw).ok()?;
+            for pair in raw.split(|b| *b == b';') {
+                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+                    continue;
+                };
+                let (n, v) = pair.split_at(eq);
+                if n.trim_ascii() != name {
+                    continue;
                 }
+                if found.is_some() {
+                    return None; // two values: ambiguous (cookie tossing); trust neither
+                }
+                // `v` starts with the `=`.
+                found = Some(v.get(1..).unwrap_or_default().trim_ascii());
             }
         }
-        found.filter(|v| {
-            v.len() == ID_LEN
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        let id = found
+            .filter(|v| v.len() == ID_LEN && v.iter().fold(true, |ok, b| ok & is_id_byte(*b)))?;
+        std::str::from_utf8(id).ok()
     }
 
     /// Starts a session for `user`, destroying any session the request presented
@@ -421,8 +500,8 @@ impl SessionManager {
         amr: &[&str],
         request: &impl Request,
     ) -> Result<StartedSession, AuthError> {
-        if let Some(old) = self.presented_id(request) {
-            self.store.remove_session(&session_key(&old)).await?;
+        if let Some(old) = self.presented_id_ref(request) {
+            self.store.remove_session(&session_key(old)).await?;
         }
         let now = self.clock.unix_seconds();
         let id = random_b64::<32>();
@@ -440,6 +519,7 @@ impl SessionManager {
         };
         let key = session_key(&id);
         self.store.insert_session(&key, &record).await?;
+        self.remember_key(&id, &key);
         Ok(StartedSession {
             session: Session { key, record },
             set_cookie: self.cookie(&id, self.config.absolute_timeout),
@@ -450,15 +530,18 @@ impl SessionManager {
     /// The request's live session, if any: checks both timeouts and slides the idle
     /// expiry (writing at most once per `touch_interval`).
     pub async fn load(&self, request: &impl Request) -> Result<Option<Session>, AuthError> {
-        let Some(id) = self.presented_id(request) else {
+        let Some(id) = self.presented_id_ref(request) else {
             return Ok(None);
         };
-        let key = session_key(&id);
+        let (key, known) = self.key_of(id);
         let loaded =
             crate::telemetry::store_call("load_session", self.store.load_session(&key)).await?;
         let Some(mut record) = loaded else {
             return Ok(None);
         };
+        if !known {
+            self.remember_key(id, &key);
+        }
         let now = self.clock.unix_seconds();
         let absolute = record.created + self.config.absolute_timeout.as_secs();
         let idle_end = record.last_seen + self.config.idle_timeout.as_secs();
@@ -551,7 +634,7 @@ impl SessionManager {
             && request.header_values("authorization").next().is_none()
             && request.header_values("x-csrf-token").next().is_none()
             && crate::form::is_form(request.content_type())
-            && self.presented_id(request).is_some()
+            && self.presented_id_ref(request).is_some()
     }
 
     /// The `csrf_token` field of a form body, for the adapter to present as the

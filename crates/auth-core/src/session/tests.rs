@@ -13,6 +13,21 @@ fn manager(config: SessionConfig) -> Result<SessionManager, ConfigError> {
     SessionManager::new(config, Arc::new(MemoryStore::new()), Arc::new(SystemClock))
 }
 
+/// A session of user "1" started on `m`, and its id as the cookie carries it.
+async fn start_one(m: &SessionManager) -> (StartedSession, String) {
+    let s = m
+        .start(
+            &suite::user("1"),
+            serde_json::Value::Null,
+            &SimpleRequest::new(),
+        )
+        .await
+        .unwrap();
+    let cookie = s.set_cookie.split(';').next().unwrap();
+    let id = cookie.split_once('=').unwrap().1.to_string();
+    (s, id)
+}
+
 crate::session_suite!(async { Arc::new(MemoryStore::new()) as Arc<dyn StateStore> });
 
 #[tokio::test]
@@ -20,23 +35,7 @@ async fn ids_are_256_bit_url_safe_and_unique() {
     let m = manager(SessionConfig::default()).unwrap();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..1000 {
-        let s = m
-            .start(
-                &suite::user("1"),
-                serde_json::Value::Null,
-                &SimpleRequest::new(),
-            )
-            .await
-            .unwrap();
-        let id = s
-            .set_cookie
-            .split(';')
-            .next()
-            .unwrap()
-            .split_once('=')
-            .unwrap()
-            .1
-            .to_string();
+        let (s, id) = start_one(&m).await;
         assert_eq!(id.len(), 43, "32 bytes of base64url");
         assert!(
             id.bytes()
@@ -50,14 +49,7 @@ async fn ids_are_256_bit_url_safe_and_unique() {
 #[tokio::test]
 async fn the_cookie_has_secure_defaults() {
     let m = manager(SessionConfig::default()).unwrap();
-    let s = m
-        .start(
-            &suite::user("1"),
-            serde_json::Value::Null,
-            &SimpleRequest::new(),
-        )
-        .await
-        .unwrap();
+    let (s, _) = start_one(&m).await;
     let c = &s.set_cookie;
     assert!(c.starts_with("session_id="), "{c}");
     for attr in [
@@ -80,14 +72,7 @@ async fn the_host_prefix_forces_secure_root_path_and_no_domain() {
     })
     .unwrap();
     assert_eq!(m.cookie_name(), "__Host-session_id");
-    let s = m
-        .start(
-            &suite::user("1"),
-            serde_json::Value::Null,
-            &SimpleRequest::new(),
-        )
-        .await
-        .unwrap();
+    let (s, _) = start_one(&m).await;
     assert!(s.set_cookie.starts_with("__Host-session_id="));
     assert!(
         s.set_cookie.contains("; Secure")
@@ -178,23 +163,7 @@ fn insecure_cookie_settings_are_refused_at_configuration() {
 #[tokio::test]
 async fn junk_cookie_headers_are_not_authenticated_and_never_panic() {
     let m = manager(SessionConfig::default()).unwrap();
-    let s = m
-        .start(
-            &suite::user("1"),
-            serde_json::Value::Null,
-            &SimpleRequest::new(),
-        )
-        .await
-        .unwrap();
-    let id = s
-        .set_cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_string();
+    let (_, id) = start_one(&m).await;
     let valid = SimpleRequest::new().header("cookie", format!("theme=dark; session_id={id}; x=1"));
     assert!(
         m.load(&valid).await.unwrap().is_some(),
@@ -235,6 +204,29 @@ async fn junk_cookie_headers_are_not_authenticated_and_never_panic() {
     assert!(m.load(&twice).await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn a_live_sessions_key_is_remembered_but_the_store_decides_every_time() {
+    for cache in [10_000, 0] {
+        let m = manager(SessionConfig::default().key_cache(cache)).unwrap();
+        // An id without a live session never enters the cache.
+        let unknown =
+            SimpleRequest::new().header("cookie", format!("session_id={}", "A".repeat(43)));
+        assert!(m.load(&unknown).await.unwrap().is_none());
+        assert_eq!(m.cached_keys(), 0, "cache {cache}");
+        let (started, id) = start_one(&m).await;
+        let req = SimpleRequest::new().header("cookie", format!("session_id={id}"));
+        for _ in 0..3 {
+            let s = m.load(&req).await.unwrap().unwrap();
+            assert_eq!(s.key, session_key(&id), "cache {cache}");
+            assert_eq!(s.record.user_id, "1");
+        }
+        assert_eq!(m.cached_keys(), usize::from(cache > 0), "cache {cache}");
+        // Ended in the store: gone at the next request, cached or not.
+        m.end(&started.session).await.unwrap();
+        assert!(m.load(&req).await.unwrap().is_none(), "cache {cache}");
+    }
+}
+
 #[test]
 fn a_cookie_value_cannot_inject_attributes() {
     // Values are always 43 base64url characters from the CSPRNG; and a presented value
@@ -273,14 +265,7 @@ async fn configured_allowed_origins_are_allowed_besides_the_own_one() {
         ..SessionConfig::default()
     })
     .unwrap();
-    let s = m
-        .start(
-            &suite::user("1"),
-            serde_json::Value::Null,
-            &SimpleRequest::new(),
-        )
-        .await
-        .unwrap();
+    let (s, _) = start_one(&m).await;
     let session = m.require(&suite::with_cookie(&s.set_cookie)).await.unwrap();
     let req = |origin: &str| {
         suite::with_cookie(&s.set_cookie)
@@ -378,14 +363,7 @@ async fn sliding_a_session_reads_the_user_again() {
 #[tokio::test]
 async fn a_session_keeps_the_methods_it_was_started_with() {
     let m = manager(SessionConfig::default()).unwrap();
-    let plain = m
-        .start(
-            &suite::user("1"),
-            serde_json::Value::Null,
-            &SimpleRequest::new(),
-        )
-        .await
-        .unwrap();
+    let (plain, _) = start_one(&m).await;
     assert!(plain.session.record.amr.is_empty());
     let hwk = m
         .start_with_amr(

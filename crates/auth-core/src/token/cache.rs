@@ -14,80 +14,23 @@
 //! attacker's to choose; a probe with any other string only misses.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use super::Claims;
+use crate::keyed_hash::KeyedState;
 
 const SHARDS: usize = 16;
 
 /// Bytes of the token's end that are hashed.
 const TAIL: usize = 32;
 
-/// A randomly keyed hash of the last [`TAIL`] bytes of what is hashed (and its length).
-#[derive(Debug, Clone, Copy)]
-struct TailState {
-    k0: u64,
-    k1: u64,
-}
-
-impl TailState {
-    fn random() -> Self {
-        let mut k = [0u8; 16];
-        rand::fill(&mut k);
-        let (a, b) = k.split_at(8);
-        Self {
-            k0: u64::from_le_bytes(a.try_into().unwrap_or_default()),
-            k1: u64::from_le_bytes(b.try_into().unwrap_or_default()),
-        }
-    }
-}
-
-impl BuildHasher for TailState {
-    type Hasher = TailHasher;
-    fn build_hasher(&self) -> TailHasher {
-        TailHasher {
-            h: self.k0,
-            k1: self.k1,
-        }
-    }
-}
-
-struct TailHasher {
-    h: u64,
-    k1: u64,
-}
-
-impl Hasher for TailHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let tail = bytes.rchunks(TAIL).next().unwrap_or_default();
-        let mut h = self.h ^ (bytes.len() as u64);
-        for chunk in tail.chunks(8) {
-            let mut word = [0u8; 8];
-            for (w, b) in word.iter_mut().zip(chunk) {
-                *w = *b;
-            }
-            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            h ^= h >> 29;
-        }
-        self.h = h;
-    }
-
-    fn finish(&self) -> u64 {
-        // MurmurHash3's finaliser: every bit of the state reaches every output bit.
-        let mut h = self.h ^ self.k1;
-        h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
-
 /// Verified claims with the key epoch they were verified under.
 type Entry<V> = (V, u64);
 
 struct Shard<V> {
-    current: HashMap<Box<str>, Entry<V>, TailState>,
-    previous: HashMap<Box<str>, Entry<V>, TailState>,
+    current: HashMap<Box<str>, Entry<V>, KeyedState>,
+    previous: HashMap<Box<str>, Entry<V>, KeyedState>,
 }
 
 /// The cache of verified tokens: our own access tokens' shared [`Claims`] by default, or
@@ -99,7 +42,7 @@ pub(crate) struct VerifiedCache<V = Arc<Claims>> {
     generation_cap: usize,
     /// Picks the shard; keyed apart from the maps' own hasher, so that the keys of one
     /// shard still spread over all of its map's buckets.
-    shard_hasher: TailState,
+    shard_hasher: KeyedState,
     /// Bumped when keys are replaced: entries verified under an older epoch are never
     /// served, even one a verification in flight during the replacement inserts late.
     epoch: std::sync::atomic::AtomicU64,
@@ -111,7 +54,7 @@ impl<V: Clone> VerifiedCache<V> {
         if capacity == 0 {
             return None;
         }
-        let map_hasher = TailState::random();
+        let map_hasher = KeyedState::random(TAIL);
         let empty = || HashMap::with_hasher(map_hasher);
         Some(Self {
             shards: (0..SHARDS)
@@ -123,7 +66,7 @@ impl<V: Clone> VerifiedCache<V> {
                 })
                 .collect(),
             generation_cap: (capacity / SHARDS / 2).max(1),
-            shard_hasher: TailState::random(),
+            shard_hasher: KeyedState::random(TAIL),
             epoch: std::sync::atomic::AtomicU64::new(0),
         })
     }

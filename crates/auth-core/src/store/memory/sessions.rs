@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{MemoryStore, SweepClock, lock, sweep_due};
 use crate::error::StoreError;
+use crate::keyed_hash::KeyedState;
 use crate::store::{SessionRecord, Sessions};
 
 /// Bytes behind a 64-hex key or a 43-character base64url token, or the text itself.
@@ -32,20 +33,22 @@ enum Packed {
 impl Packed {
     fn key(text: &str) -> Self {
         let bytes = text.as_bytes();
-        let mut out = [0u8; 32];
-        let lower_hex = bytes.len() == 64
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
-        if lower_hex {
+        if bytes.len() == 64 {
+            // One pass: decode every pair, and note any byte that is not a lower-case
+            // hex digit (its table entry has the high bits set).
+            let mut out = [0u8; 32];
+            let mut bad = 0u8;
             for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 let (hi, lo) = match pair {
                     [hi, lo] => (nibble(*hi), nibble(*lo)),
-                    _ => (0, 0),
+                    _ => (NOT_HEX, NOT_HEX),
                 };
-                *o = (hi << 4) | lo;
+                bad |= hi | lo;
+                *o = (hi << 4) | (lo & 0x0f);
             }
-            return Self::Hex(out);
+            if bad & NOT_HEX == 0 {
+                return Self::Hex(out);
+            }
         }
         Self::Text(text.into())
     }
@@ -64,18 +67,37 @@ impl Packed {
     fn text(&self) -> String {
         match self {
             Self::Hex(b) => crate::ids::hex(b),
-            Self::B64(b) => URL_SAFE_NO_PAD.encode(b),
+            Self::B64(b) => {
+                // Into a buffer of the exact size: no growth, one allocation.
+                let mut out = [0u8; 43];
+                match URL_SAFE_NO_PAD.encode_slice(b, &mut out) {
+                    Ok(43) => std::str::from_utf8(&out)
+                        .map(str::to_owned)
+                        .unwrap_or_default(),
+                    _ => URL_SAFE_NO_PAD.encode(b),
+                }
+            }
             Self::Text(t) => t.to_string(),
         }
     }
 }
 
-fn nibble(c: u8) -> u8 {
-    if c.is_ascii_digit() {
-        c - b'0'
-    } else {
-        c.wrapping_sub(b'a').wrapping_add(10)
+/// A lower-case hex digit's value; `NOT_HEX` for any other byte. Built at compile time:
+/// an index out of bounds would fail the build, not a request.
+#[allow(clippy::indexing_slicing)]
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
     }
+    table
+};
+const NOT_HEX: u8 = 0xf0;
+
+fn nibble(c: u8) -> u8 {
+    HEX_VALUES.get(usize::from(c)).copied().unwrap_or(NOT_HEX)
 }
 
 fn secs(t: u64) -> u32 {
@@ -98,7 +120,7 @@ struct Held {
 impl Held {
     fn record(&self) -> SessionRecord {
         SessionRecord {
-            user_id: self.user.to_string(),
+            user_id: String::from(&*self.user),
             roles: self.roles.to_vec(),
             created: u64::from(self.created),
             last_seen: u64::from(self.last_seen),
@@ -121,7 +143,10 @@ impl Held {
 /// The sessions' maps.
 #[derive(Debug, Default)]
 pub(super) struct SessionState {
-    by_key: HashMap<Packed, Held>,
+    /// Keyed by digests (the session module's keys), hashed by a random-keyed hash
+    /// rather than SipHash: a key is the SHA-256 of a server-chosen id, so no caller can
+    /// aim keys at one bucket.
+    by_key: HashMap<Packed, Held, KeyedState>,
     /// Each user's session keys.
     by_user: HashMap<Arc<str>, Vec<Packed>>,
     /// One copy of each distinct role or `amr` list.
