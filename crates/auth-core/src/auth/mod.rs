@@ -13,16 +13,15 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::credential::{ApiKeyRecord, ApiKeys, Authenticator, KeySource, User, UserStore};
+use crate::credential::{ApiKeyRecord, ApiKeys, KeySource, User, UserStore};
 use crate::error::{AuthError, Scheme, TokenError};
-use crate::policy::{Disclosure, Requirement, RolePermissions};
+use crate::policy::{Requirement, RolePermissions};
 use crate::request::{MAX_HEADER_BYTES, Request};
 use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
 use crate::store::StateStore;
 use crate::telemetry::{self, AuthScheme};
 use crate::token::Claims;
 use crate::token::families::TokenManager;
-use crate::token_endpoint::TokenEndpoint;
 
 #[cfg(test)]
 mod bearer_tests;
@@ -31,10 +30,13 @@ mod endpoints;
 mod mfa;
 #[cfg(test)]
 mod mfa_tests;
+mod parts;
 #[cfg(feature = "passkeys")]
 mod passkey_endpoints;
 
 pub use builder::AuthBuilder;
+pub(crate) use parts::AuthParts;
+use parts::Shared;
 
 pub use crate::reply::Reply;
 
@@ -141,57 +143,6 @@ pub enum Guard {
     /// `otp`, `hwk`, `swk` or `mfa`); otherwise 403 `insufficient_user_authentication`
     /// (RFC 9470), telling the client to sign in again with one.
     SecondFactor,
-}
-
-/// The parts [`Auth`] is built from ([`AuthBuilder`] assembles them).
-#[derive(Debug, Clone)]
-pub(crate) struct AuthParts {
-    /// Tokens with their state.
-    pub(crate) tokens: TokenManager,
-    /// The token endpoint.
-    pub(crate) endpoint: TokenEndpoint,
-    /// Password logins (shared by `/token` and `/login`).
-    pub(crate) authenticator: Authenticator,
-    /// Cookie sessions.
-    pub(crate) sessions: SessionManager,
-    /// API keys.
-    pub(crate) api_keys: ApiKeys,
-    /// Users.
-    pub(crate) users: Arc<dyn UserStore>,
-    /// The state store (for health checks).
-    pub(crate) store: Arc<dyn StateStore>,
-    /// The role → permission table.
-    pub(crate) roles: RolePermissions,
-    /// Whether a 403 names what was required.
-    pub(crate) disclosure: Disclosure,
-    /// Third-party login, when providers are configured.
-    #[cfg(feature = "third-party")]
-    pub(crate) external: Option<Arc<crate::third_party::ExternalLogin>>,
-    /// Maps a provider's identity to a local user.
-    #[cfg(feature = "third-party")]
-    pub(crate) identity: Arc<dyn crate::third_party::IdentityHook>,
-    /// Resource-server mode: the trusted issuers, when configured.
-    pub(crate) trusted: Option<Arc<crate::resource_server::TrustedIssuers>>,
-    /// Whose forwarding headers say who the client is.
-    pub(crate) proxies: crate::proxy::TrustedProxies,
-    /// Passkeys, when configured.
-    #[cfg(feature = "passkeys")]
-    pub(crate) passkeys: Option<Arc<crate::passkey::RelyingParty>>,
-}
-
-/// [`AuthParts`] and what is derived from them once.
-#[derive(Debug)]
-struct Shared {
-    parts: AuthParts,
-    /// [`Auth::private_headers`]' answer for credentialed requests, built once.
-    private: [(&'static str, String); 2],
-}
-
-impl std::ops::Deref for Shared {
-    type Target = AuthParts;
-    fn deref(&self) -> &AuthParts {
-        &self.parts
-    }
 }
 
 /// Everything an adapter needs. Cheap to clone: one reference count (warp clones its

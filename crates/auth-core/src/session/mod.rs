@@ -58,7 +58,10 @@ use crate::request::{Request, header_value, is_safe_method};
 use crate::store::{SessionRecord, StateStore};
 
 mod config;
+mod keys;
 mod origin;
+
+use keys::KeyCache;
 #[cfg(any(test, feature = "store-test-suite"))]
 pub mod suite;
 
@@ -69,24 +72,6 @@ pub const MAX_CSRF_FORM_BYTES: usize = 16 * 1024;
 
 /// Length of a session id: 32 random bytes in unpadded base64url.
 const ID_LEN: usize = 43;
-/// Whether a byte may appear in a session id (base64url): a table, as this runs for
-/// every byte of every presented id.
-fn is_id_byte(b: u8) -> bool {
-    // Built at compile time: an index out of bounds would fail the build, not a request.
-    #[allow(clippy::indexing_slicing)]
-    const TABLE: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            let c = i as u8;
-            t[i] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-            i += 1;
-        }
-        t
-    };
-    TABLE.get(usize::from(b)).copied().unwrap_or(false)
-}
-
 /// `Cookie` headers larger than this (all of them together) are not read.
 pub const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
 
@@ -265,20 +250,6 @@ pub struct SessionManager {
     keys: Option<Arc<KeyCache>>,
 }
 
-/// Session id → its store key, for ids of live sessions: the same bounded, two-generation
-/// cache as the verified-token cache (hashed by a per-process random key, so a probe
-/// cannot aim at another id's bucket). A pure function is memoised: an entry can never be
-/// stale, only evicted.
-struct KeyCache(crate::token::cache::VerifiedCache<Arc<str>>);
-
-impl std::fmt::Debug for KeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache")
-            .field("held", &self.0.len())
-            .finish()
-    }
-}
-
 /// A team's per-session data (its `tenant_id`, say), attached when a session starts: by
 /// the ready-made `/login` and by third-party login alike. Change it later with
 /// [`SessionManager::update_data`].
@@ -390,28 +361,6 @@ impl SessionManager {
         &self.config
     }
 
-    /// The store key of `id`, from the key cache when the id was seen before; whether it
-    /// was.
-    fn key_of(&self, id: &str) -> (String, bool) {
-        match self.keys.as_ref().and_then(|c| c.0.get(id)) {
-            Some(key) => (String::from(&*key), true),
-            None => (session_key(id), false),
-        }
-    }
-
-    /// Store keys held in the key cache.
-    #[cfg(test)]
-    pub(crate) fn cached_keys(&self) -> usize {
-        self.keys.as_ref().map_or(0, |c| c.0.len())
-    }
-
-    /// Remembers the store key of a live session's id.
-    fn remember_key(&self, id: &str, key: &str) {
-        if let Some(cache) = &self.keys {
-            cache.0.insert(id, &Arc::from(key), cache.0.epoch());
-        }
-    }
-
     fn cookie(&self, value: &str, max_age: Duration) -> String {
         let mut c = Cookie::build((self.cookie_name.to_string(), value.to_string()))
             .http_only(true)
@@ -435,48 +384,6 @@ impl SessionManager {
     /// domain, so the browser matches it).
     pub fn clearing_cookie(&self) -> String {
         self.cookie("", Duration::ZERO)
-    }
-
-    /// The session id the request carries in our cookie, if exactly one well-formed one.
-    /// Junk, duplicates, oversized or non-UTF-8 cookie headers give `None`, never a panic.
-    pub fn presented_id(&self, request: &impl Request) -> Option<String> {
-        self.presented_id_ref(request).map(str::to_owned)
-    }
-
-    /// As [`SessionManager::presented_id`], borrowed from the request: this runs on every
-    /// request (the session extractors, and the private-response headers of every
-    /// response), so it neither allocates nor builds a `Cookie` per pair. Pairs are split
-    /// at `;` and at their first `=`, with spaces and tabs around names and values
-    /// ignored (RFC 6265 §5.2); a pair without `=` is skipped, as the `cookie` crate does.
-    pub(crate) fn presented_id_ref<'r>(&self, request: &'r impl Request) -> Option<&'r str> {
-        let mut total = 0usize;
-        let mut found: Option<&'r [u8]> = None;
-        let name = self.cookie_name.as_bytes();
-        for raw in request.header_values("cookie") {
-            total += raw.len();
-            if total > MAX_COOKIE_HEADER_BYTES {
-                return None;
-            }
-            // A header that is not UTF-8 is junk as a whole, as before.
-            std::str::from_utf8(raw).ok()?;
-            for pair in raw.split(|b| *b == b';') {
-                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
-                    continue;
-                };
-                let (n, v) = pair.split_at(eq);
-                if n.trim_ascii() != name {
-                    continue;
-                }
-                if found.is_some() {
-                    return None; // two values: ambiguous (cookie tossing); trust neither
-                }
-                // `v` starts with the `=`.
-                found = Some(v.get(1..).unwrap_or_default().trim_ascii());
-            }
-        }
-        let id = found
-            .filter(|v| v.len() == ID_LEN && v.iter().fold(true, |ok, b| ok & is_id_byte(*b)))?;
-        std::str::from_utf8(id).ok()
     }
 
     /// Starts a session for `user`, destroying any session the request presented
