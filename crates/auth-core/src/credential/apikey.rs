@@ -155,21 +155,10 @@ pub struct ApiKeys {
     config: ApiKeyConfig,
     store: Arc<dyn ApiKeyStore>,
     clock: Arc<dyn Clock>,
-    digests: Option<Arc<DigestCache>>,
-}
-
-/// Key → its digest, for keys the store has known: a memo of a pure function (the
-/// checksum check and SHA-256), in the verified-token cache's bounded two-generation
-/// maps, hashed by a per-process random key. Only keys found in the store enter, so junk
-/// never evicts them; an entry can never be stale, only evicted.
-struct DigestCache(crate::token::cache::VerifiedCache<KeyDigest>);
-
-impl std::fmt::Debug for DigestCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DigestCache")
-            .field("held", &self.0.len())
-            .finish()
-    }
+    /// Key → its digest, for keys the store has found (the checksum check and SHA-256
+    /// memoised in the verified-token cache's bounded, randomly keyed maps; junk never
+    /// enters).
+    digests: Option<Arc<crate::token::cache::VerifiedCache<KeyDigest>>>,
 }
 
 /// SHA-256 of a key.
@@ -211,8 +200,7 @@ impl ApiKeys {
                 reason: "use 1 to 16 letters, digits or underscores, e.g. `ak_`".into(),
             });
         }
-        let digests = crate::token::cache::VerifiedCache::new(config.digest_cache)
-            .map(|c| Arc::new(DigestCache(c)));
+        let digests = crate::token::cache::VerifiedCache::new(config.digest_cache).map(Arc::new);
         Ok(Self {
             config,
             store,
@@ -229,7 +217,7 @@ impl ApiKeys {
     /// Digests held in the cache.
     #[cfg(test)]
     pub(crate) fn cached_digests(&self) -> usize {
-        self.digests.as_ref().map_or(0, |c| c.0.len())
+        self.digests.as_ref().map_or(0, |c| c.len())
     }
 
     /// A fresh key and the record to store for it (not stored yet: see [`ApiKeys::create`]).
@@ -319,7 +307,7 @@ impl ApiKeys {
     /// The record of a valid, unexpired, unrevoked key; [`AuthError::InvalidApiKey`]
     /// otherwise (malformed keys without a store call).
     pub async fn verify(&self, key: &str) -> Result<ApiKeyRecord, AuthError> {
-        let cached = self.digests.as_ref().and_then(|c| c.0.get(key));
+        let cached = self.digests.as_ref().and_then(|c| c.get(key));
         let d = match cached {
             Some(d) => d,
             None if self.well_formed(key) => digest(key),
@@ -332,7 +320,7 @@ impl ApiKeys {
         if cached.is_none()
             && let Some(cache) = &self.digests
         {
-            cache.0.insert(key, &d, cache.0.epoch());
+            cache.remember(key, &d);
         }
         if record
             .expires

@@ -24,20 +24,6 @@ fn is_id_byte(b: u8) -> bool {
     TABLE.get(usize::from(b)).copied().unwrap_or(false)
 }
 
-/// Session id → its store key, for ids of live sessions: the same bounded, two-generation
-/// cache as the verified-token cache (hashed by a per-process random key, so a probe
-/// cannot aim at another id's bucket). A pure function is memoised: an entry can never be
-/// stale, only evicted.
-pub(super) struct KeyCache(pub(super) crate::token::cache::VerifiedCache<Arc<str>>);
-
-impl std::fmt::Debug for KeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache")
-            .field("held", &self.0.len())
-            .finish()
-    }
-}
-
 impl SessionManager {
     /// The session id the request carries in our cookie, if exactly one well-formed one.
     /// Junk, duplicates, oversized or non-UTF-8 cookie headers give `None`, never a panic.
@@ -84,7 +70,7 @@ impl SessionManager {
     /// The store key of `id`, from the key cache when the id was seen before; whether it
     /// was.
     pub(super) fn key_of(&self, id: &str) -> (String, bool) {
-        match self.keys.as_ref().and_then(|c| c.0.get(id)) {
+        match self.keys.as_ref().and_then(|c| c.get(id)) {
             Some(key) => (String::from(&*key), true),
             None => (session_key(id), false),
         }
@@ -93,13 +79,13 @@ impl SessionManager {
     /// Store keys held in the key cache.
     #[cfg(test)]
     pub(crate) fn cached_keys(&self) -> usize {
-        self.keys.as_ref().map_or(0, |c| c.0.len())
+        self.keys.as_ref().map_or(0, |c| c.len())
     }
 
     /// Remembers the store key of a live session's id.
     pub(super) fn remember_key(&self, id: &str, key: &str) {
         if let Some(cache) = &self.keys {
-            cache.0.insert(id, &Arc::from(key), cache.0.epoch());
+            cache.remember(id, &Arc::from(key));
         }
     }
 }

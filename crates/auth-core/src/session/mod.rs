@@ -61,7 +61,6 @@ mod config;
 mod keys;
 mod origin;
 
-use keys::KeyCache;
 #[cfg(any(test, feature = "store-test-suite"))]
 pub mod suite;
 
@@ -247,7 +246,10 @@ pub struct SessionManager {
     clock: Arc<dyn Clock>,
     data: Option<Arc<dyn SessionData>>,
     users: Option<Arc<dyn crate::credential::UserStore>>,
-    keys: Option<Arc<KeyCache>>,
+    /// Session id → its store key, for ids of live sessions only (the verified-token
+    /// cache's bounded maps, randomly keyed). A memo of a pure function: an entry is
+    /// never stale, only evicted.
+    keys: Option<Arc<crate::token::cache::VerifiedCache<Arc<str>>>>,
 }
 
 /// A team's per-session data (its `tenant_id`, say), attached when a session starts: by
@@ -293,8 +295,7 @@ impl SessionManager {
         } else {
             config.cookie_name.clone()
         };
-        let keys = crate::token::cache::VerifiedCache::new(config.key_cache)
-            .map(|c| Arc::new(KeyCache(c)));
+        let keys = crate::token::cache::VerifiedCache::new(config.key_cache).map(Arc::new);
         Ok(Self {
             config: Arc::new(config),
             cookie_name: cookie_name.into(),

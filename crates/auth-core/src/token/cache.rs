@@ -48,6 +48,14 @@ pub(crate) struct VerifiedCache<V = Arc<Claims>> {
     epoch: std::sync::atomic::AtomicU64,
 }
 
+impl<V: Clone> std::fmt::Debug for VerifiedCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedCache")
+            .field("held", &self.len())
+            .finish()
+    }
+}
+
 impl<V: Clone> VerifiedCache<V> {
     /// A cache of at most `capacity` entries; `None` when `capacity` is 0.
     pub(crate) fn new(capacity: usize) -> Option<Self> {
@@ -108,6 +116,11 @@ impl<V: Clone> VerifiedCache<V> {
         let out = claims.clone();
         Self::put(&mut shard, self.generation_cap, key, (claims, e));
         Some(out)
+    }
+
+    /// Remembers the value of a pure function of `key` (a memo: no key epoch applies).
+    pub(crate) fn remember(&self, key: &str, value: &V) {
+        self.insert(key, value, self.epoch());
     }
 
     /// Remembers `claims`, verified under `epoch` (read before the verification began).
