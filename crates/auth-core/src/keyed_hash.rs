@@ -60,13 +60,22 @@ impl Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
         let tail = bytes.rchunks(self.tail).next().unwrap_or_default();
         let mut h = self.h ^ (bytes.len() as u64);
-        for chunk in tail.chunks(8) {
+        let mix = |h: u64, word: u64| {
+            let h = (h ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            h ^ (h >> 29)
+        };
+        // Whole words load at once; only the last, partial one is copied byte by byte.
+        let mut words = tail.chunks_exact(8);
+        for chunk in &mut words {
+            h = mix(h, u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
             let mut word = [0u8; 8];
-            for (w, b) in word.iter_mut().zip(chunk) {
+            for (w, b) in word.iter_mut().zip(rest) {
                 *w = *b;
             }
-            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            h ^= h >> 29;
+            h = mix(h, u64::from_le_bytes(word));
         }
         self.h = h;
     }
@@ -82,6 +91,8 @@ impl Hasher for KeyedHasher {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use std::hash::BuildHasher as _;
 
     use super::KeyedState;
@@ -109,5 +120,34 @@ mod tests {
             "y".repeat(8) + &"t".repeat(32),
         );
         assert_eq!(tail.hash_one(&c), tail.hash_one(&d));
+    }
+
+    #[test]
+    fn every_length_hashes_every_byte_of_its_tail_and_the_partial_last_word() {
+        use std::hash::Hasher as _;
+        // Each length from empty to five words, each byte position flipped in turn: a
+        // flip inside the tail changes the hash, one before it does not.
+        for tail in [1, 8, 13, 32, usize::MAX] {
+            let state = KeyedState::random(tail);
+            let hash = |bytes: &[u8]| {
+                let mut h = state.build_hasher();
+                h.write(bytes);
+                h.finish()
+            };
+            for len in 0..=40usize {
+                let base: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                assert_eq!(hash(&base), hash(&base.clone()));
+                for at in 0..len {
+                    let mut flipped = base.clone();
+                    flipped[at] ^= 0x80;
+                    let in_tail = at + tail.min(len) >= len;
+                    assert_eq!(
+                        hash(&flipped) != hash(&base),
+                        in_tail,
+                        "tail {tail}, length {len}, byte {at}"
+                    );
+                }
+            }
+        }
     }
 }
