@@ -157,7 +157,18 @@ impl CoreRequest for RequestView<'_> {
     }
 
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        self.headers.get_all(name).map(HeaderValue::as_bytes)
+        use actix_web::http::header;
+        // Authorization and Cookie, asked on nearly every request, are not parsed again.
+        let known = match name {
+            "authorization" => Some(header::AUTHORIZATION),
+            "cookie" => Some(header::COOKIE),
+            _ => None,
+        };
+        match known {
+            Some(known) => self.headers.get_all(known),
+            None => self.headers.get_all(name),
+        }
+        .map(HeaderValue::as_bytes)
     }
 
     fn query(&self) -> Option<&str> {

@@ -141,7 +141,15 @@ impl CoreRequest for RequestView {
     }
 
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        self.headers.get_all(name).iter().map(HeaderValue::as_bytes)
+        use warp::http::header::{AUTHORIZATION, COOKIE};
+        // A known name is not parsed again on each lookup.
+        match name {
+            "authorization" => self.headers.get_all(AUTHORIZATION),
+            "cookie" => self.headers.get_all(COOKIE),
+            other => self.headers.get_all(other),
+        }
+        .iter()
+        .map(HeaderValue::as_bytes)
     }
 
     fn query(&self) -> Option<&str> {

@@ -135,6 +135,9 @@ pub fn auth_routes(
         .unify()
         .or(delete_session)
         .unify()
+        // Boxed: warp clones the whole filter tree, and drops it, on every request of
+        // every route mounted beside these; one `Arc` costs less than this tree's parts.
+        .boxed()
 }
 
 /// The second factor's routes (already part of [`auth_routes`]): `POST /mfa/totp/enroll`,
