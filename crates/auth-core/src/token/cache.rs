@@ -136,8 +136,12 @@ impl<V: Clone> VerifiedCache<V> {
 
     fn put(shard: &mut Shard<V>, cap: usize, key: Box<str>, entry: Entry<V>) {
         if shard.current.len() >= cap && !shard.current.contains_key(&key) {
-            let fresh = HashMap::with_hasher(*shard.current.hasher());
-            shard.previous = std::mem::replace(&mut shard.current, fresh);
+            // The old previous generation's table becomes the new current one, emptied
+            // but not freed: a cache that turns over under steady traffic allocates its
+            // tables once instead of regrowing one from empty each generation.
+            let Shard { current, previous } = shard;
+            std::mem::swap(current, previous);
+            current.clear();
         }
         shard.current.insert(key, entry);
     }
@@ -151,5 +155,55 @@ impl<V: Clone> VerifiedCache<V> {
                 s.current.len() + s.previous.len()
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SHARDS, VerifiedCache};
+
+    /// The least room any shard's current table has, and the entries held.
+    fn least_room(cache: &VerifiedCache<u32>) -> (usize, usize) {
+        let least = cache
+            .shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .current
+                    .capacity()
+            })
+            .min()
+            .unwrap_or(0);
+        (least, cache.len())
+    }
+
+    #[test]
+    fn turning_over_reuses_the_tables_and_keeps_the_hot_entries() {
+        let capacity = SHARDS * 2 * 100;
+        let cache = VerifiedCache::<u32>::new(capacity).unwrap();
+        assert_eq!(cache.generation_cap, 100);
+        // Fill every shard's two generations, then turn them over many times.
+        for i in 0..capacity as u32 * 2 {
+            cache.remember(&format!("token-{i}"), &i);
+        }
+        for i in 0..capacity as u32 * 20 {
+            cache.remember(&format!("later-{i}"), &i);
+            // A token used all along stays (promoted out of the previous generation).
+            cache.remember("hot", &7);
+            assert_eq!(cache.get("hot"), Some(7));
+            if i % 97 == 0 {
+                // Each turnover empties the previous generation's table in place: every
+                // current table, however few entries it has yet, already has room for a
+                // whole generation (one regrown from empty would not).
+                let (least, held) = least_room(&cache);
+                assert!(least >= 100, "{least}");
+                assert!(held <= capacity, "{held} <= {capacity}");
+            }
+        }
+        // Entries of the newest generation are still found, older ones are gone.
+        let last = capacity as u32 * 20 - 1;
+        assert_eq!(cache.get(&format!("later-{last}")), Some(last));
+        assert_eq!(cache.get("token-0"), None);
     }
 }
