@@ -34,8 +34,8 @@ impl MemoryStore {
                 expires_at: now + window.as_secs().max(1),
             },
         };
-        map.insert(key.to_string(), counter, counter.expires_at);
         map.note_write(now);
+        map.insert(key.to_string(), counter, counter.expires_at);
         Admission::Admitted(counter)
     }
 }

@@ -102,10 +102,10 @@ impl SecondFactors for MemoryStore {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let mut state = lock(&self.factors);
+        state.challenges.note_write(now);
         state
             .challenges
             .insert(key.to_owned(), (user_id.to_owned(), 0), expires_at);
-        state.challenges.note_write(now);
         Ok(())
     }
 

@@ -13,11 +13,13 @@ mod tests;
 mod tokens;
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::Mutex;
 
 use super::{Counter, TokenMeta};
 use crate::clock::{Clock, SystemClock};
+use crate::keyed_hash::KeyedState;
 
 /// Sweep expired entries after this many writes at least, so memory stays bounded under
 /// churn without a background task.
@@ -27,20 +29,39 @@ const SWEEP_EVERY: u64 = 1024;
 /// count: in a steady churn, expired entries then stay below `SWEEP_SECONDS` worth.
 const SWEEP_SECONDS: u64 = 10;
 
-/// When a map was last swept and how many writes it has seen since.
+/// When a map was last swept, how many writes it has seen since, and how many since (and
+/// when) it last swept to make room.
 #[derive(Debug, Default)]
 struct SweepClock {
     writes: u64,
     last: u64,
+    since_room: u64,
+    room_at: u64,
 }
 
-/// Counts a write at `now`; true when a sweep is due: `SWEEP_SECONDS` after the last one,
-/// or after `max(SWEEP_EVERY, held / 2)` writes, so a sweep (which visits every entry)
-/// costs about two entry visits per write at any size, and expired entries never exceed
-/// about half of those held.
-fn sweep_due(clock: &mut SweepClock, held: usize, now: u64) -> bool {
+/// Counts a write at `now`, before it adds to maps holding `held` entries; `full` when one
+/// of them is full (this write's new key would make its table grow). True when a sweep
+/// is due:
+/// - `SWEEP_SECONDS` after the last one, or after `max(SWEEP_EVERY, held / 2)` writes, so
+///   a sweep (which visits every entry) costs about two entry visits per write at any
+///   size, and expired entries never exceed about half of those held;
+/// - or when a map is full, unless it already swept for room in this second and in the
+///   last `held / 8` writes: expired entries then make room instead of doubling the
+///   table, so a table's size follows its live entries, not how many expired ones the
+///   last periodic sweep left (a doubling under steady churn is memory the allocator
+///   keeps: the resident set would step up and never come down). At most one such sweep
+///   a second or eight more entry visits per write, and a map full of live entries
+///   still grows.
+fn sweep_due(clock: &mut SweepClock, held: usize, full: bool, now: u64) -> bool {
     clock.writes += 1;
-    if clock.writes >= SWEEP_EVERY.max(held as u64 / 2)
+    clock.since_room += 1;
+    let make_room = full && (now > clock.room_at || clock.since_room >= (held as u64 / 8).max(1));
+    if make_room {
+        clock.since_room = 0;
+        clock.room_at = now;
+    }
+    if make_room
+        || clock.writes >= SWEEP_EVERY.max(held as u64 / 2)
         || now >= clock.last.saturating_add(SWEEP_SECONDS)
     {
         clock.writes = 0;
@@ -49,6 +70,11 @@ fn sweep_due(clock: &mut SweepClock, held: usize, now: u64) -> bool {
     } else {
         false
     }
+}
+
+/// Whether `map` is full: its next new key makes the table grow.
+fn full<K, V, S>(map: &HashMap<K, V, S>) -> bool {
+    map.len() >= map.capacity()
 }
 
 /// All server-side state in process memory. Cheap to clone (shared `Arc`s); entries expire
@@ -71,10 +97,13 @@ pub struct MemoryStore {
 /// per-request check each see one consistent state.
 #[derive(Debug, Default)]
 struct TokenState {
-    /// Blocked tokens by `iss \0 jti`.
-    blocked: Expiring<()>,
-    /// Families by `sid`.
-    families: Expiring<FamilyEntry>,
+    /// Blocked tokens by `iss \0 jti`: keys of verified tokens, so a random-keyed hash
+    /// (cheaper than SipHash on the per-request check) is safe here.
+    blocked: Expiring<(), KeyedState>,
+    /// Families by `sid`, boxed: the table holds a pointer per bucket, not the entry, so
+    /// its empty half (a table is at most 7/8 full, about half after it doubles) and
+    /// each doubling cost 40 bytes a bucket instead of 104.
+    families: Expiring<Box<FamilyEntry>>,
     /// Live family ids per user, to list them and to revoke them all.
     by_user: HashMap<String, HashSet<String>>,
     /// "Log out everywhere" cut-offs per user.
@@ -160,12 +189,20 @@ impl TokenState {
         });
     }
 
-    fn note_write(&mut self, now: u64) {
+    /// Counts a write about `sub`'s tokens, before it inserts (see [`sweep_due`]).
+    fn note_write(&mut self, now: u64, sub: &str) {
         let held = self.blocked.map.len()
             + self.families.map.len()
             + self.user_cutoff.map.len()
             + self.listed.len();
-        if sweep_due(&mut self.blocked.sweeps, held, now) {
+        // The maps nearly every write adds to; the rest grow rarely (and are swept too).
+        let full = full(&self.blocked.map)
+            || full(&self.families.map)
+            || self
+                .by_user
+                .get(sub)
+                .is_some_and(|sids| sids.len() >= sids.capacity());
+        if sweep_due(&mut self.blocked.sweeps, held, full, now) {
             self.sweep(now);
         }
     }
@@ -173,21 +210,21 @@ impl TokenState {
 
 /// A map whose entries carry an expiry.
 #[derive(Debug)]
-struct Expiring<V> {
-    map: HashMap<String, (V, u64)>,
+struct Expiring<V, S = RandomState> {
+    map: HashMap<String, (V, u64), S>,
     sweeps: SweepClock,
 }
 
-impl<V> Default for Expiring<V> {
+impl<V, S: Default> Default for Expiring<V, S> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashMap::default(),
             sweeps: SweepClock::default(),
         }
     }
 }
 
-impl<V> Expiring<V> {
+impl<V, S: BuildHasher> Expiring<V, S> {
     fn get(&self, key: &str, now: u64) -> Option<&V> {
         self.map
             .get(key)
@@ -207,8 +244,9 @@ impl<V> Expiring<V> {
         self.map.retain(|_, (_, exp)| *exp > now);
     }
 
+    /// Counts a write, before it inserts (see [`sweep_due`]).
     fn note_write(&mut self, now: u64) {
-        if sweep_due(&mut self.sweeps, self.map.len(), now) {
+        if sweep_due(&mut self.sweeps, self.map.len(), full(&self.map), now) {
             self.sweep(now);
         }
     }
@@ -218,6 +256,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every update under these locks is a few inserts that cannot panic half-way in a way
     // that breaks an invariant, so a poisoned lock is safe to keep using.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Calls `f` with the blocked-map key of `iss` and `jti`, built on the stack when it fits
+/// in 128 bytes: the check on every authenticated request allocates nothing.
+fn with_blocked_key<R>(iss: &str, jti: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 128];
+    let len = iss.len() + 1 + jti.len();
+    if let Some(key) = buf.get_mut(..len) {
+        let (head, rest) = key.split_at_mut(iss.len());
+        head.copy_from_slice(iss.as_bytes());
+        if let Some((nul, tail)) = rest.split_first_mut() {
+            *nul = 0;
+            tail.copy_from_slice(jti.as_bytes());
+        }
+        // Two `str`s joined by a NUL: always UTF-8.
+        if let Ok(key) = std::str::from_utf8(key) {
+            return f(key);
+        }
+    }
+    f(&blocked_key(iss, jti))
 }
 
 fn blocked_key(iss: &str, jti: &str) -> String {

@@ -104,10 +104,10 @@ impl Passkeys for MemoryStore {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let mut state = lock(&self.passkeys);
+        state.ceremonies.note_write(now);
         state
             .ceremonies
             .insert(key.to_owned(), ceremony.to_owned(), expires_at);
-        state.ceremonies.note_write(now);
         Ok(())
     }
 

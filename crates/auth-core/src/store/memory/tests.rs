@@ -87,16 +87,7 @@ async fn expired_entries_are_purged_so_memory_stays_bounded_under_churn() {
             s.increment(&format!("c{round}-{i}"), std::time::Duration::from_secs(10))
                 .await
                 .unwrap();
-            let rec = crate::store::SessionRecord {
-                user_id: "u".into(),
-                roles: vec![],
-                created: now,
-                last_seen: now,
-                csrf_token: String::new(),
-                data: serde_json::Value::Null,
-                expires_at: now + 10,
-                amr: Vec::new(),
-            };
+            let rec = session_of("u", now, 10);
             s.insert_session(&format!("k{round}-{i}"), &rec)
                 .await
                 .unwrap();
@@ -107,4 +98,90 @@ async fn expired_entries_are_purged_so_memory_stays_bounded_under_churn() {
     assert!(s.held_entries() < 2 * 8000, "held {}", s.held_entries());
     s.purge_expired();
     assert_eq!(s.held_entries(), 0);
+}
+
+#[tokio::test]
+async fn a_full_map_makes_room_from_its_expired_entries_before_its_table_grows() {
+    use crate::store::{Revocations, Sessions};
+    let h = memory().await;
+    let s = &h.store;
+    let blocked = || {
+        let state = super::lock(&s.state);
+        (state.blocked.map.len(), state.blocked.map.capacity())
+    };
+    let sessions = || super::lock(&s.sessions).fill();
+    let session = |now: u64| session_of("u", now, 5);
+    // Fill both tables to the last entry they hold before growing, with entries that
+    // expire in 5 s; the periodic sweeps find nothing expired on the way.
+    let now = h.now();
+    let mut n = 0;
+    while blocked().0 < 1000 || blocked().0 < blocked().1 {
+        let jti = format!("a{n}");
+        s.revoke_token(&short_lived(&jti, now, 5)).await.unwrap();
+        n += 1;
+    }
+    let mut m = 0;
+    while sessions().0 < 1000 || sessions().0 < sessions().1 {
+        s.insert_session(&format!("{m:064x}"), &session(now))
+            .await
+            .unwrap();
+        m += 1;
+    }
+    let (full_blocked, blocked_capacity) = blocked();
+    let (full_sessions, sessions_capacity) = sessions();
+    assert_eq!(full_blocked, blocked_capacity);
+    assert_eq!(full_sessions, sessions_capacity);
+    // Six seconds on (before the time-based sweep): every entry has expired. The next
+    // new keys find the tables full: the expired entries make room, the tables keep
+    // their size.
+    h.advance(6).await;
+    let now = h.now();
+    for i in 0..full_blocked / 2 {
+        let jti = format!("b{i}");
+        s.revoke_token(&short_lived(&jti, now, 5)).await.unwrap();
+    }
+    for i in 0..full_sessions / 2 {
+        s.insert_session(&format!("{:064x}", i + 1_000_000), &session(now))
+            .await
+            .unwrap();
+    }
+    // (`capacity` counts only free slots that are empty, not those the sweep marked
+    // deleted: it may read lower until the table rehashes in place.)
+    let (held, capacity) = blocked();
+    assert_eq!(held, full_blocked / 2);
+    assert!(
+        capacity <= blocked_capacity,
+        "{capacity} <= {blocked_capacity}"
+    );
+    let (held, capacity) = sessions();
+    assert_eq!(held, full_sessions / 2);
+    assert!(
+        capacity <= sessions_capacity,
+        "{capacity} <= {sessions_capacity}"
+    );
+    // Live entries still grow a full table.
+    for i in 0..blocked_capacity {
+        let jti = format!("c{i}");
+        s.revoke_token(&short_lived(&jti, now, 5)).await.unwrap();
+    }
+    let (held, capacity) = blocked();
+    assert_eq!(held, full_blocked / 2 + blocked_capacity);
+    assert!(
+        capacity > blocked_capacity,
+        "{capacity} > {blocked_capacity}"
+    );
+}
+
+/// A bare session of `user`, started at `now`, that expires `ttl` seconds later.
+fn session_of(user: &str, now: u64, ttl: u64) -> crate::store::SessionRecord {
+    crate::store::SessionRecord {
+        user_id: user.into(),
+        roles: vec![],
+        created: now,
+        last_seen: now,
+        csrf_token: String::new(),
+        data: serde_json::Value::Null,
+        expires_at: now + ttl,
+        amr: Vec::new(),
+    }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{FamilyEntry, MemoryStore, TokenState, blocked_key, lock};
+use super::{FamilyEntry, MemoryStore, TokenState, blocked_key, lock, with_blocked_key};
 use crate::error::StoreError;
 use crate::store::{
     Family, RefreshFamilies, Revocations, Rotation, TokenMeta, TokenRef, TokenStatus,
@@ -14,7 +14,7 @@ impl Revocations for MemoryStore {
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
         let now = self.now();
         let s = lock(&self.state);
-        let revoked = s.blocked.get(&blocked_key(t.iss, t.jti), now).is_some()
+        let revoked = with_blocked_key(t.iss, t.jti, |key| s.blocked.get(key, now).is_some())
             || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
             || s.user_cutoff
                 .get(t.sub, now)
@@ -35,22 +35,23 @@ impl Revocations for MemoryStore {
             return Ok(()); // already refused by its expiry
         }
         let mut s = lock(&self.state);
+        s.note_write(now, t.sub);
         s.blocked.insert(blocked_key(t.iss, t.jti), (), t.exp);
-        s.note_write(now);
         Ok(())
     }
 
     async fn revoke_family(&self, sub: &str, sid: &str, until: u64) -> Result<(), StoreError> {
         let now = self.now();
         let mut s = lock(&self.state);
+        s.note_write(now, sub);
         revoke_family_locked(&mut s, sub, sid, until, now);
-        s.note_write(now);
         Ok(())
     }
 
     async fn revoke_user(&self, sub: &str, at: u64, until: u64) -> Result<(), StoreError> {
         let now = self.now();
         let mut s = lock(&self.state);
+        s.note_write(now, sub);
         let cut = s.user_cutoff.get(sub, now).copied().unwrap_or(0).max(at);
         s.user_cutoff
             .insert(sub.to_string(), cut, until.max(now + 1));
@@ -62,30 +63,32 @@ impl Revocations for MemoryStore {
         for sid in sids {
             revoke_family_locked(&mut s, sub, &sid, until, now);
         }
-        s.note_write(now);
         Ok(())
     }
 
     async fn list_token(&self, t: &TokenRef<'_>, meta: &TokenMeta) -> Result<(), StoreError> {
         let now = self.now();
         let mut s = lock(&self.state);
+        s.note_write(now, t.sub);
         let tokens = s.listed.entry(t.sid.to_string()).or_default();
         tokens.retain(|_, (exp, _)| *exp > now);
         tokens.insert(blocked_key(t.iss, t.jti), (t.exp, meta.clone()));
-        s.note_write(now);
         Ok(())
     }
 
     async fn check_listed(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
         let now = self.now();
         let s = lock(&self.state);
-        let listed = s
-            .listed
-            .get(t.sid)
-            .and_then(|tokens| tokens.get(&blocked_key(t.iss, t.jti)))
-            .is_some_and(|(exp, _)| *exp > now);
+        let (listed, blocked) = with_blocked_key(t.iss, t.jti, |key| {
+            let listed = s
+                .listed
+                .get(t.sid)
+                .and_then(|tokens| tokens.get(key))
+                .is_some_and(|(exp, _)| *exp > now);
+            (listed, s.blocked.get(key, now).is_some())
+        });
         let revoked = !listed
-            || s.blocked.get(&blocked_key(t.iss, t.jti), now).is_some()
+            || blocked
             || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
             || s.user_cutoff
                 .get(t.sub, now)
@@ -115,7 +118,7 @@ fn revoke_family_locked(s: &mut TokenState, sub: &str, sid: &str, until: u64, no
                 revoked: true,
             };
             s.families
-                .insert(sid.to_string(), entry, until.max(now + 1));
+                .insert(sid.to_string(), Box::new(entry), until.max(now + 1));
         }
     }
     if let Some(set) = s.by_user.get_mut(sub) {
@@ -128,6 +131,7 @@ impl RefreshFamilies for MemoryStore {
     async fn start(&self, sub: &str, sid: &str, jti: &str, exp: u64) -> Result<(), StoreError> {
         let now = self.now();
         let mut s = lock(&self.state);
+        s.note_write(now, sub);
         let entry = FamilyEntry {
             sub: sub.to_string(),
             current: jti.to_string(),
@@ -135,12 +139,11 @@ impl RefreshFamilies for MemoryStore {
             last_used: now,
             revoked: false,
         };
-        s.families.insert(sid.to_string(), entry, exp);
+        s.families.insert(sid.to_string(), Box::new(entry), exp);
         s.by_user
             .entry(sub.to_string())
             .or_default()
             .insert(sid.to_string());
-        s.note_write(now);
         Ok(())
     }
 
@@ -162,8 +165,8 @@ impl RefreshFamilies for MemoryStore {
         }
         if family.revoked || family.current != jti {
             let until = *exp;
+            s.note_write(now, sub);
             revoke_family_locked(&mut s, sub, sid, until, now);
-            s.note_write(now);
             return Ok(Rotation::Reused);
         }
         family.current = next_jti.to_string();
