@@ -394,21 +394,19 @@ pub async fn private_responses(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let headers: Vec<(HeaderName, HeaderValue)> = match req.app_data::<web::Data<Auth>>() {
-        Some(auth) => auth
-            .private_headers(&RequestView::new(req.request()))
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((
-                    HeaderName::from_static(name),
-                    HeaderValue::from_str(value).ok()?,
-                ))
-            })
-            .collect(),
-        None => Vec::new(),
+    // Decided on the request, borrowed from the app's `Auth`: nothing is collected per
+    // request.
+    let auth = req.app_data::<web::Data<Auth>>().cloned();
+    let headers = match &auth {
+        Some(auth) => auth.private_headers(&RequestView::new(req.request())),
+        None => &[],
     };
     let mut response = next.call(req).await?;
     for (name, value) in headers {
+        let Ok(value) = HeaderValue::from_str(value) else {
+            continue;
+        };
+        let name = HeaderName::from_static(name);
         if name == actix_web::http::header::VARY {
             response.headers_mut().append(name, value);
         } else {

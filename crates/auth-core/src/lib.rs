@@ -90,7 +90,7 @@ pub mod third_party;
 pub mod token;
 pub mod token_endpoint;
 
-pub use auth::{Auth, AuthBuilder, Guard, Principal, optional, user_json};
+pub use auth::{Auth, AuthBuilder, Guard, Principal, UserJson, optional, user_json};
 pub use error::{AuthError, ConfigError, OAuthErrorCode, Scheme, StoreError, TokenError};
 pub use http::{ErrorResponse, Problem};
 pub use reply::Reply;

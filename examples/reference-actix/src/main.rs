@@ -6,7 +6,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::{
     ApiKey, AuthRejection, Authenticated, Bearer, Maybe, SessionUser, into_response, require,
 };
-use auth_core::{Auth, Principal, user_json};
+use auth_core::{Auth, Principal, UserJson, user_json};
 use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, Metrics, actor, parse_id, print_listening};
 use serde_json::json;
@@ -15,7 +15,7 @@ type Result<T> = std::result::Result<T, AuthRejection>;
 
 async fn me(auth: web::Data<Auth>, Bearer(claims): Bearer) -> Result<HttpResponse> {
     let user = auth.user_of(&Principal::Bearer(claims)).await?;
-    Ok(HttpResponse::Ok().json(user_json(&user)))
+    Ok(HttpResponse::Ok().json(UserJson(user)))
 }
 
 async fn data(ApiKey(record, _): ApiKey) -> HttpResponse {

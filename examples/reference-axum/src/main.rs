@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use auth_axum::{
     ApiKey, AuthRejection, Authenticated, Bearer, SessionUser, into_response, require,
 };
-use auth_core::{Auth, Principal, user_json};
+use auth_core::{Auth, Principal, UserJson, user_json};
 use axum::extract::{FromRef, Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
@@ -62,9 +62,9 @@ fn app(state: AppState) -> Router {
 async fn me(
     State(auth): State<Auth>,
     Bearer(claims): Bearer,
-) -> Result<Json<Value>, AuthRejection> {
+) -> Result<Json<UserJson>, AuthRejection> {
     let user = auth.user_of(&Principal::Bearer(claims)).await?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(UserJson(user)))
 }
 
 async fn data(ApiKey(record, _): ApiKey) -> Json<Value> {

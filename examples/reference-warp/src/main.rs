@@ -7,7 +7,7 @@ use std::sync::Arc;
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::session::Session;
 use auth_core::token::Claims;
-use auth_core::{Auth, Principal, Reply, user_json};
+use auth_core::{Auth, Principal, Reply, UserJson, user_json};
 use auth_warp::{authenticated, into_response, reject as fail, require, with_auth};
 use reference_common::articles::{delete_policy, edit_policy};
 use reference_common::{Articles, Metrics, actor, parse_id, print_listening};
@@ -40,7 +40,11 @@ fn app(
         .and(with_auth(auth.clone()))
         .and(auth_warp::bearer(auth.clone()))
         .and_then(|auth: Auth, claims: Arc<Claims>| async move {
-            Ok::<_, Rejection>(ok(&user_json_of(&auth, &Principal::Bearer(claims)).await?))
+            let user = auth
+                .user_of(&Principal::Bearer(claims))
+                .await
+                .map_err(fail)?;
+            Ok::<_, Rejection>(into_response(Reply::json(200, &UserJson(user))))
         });
     let data = warp::path!("data")
         .and(warp::get())

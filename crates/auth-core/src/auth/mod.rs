@@ -11,8 +11,6 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::credential::{ApiKeyRecord, ApiKeys, KeySource, User, UserStore};
 use crate::error::{AuthError, Scheme, TokenError};
 use crate::policy::{Requirement, RolePermissions};
@@ -33,6 +31,8 @@ mod mfa_tests;
 mod parts;
 #[cfg(feature = "passkeys")]
 mod passkey_endpoints;
+#[cfg(test)]
+mod user_json_tests;
 
 pub use builder::AuthBuilder;
 pub(crate) use parts::AuthParts;
@@ -164,13 +164,33 @@ pub fn optional<T>(result: Result<T, AuthError>) -> Result<Option<T>, AuthError>
     }
 }
 
-/// The user as `/me` and `/dashboard` show it.
+/// The user as `/me` and `/dashboard` show it, as a JSON value ([`UserJson`] writes the
+/// same JSON without building one).
 pub fn user_json(user: &User) -> serde_json::Value {
-    let id = user
-        .id
-        .parse::<u64>()
-        .map_or_else(|_| json!(user.id), |n| json!(n));
-    json!({"id": id, "email": user.email, "roles": user.roles})
+    serde_json::to_value(UserJson(user)).unwrap_or_default()
+}
+
+/// The user as `/me` and `/dashboard` show it, serialized straight from the [`User`] (an
+/// owned one or a reference): `{"email": …, "id": …, "roles": […]}`, the id a number when
+/// it is one. The same JSON as [`user_json`], without building a `serde_json::Value`
+/// and dropping it again on every request: `Json(UserJson(user))` in a handler.
+#[derive(Debug, Clone)]
+pub struct UserJson<U = User>(pub U);
+
+impl<U: std::borrow::Borrow<User>> serde::Serialize for UserJson<U> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let user = self.0.borrow();
+        // Keys in the order a `serde_json::Value` object (sorted) writes them.
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("email", &user.email)?;
+        match user.id.parse::<u64>() {
+            Ok(n) => map.serialize_entry("id", &n)?,
+            Err(_) => map.serialize_entry("id", &user.id)?,
+        }
+        map.serialize_entry("roles", &user.roles)?;
+        map.end()
+    }
 }
 
 impl Auth {
