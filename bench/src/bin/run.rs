@@ -1134,10 +1134,10 @@ const WHY_REPLICA: &str = "the replica answers from a local set, but under a mut
 /// What limits the external issuer's RS256 route (resource-server mode) against the bare
 /// one: the verified-token cache spares the RSA verify, not the rest.
 const WHY_RS256: &str = "with the verified-token cache the RSA signature is checked once per \
-     token; per request the extractor still decodes the claims' `iss` twice to pick the \
-     issuer (once to route the token, once to verify it), checks whether the keys are due \
-     for a refresh, looks the token up in that issuer's cache and re-checks its time \
-     claims";
+     token, and (since 2026-12-07) a cached token is routed to its issuer by its exact \
+     string, not by decoding its claims; per request the extractor still checks whether \
+     the keys are due for a refresh, looks the token up in that issuer's cache and \
+     re-checks its time claims from the claims' JSON map";
 const WHY_BURST: &str = "argon2 runs on SCHED_IDLE threads, but every login is also a request \
      on the same core (form parsing, token issue), and hashing evicts the caches";
 

@@ -474,9 +474,9 @@ impl Auth {
     ) -> Result<Principal, AuthError> {
         let token = self.bearer_token(request)?;
         if let Some(trusted) = &self.inner.trusted
-            && trusted.issuer_of(token).is_some()
+            && let Some(verified) = trusted.verify_if_trusted(token).await
         {
-            return Ok(Principal::External(trusted.verify(token).await?));
+            return Ok(Principal::External(verified?));
         }
         Ok(Principal::Bearer(
             self.inner.tokens.authenticate(token).await?,

@@ -233,27 +233,52 @@ impl TrustedIssuers {
     /// [`AuthError::InvalidToken`] for any refusal, [`AuthError::IssuerUnavailable`] when
     /// its issuer's keys were never fetched.
     pub async fn verify(&self, token: &str) -> Result<Arc<ExternalClaims>, AuthError> {
+        self.verify_if_trusted(token)
+            .await
+            .unwrap_or_else(|| Err(TokenError::WrongIssuer.into()))
+    }
+
+    /// [`TrustedIssuers::verify`] for a token whose `iss` names a trusted issuer, `None`
+    /// for any other (then it is not a trusted issuer's token: [`issuer_of`] is `None`).
+    /// A token verified before is found in the cache by its exact string, so its payload
+    /// is not decoded again to find its issuer; any other is decoded once.
+    ///
+    /// [`issuer_of`]: TrustedIssuers::issuer_of
+    pub async fn verify_if_trusted(
+        &self,
+        token: &str,
+    ) -> Option<Result<Arc<ExternalClaims>, AuthError>> {
         let now = self.clock.unix_seconds();
-        let Some(issuer) = self
-            .issuers
-            .iter()
-            .find(|i| verify::peek_issuer(token).is_some_and(|iss| iss == i.config().issuer()))
-        else {
-            return Err(TokenError::WrongIssuer.into());
-        };
-        // Due keys are refreshed in the background whatever this token's fate.
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.get(token)
+            && let Some(issuer) = self.issuers.iter().find(|i| i.config().issuer() == hit.iss)
+        {
+            // Due keys are refreshed in the background whatever this token's fate.
+            issuer.refresh_if_due(&self.http, now);
+            if !issuer.take_keys_changed() {
+                return Some(verify::time_rules_on_hit(&hit, issuer.config(), now).map(|()| hit));
+            }
+            // A key was removed or replaced: nothing verified under the old set is served,
+            // this token is verified again below.
+            cache.clear();
+        }
+        let iss = verify::peek_issuer(token)?;
+        let issuer = self.issuers.iter().find(|i| i.config().issuer() == iss)?;
+        Some(self.verify_with(issuer, token, now).await)
+    }
+
+    /// The full verification of `token` with `issuer`'s keys; the result is cached.
+    async fn verify_with(
+        &self,
+        issuer: &Arc<IssuerKeys>,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<ExternalClaims>, AuthError> {
         issuer.refresh_if_due(&self.http, now);
         if issuer.take_keys_changed()
             && let Some(cache) = &self.cache
         {
-            // A key was removed or replaced: nothing verified under the old set is served.
             cache.clear();
-        }
-        if let Some(cache) = &self.cache
-            && let Some(hit) = cache.get(token)
-        {
-            verify::time_rules_on_hit(&hit, issuer.config(), now)?;
-            return Ok(hit);
         }
         let epoch = self.cache.as_ref().map_or(0, VerifiedCache::epoch);
         let claims = Arc::new(verify::verify(issuer, &*self.http, token, now).await?);

@@ -645,3 +645,34 @@ fn urls_with_user_information_are_refused() {
     assert!(TrustedIssuer::new("http://[::1]:8080/realms/a", AUD).is_ok());
     assert!(TrustedIssuer::new("http://localhost/realms/a", AUD).is_ok());
 }
+
+#[tokio::test]
+async fn only_a_trusted_issuers_token_is_verified_as_one_cached_or_not() {
+    let r = rsa();
+    let (idp, clock, v) = setup(&[&r]);
+    // Another issuer's token, or no JWT at all: not a trusted issuer's, left to the caller.
+    let mut other = claims();
+    other["iss"] = json!("https://other.example");
+    assert!(v.verify_if_trusted(&mint(&r, &other)).await.is_none());
+    assert!(v.verify_if_trusted("not.a.jwt").await.is_none());
+    // A trusted issuer's token is verified: refused when forged, cached when good.
+    let forged = Signer {
+        kid: "rsa-1",
+        ..rsa2()
+    };
+    match v.verify_if_trusted(&mint(&forged, &claims())).await {
+        Some(result) => refused(result, TokenError::BadSignature),
+        None => panic!("a trusted issuer's token is verified"),
+    }
+    let token = mint(&r, &claims());
+    let first = v.verify_if_trusted(&token).await.unwrap().unwrap();
+    // From the cache now (the issuer is down): the same claims, time rules again.
+    idp.down.store(true, Ordering::SeqCst);
+    let hit = v.verify_if_trusted(&token).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &hit));
+    clock.advance(Duration::from_secs(360));
+    match v.verify_if_trusted(&token).await {
+        Some(result) => refused(result, TokenError::Expired),
+        None => panic!("a cached token is still its issuer's"),
+    }
+}
