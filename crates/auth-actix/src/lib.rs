@@ -157,16 +157,12 @@ impl CoreRequest for RequestView<'_> {
     }
 
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        use actix_web::http::header;
-        // Authorization and Cookie, asked on nearly every request, are not parsed again.
-        let known = match name {
-            "authorization" => Some(header::AUTHORIZATION),
-            "cookie" => Some(header::COOKIE),
-            _ => None,
-        };
-        match known {
-            Some(known) => self.headers.get_all(known),
-            None => self.headers.get_all(name),
+        use actix_web::http::header::{AUTHORIZATION, COOKIE};
+        // A known name is not parsed again on each lookup.
+        match name {
+            "authorization" => self.headers.get_all(AUTHORIZATION),
+            "cookie" => self.headers.get_all(COOKIE),
+            other => self.headers.get_all(other),
         }
         .map(HeaderValue::as_bytes)
     }

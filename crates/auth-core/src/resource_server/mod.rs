@@ -209,11 +209,8 @@ impl TrustedIssuers {
     /// The trusted issuer a token claims to come from (its unverified `iss`, matched
     /// exactly), or `None`: then it is not a trusted issuer's token at all.
     pub fn issuer_of(&self, token: &str) -> Option<&TrustedIssuer> {
-        let iss = verify::peek_issuer(token)?;
-        self.issuers
-            .iter()
+        self.issuer_named(&verify::peek_issuer(token)?)
             .map(|i| i.config())
-            .find(|c| c.issuer() == iss)
     }
 
     /// Fetches every issuer's keys now (at start-up, so the first requests need not
@@ -249,39 +246,27 @@ impl TrustedIssuers {
         token: &str,
     ) -> Option<Result<Arc<ExternalClaims>, AuthError>> {
         let now = self.clock.unix_seconds();
-        if let Some(cache) = &self.cache
-            && let Some(hit) = cache.get(token)
-            && let Some(issuer) = self.issuers.iter().find(|i| i.config().issuer() == hit.iss)
-        {
-            // Due keys are refreshed in the background whatever this token's fate.
-            issuer.refresh_if_due(&self.http, now);
-            if !issuer.take_keys_changed() {
-                return Some(verify::time_rules_on_hit(&hit, issuer.config(), now).map(|()| hit));
-            }
-            // A key was removed or replaced: nothing verified under the old set is served,
-            // this token is verified again below.
-            cache.clear();
-        }
-        let iss = verify::peek_issuer(token)?;
-        let issuer = self.issuers.iter().find(|i| i.config().issuer() == iss)?;
-        Some(self.verify_with(issuer, token, now).await)
-    }
-
-    /// The full verification of `token` with `issuer`'s keys; the result is cached.
-    async fn verify_with(
-        &self,
-        issuer: &Arc<IssuerKeys>,
-        token: &str,
-        now: u64,
-    ) -> Result<Arc<ExternalClaims>, AuthError> {
+        let hit = self.cache.as_ref().and_then(|cache| cache.get(token));
+        // A cached token names its issuer; only one not verified yet is decoded for it.
+        let issuer = match &hit {
+            Some(hit) => self.issuer_named(&hit.iss),
+            None => self.issuer_named(&verify::peek_issuer(token)?),
+        }?;
+        // Due keys are refreshed in the background whatever this token's fate.
         issuer.refresh_if_due(&self.http, now);
         if issuer.take_keys_changed()
             && let Some(cache) = &self.cache
         {
+            // A key was removed or replaced: nothing verified under the old set is served.
             cache.clear();
+        } else if let Some(hit) = hit {
+            return Some(verify::time_rules_on_hit(&hit, issuer.config(), now).map(|()| hit));
         }
         let epoch = self.cache.as_ref().map_or(0, VerifiedCache::epoch);
-        let claims = Arc::new(verify::verify(issuer, &*self.http, token, now).await?);
+        let claims = match verify::verify(issuer, &*self.http, token, now).await {
+            Ok(claims) => Arc::new(claims),
+            Err(e) => return Some(Err(e)),
+        };
         if let Some(cache) = &self.cache {
             if issuer.take_keys_changed() {
                 cache.clear();
@@ -291,7 +276,12 @@ impl TrustedIssuers {
                 cache.insert(token, &claims, epoch);
             }
         }
-        Ok(claims)
+        Some(Ok(claims))
+    }
+
+    /// The trusted issuer whose URL is exactly `iss`.
+    fn issuer_named(&self, iss: &str) -> Option<&Arc<IssuerKeys>> {
+        self.issuers.iter().find(|i| i.config().issuer() == iss)
     }
 }
 
