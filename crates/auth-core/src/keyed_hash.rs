@@ -1,6 +1,8 @@
 //! A randomly keyed hash for maps whose keys the server chose or verified: the
 //! verified-token cache (tokens that passed verification), the session-key cache (ids of
-//! live sessions) and the memory store's session map (SHA-256 digests). Tens of
+//! live sessions), the memory store's session map (SHA-256 digests), its blocklist
+//! (`iss` and `jti` of verified tokens) and its refresh families (the server's random
+//! `sid`s). Tens of
 //! instructions per lookup instead of SipHash's hundreds. The key is drawn per process
 //! from the CSPRNG, so nobody outside can aim two keys at one bucket; and an attacker can
 //! only probe these maps, never fill them with keys of their choice.

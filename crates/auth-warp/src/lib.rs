@@ -231,6 +231,21 @@ pub fn view() -> impl Filter<Extract = (RequestView,), Error = Infallible> + Clo
         .map(RequestView::new)
 }
 
+/// [`view`] handed to `check` with the [`Auth`] handle: one filter step fewer on every
+/// request than `with_auth(auth).and(view())` (the cookie filters do the same with
+/// [`csrf_view`]).
+fn checked<T, F, Fut>(
+    auth: Auth,
+    check: F,
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone
+where
+    F: Fn(Auth, RequestView) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, Rejection>> + Send,
+    T: Send,
+{
+    view().and_then(move |view| check(auth.clone(), view))
+}
+
 /// The bearer caller's verified, unrevoked claims, shared (`Arc`) with the
 /// verified-token cache: a request with a token already seen copies nothing.
 pub fn bearer(auth: Auth) -> impl Filter<Extract = (Arc<Claims>,), Error = Rejection> + Clone {
@@ -244,11 +259,9 @@ pub fn bearer_as<E>(
 where
     E: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    with_auth(auth)
-        .and(view())
-        .and_then(|auth: Auth, view: RequestView| async move {
-            auth.bearer_as::<E>(&view).await.map_err(reject)
-        })
+    checked(auth, |auth: Auth, view: RequestView| async move {
+        auth.bearer_as::<E>(&view).await.map_err(reject)
+    })
 }
 
 /// `Some` claims, `None` when no credentials were sent, a rejection when a token was sent
@@ -257,11 +270,9 @@ where
 pub fn optional_bearer(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Arc<Claims>>,), Error = Rejection> + Clone {
-    with_auth(auth)
-        .and(view())
-        .and_then(|auth: Auth, view: RequestView| async move {
-            auth_core::optional(auth.bearer(&view).await).map_err(reject)
-        })
+    checked(auth, |auth: Auth, view: RequestView| async move {
+        auth_core::optional(auth.bearer(&view).await).map_err(reject)
+    })
 }
 
 /// `Some` principal (bearer, else session, CSRF-checked on unsafe methods), `None` when
@@ -270,11 +281,10 @@ pub fn optional_bearer(
 pub fn optional_authenticated(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
-    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        |auth: Auth, view: RequestView| async move {
-            auth_core::optional(auth.principal(&view).await).map_err(reject)
-        },
-    )
+    csrf_view(auth.clone()).and_then(move |view: RequestView| {
+        let auth = auth.clone();
+        async move { auth_core::optional(auth.principal(&view).await).map_err(reject) }
+    })
 }
 
 /// As [`view`], and for an HTML form (cookie-authenticated, unsafe, form body, no
@@ -345,38 +355,36 @@ pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Re
 pub fn api_key(
     auth: Auth,
 ) -> impl Filter<Extract = ((ApiKeyRecord, KeySource),), Error = Rejection> + Clone {
-    with_auth(auth)
-        .and(view())
-        .and_then(|auth: Auth, view: RequestView| async move {
-            auth.api_key(&view).await.map_err(reject)
-        })
+    checked(auth, |auth: Auth, view: RequestView| async move {
+        auth.api_key(&view).await.map_err(reject)
+    })
 }
 
 /// The session caller; on unsafe methods the CSRF check runs as well.
 pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
-    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        |auth: Auth, view: RequestView| async move { auth.session(&view).await.map_err(reject) },
-    )
+    csrf_view(auth.clone()).and_then(move |view: RequestView| {
+        let auth = auth.clone();
+        async move { auth.session(&view).await.map_err(reject) }
+    })
 }
 
 /// Any authenticated principal: bearer when an `Authorization` header is sent, else the
 /// session cookie (CSRF-checked on unsafe methods).
 pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
-    with_auth(auth.clone()).and(csrf_view(auth)).and_then(
-        |auth: Auth, view: RequestView| async move { auth.principal(&view).await.map_err(reject) },
-    )
+    csrf_view(auth.clone()).and_then(move |view: RequestView| {
+        let auth = auth.clone();
+        async move { auth.principal(&view).await.map_err(reject) }
+    })
 }
 
 fn guarded(
     auth: Auth,
     guard: Guard,
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
-    with_auth(auth.clone())
-        .and(csrf_view(auth))
-        .and_then(move |auth: Auth, view: RequestView| {
-            let guard = guard.clone();
-            async move { auth.guard(&view, &guard).await.map_err(reject) }
-        })
+    csrf_view(auth.clone()).and_then(move |view: RequestView| {
+        let (auth, guard) = (auth.clone(), guard.clone());
+        async move { auth.guard(&view, &guard).await.map_err(reject) }
+    })
 }
 
 /// An authenticated principal satisfying `guard`: the general form of

@@ -12,15 +12,16 @@
 use std::sync::Arc;
 
 use crate::credential::{ApiKeyRecord, ApiKeys, KeySource, User, UserStore};
-use crate::error::{AuthError, Scheme, TokenError};
+use crate::error::{AuthError, Scheme};
 use crate::policy::{Requirement, RolePermissions};
-use crate::request::{MAX_HEADER_BYTES, Request};
+use crate::request::Request;
 use crate::session::{CredentialKind, Session, SessionManager, csrf_applies};
 use crate::store::StateStore;
 use crate::telemetry::{self, AuthScheme};
 use crate::token::Claims;
 use crate::token::families::TokenManager;
 
+mod bearer;
 #[cfg(test)]
 mod bearer_tests;
 mod builder;
@@ -297,50 +298,7 @@ impl Auth {
     /// The bearer token of a request: exactly one `Authorization` header, at most 8 KiB of
     /// visible ASCII, scheme `Bearer`.
     pub fn bearer_token<'r>(&self, request: &'r impl Request) -> Result<&'r str, AuthError> {
-        let in_query = request.query().is_some_and(|q| {
-            form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
-        });
-        let mut values = request.header_values("authorization");
-        if in_query {
-            return Err(AuthError::InvalidBearerRequest {
-                detail: if values.next().is_some() {
-                    "Send the access token once, in the Authorization header only".into()
-                } else {
-                    "Send the access token in the Authorization header, not in the URL".into()
-                },
-            });
-        }
-        let Some(raw) = values.next() else {
-            return Err(AuthError::MissingCredentials(Scheme::Bearer));
-        };
-        if values.next().is_some() {
-            return Err(TokenError::Malformed.into());
-        }
-        if raw.len() > MAX_HEADER_BYTES {
-            return Err(AuthError::HeaderTooLarge);
-        }
-        // Visible ASCII and spaces only. Written as a fold without an early exit so the
-        // compiler vectorises it: this runs on every request.
-        let visible = raw
-            .iter()
-            .fold(true, |ok, b| ok & (b.wrapping_sub(0x20) < 0x5f));
-        if !visible {
-            return Err(TokenError::Malformed.into());
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| TokenError::Malformed)?;
-        let trimmed = text.trim_matches(' ');
-        let (scheme, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::MissingCredentials(Scheme::Bearer));
-        }
-        let token = rest.trim_start_matches(' ');
-        // `trimmed` has no trailing space, so a space in the token is two credentials in
-        // one header. The same vectorised fold shape, not a `char` search.
-        let inner_space = token.bytes().fold(false, |seen, b| seen | (b == b' '));
-        if token.is_empty() || inner_space {
-            return Err(TokenError::Malformed.into());
-        }
-        Ok(token)
+        bearer::bearer_text(bearer::bearer_header(request)?)
     }
 
     /// Headers for the response to `request`, decided once for every adapter: when it
@@ -403,8 +361,9 @@ impl Auth {
     /// verified-token cache (a cached token costs a reference count, not a copy).
     pub async fn bearer(&self, request: &impl Request) -> Result<Arc<Claims>, AuthError> {
         let work = async {
-            let token = self.bearer_token(request)?;
-            self.inner.tokens.authenticate(token).await
+            let claims = self.bearer_claims(request)?;
+            self.inner.tokens.check(&claims).await?;
+            Ok(claims)
         };
         telemetry::authenticate(work, |_| AuthScheme::Bearer).await
     }
@@ -415,8 +374,9 @@ impl Auth {
         request: &impl Request,
     ) -> Result<Arc<Claims<E>>, AuthError> {
         let work = async {
-            let token = self.bearer_token(request)?;
-            self.inner.tokens.authenticate_as::<E>(token).await
+            let claims = self.bearer_claims::<E>(request)?;
+            self.inner.tokens.check(&claims).await?;
+            Ok(claims)
         };
         telemetry::authenticate(work, |_| AuthScheme::Bearer).await
     }
@@ -472,7 +432,14 @@ impl Auth {
         &self,
         request: &impl Request,
     ) -> Result<Principal, AuthError> {
-        let token = self.bearer_token(request)?;
+        let raw = bearer::bearer_header(request)?;
+        // A cached token of ours is found first: no trusted issuer's token is in our cache.
+        if let Some(hit) = self.cached_bearer(raw) {
+            let claims = hit?;
+            self.inner.tokens.check(&claims).await?;
+            return Ok(Principal::Bearer(claims));
+        }
+        let token = bearer::bearer_text(raw)?;
         if let Some(trusted) = &self.inner.trusted
             && let Some(verified) = trusted.verify_if_trusted(token).await
         {

@@ -29,8 +29,8 @@ const TAIL: usize = 32;
 type Entry<V> = (V, u64);
 
 struct Shard<V> {
-    current: HashMap<Box<str>, Entry<V>, KeyedState>,
-    previous: HashMap<Box<str>, Entry<V>, KeyedState>,
+    current: HashMap<Box<[u8]>, Entry<V>, KeyedState>,
+    previous: HashMap<Box<[u8]>, Entry<V>, KeyedState>,
 }
 
 /// The cache of verified tokens: our own access tokens' shared [`Claims`] by default, or
@@ -81,7 +81,7 @@ impl<V: Clone> VerifiedCache<V> {
 
     // In bounds: `i < SHARDS`, and `new` builds exactly `SHARDS` shards.
     #[allow(clippy::indexing_slicing)]
-    fn shard(&self, token: &str) -> &Mutex<Shard<V>> {
+    fn shard(&self, token: &[u8]) -> &Mutex<Shard<V>> {
         let i = (self.shard_hasher.hash_one(token) as usize) % SHARDS;
         &self.shards[i]
     }
@@ -102,7 +102,10 @@ impl<V: Clone> VerifiedCache<V> {
         }
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<V> {
+    /// The value held for `token` (its bytes: a header value need not be checked as text
+    /// first to be found; only keys that passed verification were ever inserted).
+    pub(crate) fn get(&self, token: &(impl AsRef<[u8]> + ?Sized)) -> Option<V> {
+        let token = token.as_ref();
         let epoch = self.epoch();
         let mut shard = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
         if let Some((c, e)) = shard.current.get(token) {
@@ -119,12 +122,13 @@ impl<V: Clone> VerifiedCache<V> {
     }
 
     /// Remembers the value of a pure function of `key` (a memo: no key epoch applies).
-    pub(crate) fn remember(&self, key: &str, value: &V) {
+    pub(crate) fn remember(&self, key: &(impl AsRef<[u8]> + ?Sized), value: &V) {
         self.insert(key, value, self.epoch());
     }
 
     /// Remembers `claims`, verified under `epoch` (read before the verification began).
-    pub(crate) fn insert(&self, token: &str, claims: &V, epoch: u64) {
+    pub(crate) fn insert(&self, token: &(impl AsRef<[u8]> + ?Sized), claims: &V, epoch: u64) {
+        let token = token.as_ref();
         let mut shard = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
         Self::put(
             &mut shard,
@@ -134,7 +138,7 @@ impl<V: Clone> VerifiedCache<V> {
         );
     }
 
-    fn put(shard: &mut Shard<V>, cap: usize, key: Box<str>, entry: Entry<V>) {
+    fn put(shard: &mut Shard<V>, cap: usize, key: Box<[u8]>, entry: Entry<V>) {
         if shard.current.len() >= cap && !shard.current.contains_key(&key) {
             // The old previous generation's table becomes the new current one, emptied
             // but not freed: a cache that turns over under steady traffic allocates its

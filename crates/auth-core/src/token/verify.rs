@@ -35,6 +35,28 @@ impl TokenService {
         Ok(claims)
     }
 
+    /// The claims of an access token found in the verified-token cache by its bytes,
+    /// time rules checked; `None` on a miss (or for claims `E` other than [`NoExtra`],
+    /// which are not cached). A hit needs no text check of `token` first: only tokens that
+    /// passed every rule entered, so equal bytes passed them too. What the adapters'
+    /// bearer extractors try before checking the header value as text.
+    pub(crate) fn cached_as<E: Send + Sync + 'static>(
+        &self,
+        token: &[u8],
+    ) -> Option<Result<Arc<Claims<E>>, TokenError>> {
+        if std::any::TypeId::of::<E>() != std::any::TypeId::of::<NoExtra>() {
+            return None;
+        }
+        let claims = self.inner.cache.as_ref()?.get(token)?;
+        Some(self.check_times(&claims).and_then(|()| {
+            let claims: Arc<dyn std::any::Any + Send + Sync> = claims;
+            // E is NoExtra, so this is the identity; never fails.
+            claims
+                .downcast::<Claims<E>>()
+                .map_err(|_| TokenError::Malformed)
+        }))
+    }
+
     /// As [`TokenService::verify_access_as`], the claims shared (see
     /// [`TokenService::verify_access_shared`]; only [`NoExtra`] claims are cached).
     pub fn verify_access_shared_as<E: DeserializeOwned + Send + Sync + 'static>(

@@ -102,8 +102,10 @@ struct TokenState {
     blocked: Expiring<(), KeyedState>,
     /// Families by `sid`, boxed: the table holds a pointer per bucket, not the entry, so
     /// its empty half (a table is at most 7/8 full, about half after it doubles) and
-    /// each doubling cost 40 bytes a bucket instead of 104.
-    families: Expiring<Box<FamilyEntry>>,
+    /// each doubling cost 40 bytes a bucket instead of 104. Every `sid` is the server's
+    /// own random id (a family is created at login, and an unknown one is revoked only
+    /// after the owner check), so the random-keyed hash serves the per-request check.
+    families: Expiring<Box<FamilyEntry>, KeyedState>,
     /// Live family ids per user, to list them and to revoke them all.
     by_user: HashMap<String, HashSet<String>>,
     /// "Log out everywhere" cut-offs per user.
