@@ -49,16 +49,16 @@ fn entries() {
             // Session keys are 64-hex-character digests, as the session module stores them.
             let key = format!("{:064x}", u128::from(i as u32) * 0x9e37_79b9_7f4a_7c15);
             let record = SessionRecord {
-                user_id: (i % 10_000).to_string(),
-                roles: vec!["viewer".into()],
+                user_id: (i % 10_000).to_string().into(),
+                roles: vec!["viewer".into()].into(),
                 created: NOW,
                 last_seen: NOW,
-                // 43 base64url characters, canonical as issued tokens are (the
-                // memory store keeps such a token as its 32 bytes).
-                csrf_token: format!("{:042x}A", i),
+                // 43 base64url characters, as issued tokens are (the memory store
+                // shares the record's own text).
+                csrf_token: format!("{:042x}A", i).into(),
                 data: serde_json::Value::Null,
                 expires_at: NOW + 3600,
-                amr: Vec::new(),
+                amr: Default::default(),
             };
             store.insert_session(&key, &record).await.expect("insert");
         }

@@ -38,7 +38,7 @@ async fn admin_only(RequireRoles { principal, .. }: RequireRoles<Admins>) -> Htt
 }
 
 async fn session(SessionUser(s): SessionUser) -> HttpResponse {
-    HttpResponse::Ok().body(s.record.user_id)
+    HttpResponse::Ok().body(s.record.user_id.to_string())
 }
 
 #[actix_web::test]

@@ -93,7 +93,9 @@ async fn option_api_key_and_session_extractors() {
         if k.is_some() { "key" } else { "no key" }
     }
     async fn sess(s: Option<SessionUser>) -> String {
-        s.map_or("no session".into(), |SessionUser(s)| s.record.user_id)
+        s.map_or("no session".into(), |SessionUser(s)| {
+            s.record.user_id.to_string()
+        })
     }
     let auth = auth().await;
     let app = Router::new()

@@ -189,13 +189,13 @@ fn stores(c: &mut Criterion) {
         let t = now();
         let record = SessionRecord {
             user_id: "1".into(),
-            roles: vec!["admin".into()],
+            roles: vec!["admin".into()].into(),
             created: t,
             last_seen: t,
             csrf_token: "csrf".into(),
             data: serde_json::json!({}),
             expires_at: t + 3600,
-            amr: Vec::new(),
+            amr: Default::default(),
         };
         rt.block_on(b.state.insert_session("bench-session", &record))
             .unwrap();

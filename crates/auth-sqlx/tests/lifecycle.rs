@@ -237,13 +237,13 @@ async fn expired_rows_are_purged_in_bounded_batches(url: String) {
             .unwrap();
         let rec = SessionRecord {
             user_id: "u".into(),
-            roles: vec![],
+            roles: Default::default(),
             created: now,
             last_seen: now,
             csrf_token: "c".into(),
             data: serde_json::Value::Null,
             expires_at: now + 10,
-            amr: Vec::new(),
+            amr: Default::default(),
         };
         store.insert_session(&format!("k{i}"), &rec).await.unwrap();
         store

@@ -102,7 +102,7 @@ async fn session_scope_and_csrf_filters() {
     let auth = auth().await;
     let dash = warp::path!("dash")
         .and(auth_warp::session(auth.clone()))
-        .map(|s: auth_core::session::Session| s.record.user_id);
+        .map(|s: auth_core::session::Session| s.record.user_id.to_string());
     let act = warp::path!("act")
         .and(warp::post())
         .and(auth_warp::csrf(auth.clone()))

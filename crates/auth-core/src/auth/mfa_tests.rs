@@ -315,7 +315,7 @@ async fn cookie_login_asks_for_the_code_and_login_mfa_starts_the_session() {
     let cookie = ok.header_value("set-cookie").unwrap().to_owned();
     let session = crate::session::suite::with_cookie(&cookie);
     let loaded = fx.auth.sessions().load(&session).await.unwrap().unwrap();
-    assert_eq!(loaded.record.amr, ["pwd", "otp"]);
+    assert_eq!(*loaded.record.amr, ["pwd", "otp"]);
     // The session passes the second-factor guard.
     let principal = fx.auth.guard(&session, &Guard::SecondFactor).await.unwrap();
     assert!(principal.is_some());

@@ -69,10 +69,10 @@ impl SessionManager {
 
     /// The store key of `id`, from the key cache when the id was seen before; whether it
     /// was.
-    pub(super) fn key_of(&self, id: &str) -> (String, bool) {
+    pub(super) fn key_of(&self, id: &str) -> (Arc<str>, bool) {
         match self.keys.as_ref().and_then(|c| c.get(id)) {
-            Some(key) => (String::from(&*key), true),
-            None => (session_key(id), false),
+            Some(key) => (key, true),
+            None => (session_key(id).into(), false),
         }
     }
 
@@ -83,9 +83,9 @@ impl SessionManager {
     }
 
     /// Remembers the store key of a live session's id.
-    pub(super) fn remember_key(&self, id: &str, key: &str) {
+    pub(super) fn remember_key(&self, id: &str, key: &Arc<str>) {
         if let Some(cache) = &self.keys {
-            cache.remember(id, &Arc::from(key));
+            cache.remember(id, key);
         }
     }
 }

@@ -196,8 +196,9 @@ impl SessionConfig {
 /// A live session, as loaded for a request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    /// The store key (a digest of the id; the id itself is only ever in the cookie).
-    pub key: String,
+    /// The store key (a digest of the id; the id itself is only ever in the cookie),
+    /// shared with the key cache.
+    pub key: Arc<str>,
     /// What the store holds.
     pub record: SessionRecord,
 }
@@ -416,16 +417,16 @@ impl SessionManager {
         let csrf_token = random_b64::<32>();
         let absolute = now + self.config.absolute_timeout.as_secs();
         let record = SessionRecord {
-            user_id: user.id.clone(),
-            roles: user.roles.clone(),
+            user_id: user.id.as_str().into(),
+            roles: user.roles.as_slice().into(),
             created: now,
             last_seen: now,
-            csrf_token: csrf_token.clone(),
+            csrf_token: csrf_token.as_str().into(),
             data,
             expires_at: absolute.min(now + self.config.idle_timeout.as_secs()),
             amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
-        let key = session_key(&id);
+        let key: Arc<str> = session_key(&id).into();
         self.store.insert_session(&key, &record).await?;
         self.remember_key(&id, &key);
         Ok(StartedSession {
@@ -473,8 +474,8 @@ impl SessionManager {
             record.last_seen = now;
             record.expires_at = expires_at;
             match roles_now {
-                Some(roles) if roles != record.roles => {
-                    record.roles = roles;
+                Some(roles) if *roles != *record.roles => {
+                    record.roles = roles.into();
                     self.store.insert_session(&key, &record).await?;
                 }
                 _ => {

@@ -99,7 +99,7 @@ pub async fn the_store_never_holds_the_raw_id(store: Arc<dyn StateStore>) {
         .await
         .unwrap();
     let id = id_of(&started.set_cookie);
-    assert_eq!(started.session.key, session_key(&id));
+    assert_eq!(*started.session.key, session_key(&id));
     assert!(
         store.load_session(&id).await.unwrap().is_none(),
         "not under the raw id"
@@ -376,7 +376,7 @@ pub async fn session_data_is_attached_at_login_and_can_change(store: Arc<dyn Sta
         serde_json::json!({"tenant_id": "t-8", "cart": [1, 2]})
     );
     assert_eq!(again.record.csrf_token, session.record.csrf_token);
-    assert_eq!(again.record.user_id, "7");
+    assert_eq!(&*again.record.user_id, "7");
 
     let huge = serde_json::json!({ "blob": "x".repeat(super::MAX_SESSION_DATA_BYTES) });
     assert!(matches!(

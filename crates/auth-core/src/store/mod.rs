@@ -12,6 +12,7 @@ mod passkeys;
 pub mod suite;
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -141,18 +142,24 @@ pub trait RefreshFamilies: Send + Sync + Debug {
 
 /// A cookie session as the store keeps it. The store key is a digest of the session id
 /// (never the id itself), so reading the store does not hand out live cookies.
+///
+/// The texts and lists are shared (`Arc`): a store that holds sessions in memory hands
+/// out a record per request by counting references, not by copying each string. Build
+/// them with `.into()` (`"u-1".into()`, `vec!["admin".to_owned()].into()`); read them
+/// as `&str` and `&[String]` (`&*record.user_id`, `record.roles.iter()`). The JSON a
+/// store writes is the same as with owned strings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionRecord {
     /// The user.
-    pub user_id: String,
+    pub user_id: Arc<str>,
     /// The user's roles when the session started.
-    pub roles: Vec<String>,
+    pub roles: Arc<[String]>,
     /// Start (Unix seconds).
     pub created: u64,
     /// Last request seen (Unix seconds; written at most once per refresh interval).
     pub last_seen: u64,
     /// The synchronizer CSRF token.
-    pub csrf_token: String,
+    pub csrf_token: Arc<str>,
     /// Caller-defined data.
     #[serde(default)]
     pub data: serde_json::Value,
@@ -160,8 +167,8 @@ pub struct SessionRecord {
     pub expires_at: u64,
     /// How the user authenticated (RFC 8176 values: `pwd`, `otp`, `hwk`, ...), as the
     /// login recorded it; empty for sessions started before stores kept it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+    pub amr: Arc<[String]>,
 }
 
 /// Server-side cookie sessions, keyed by a digest of the session id.

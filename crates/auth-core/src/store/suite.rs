@@ -116,13 +116,13 @@ fn token<'a>(jti: &'a str, sid: &'a str, sub: &'a str, iat: u64, exp: u64) -> To
 fn session(user: &str, now: u64, ttl: u64) -> SessionRecord {
     SessionRecord {
         user_id: user.into(),
-        roles: vec!["viewer".into()],
+        roles: vec!["viewer".into()].into(),
         created: now,
         last_seen: now,
         csrf_token: "csrf".into(),
         data: serde_json::json!({"theme": "dark"}),
         expires_at: now + ttl,
-        amr: vec!["pwd".into(), "otp".into()],
+        amr: vec!["pwd".into(), "otp".into()].into(),
     }
 }
 

@@ -21,14 +21,14 @@ fn session(row: &impl RowExt) -> Result<(String, SessionRecord), StoreError> {
     Ok((
         row.text(0).map_err(bad)?,
         SessionRecord {
-            user_id: row.text(1).map_err(bad)?,
-            roles,
+            user_id: row.text(1).map_err(bad)?.into(),
+            roles: roles.into(),
             created: uint(row.int(3).map_err(bad)?),
             last_seen: uint(row.int(4).map_err(bad)?),
-            csrf_token: row.text(5).map_err(bad)?,
+            csrf_token: row.text(5).map_err(bad)?.into(),
             data,
             expires_at: uint(row.int(7).map_err(bad)?),
-            amr,
+            amr: amr.into(),
         },
     ))
 }

@@ -1,31 +1,27 @@
 //! [`Sessions`] in memory: sessions by key, with a per-user index, held compactly.
 //!
 //! A million live sessions is a normal load for one instance, so each is held in few
-//! bytes: the key as the 32 bytes of its 64-hex digest (the session module's keys) and the
-//! CSRF token as the 32 bytes of its base64url text (any other text is kept as text); the
-//! user id shared with the index (`Arc<str>`); role and `amr` lists interned (one copy per
-//! distinct list); times as `u32` Unix seconds (until 2106); data boxed, absent when null.
-//! Reads rebuild the [`SessionRecord`] the trait hands out.
+//! bytes: the key as the 32 bytes of its 64-hex digest (the session module's keys); the
+//! user id shared with the index and the CSRF token as the record's own `Arc<str>`; role
+//! and `amr` lists interned (one copy per distinct list); times as `u32` Unix seconds
+//! (until 2106); data boxed, absent when null. A read hands out a [`SessionRecord`] that
+//! shares every text and list with the store (reference counts, no string copied).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{MemoryStore, SweepClock, lock, sweep_due};
 use crate::error::StoreError;
 use crate::keyed_hash::KeyedState;
 use crate::store::{SessionRecord, Sessions};
 
-/// Bytes behind a 64-hex key or a 43-character base64url token, or the text itself.
+/// The bytes behind a 64-hex key, or the text itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Packed {
-    /// A lower-case 64-hex key (`Hex`) or a 43-character base64url token (`B64`),
-    /// decoded.
+    /// A lower-case 64-hex key, decoded.
     Hex([u8; 32]),
-    B64([u8; 32]),
     /// Anything else, as given.
     Text(Box<str>),
 }
@@ -53,30 +49,9 @@ impl Packed {
         Self::Text(text.into())
     }
 
-    fn token(text: &str) -> Self {
-        let mut out = [0u8; 32];
-        if text.len() == 43
-            && URL_SAFE_NO_PAD.decode_slice(text, &mut out).ok() == Some(32)
-            && URL_SAFE_NO_PAD.encode(out) == text
-        {
-            return Self::B64(out);
-        }
-        Self::Text(text.into())
-    }
-
     fn text(&self) -> String {
         match self {
             Self::Hex(b) => crate::ids::hex(b),
-            Self::B64(b) => {
-                // Into a buffer of the exact size: no growth, one allocation.
-                let mut out = [0u8; 43];
-                match URL_SAFE_NO_PAD.encode_slice(b, &mut out) {
-                    Ok(43) => std::str::from_utf8(&out)
-                        .map(str::to_owned)
-                        .unwrap_or_default(),
-                    _ => URL_SAFE_NO_PAD.encode(b),
-                }
-            }
             Self::Text(t) => t.to_string(),
         }
     }
@@ -111,7 +86,7 @@ struct Held {
     roles: Arc<[String]>,
     amr: Arc<[String]>,
     data: Option<Box<serde_json::Value>>,
-    csrf: Packed,
+    csrf: Arc<str>,
     created: u32,
     last_seen: u32,
     expires_at: u32,
@@ -120,18 +95,18 @@ struct Held {
 impl Held {
     fn record(&self) -> SessionRecord {
         SessionRecord {
-            user_id: String::from(&*self.user),
-            roles: self.roles.to_vec(),
+            user_id: Arc::clone(&self.user),
+            roles: Arc::clone(&self.roles),
             created: u64::from(self.created),
             last_seen: u64::from(self.last_seen),
-            csrf_token: self.csrf.text(),
+            csrf_token: Arc::clone(&self.csrf),
             data: self
                 .data
                 .as_deref()
                 .cloned()
                 .unwrap_or(serde_json::Value::Null),
             expires_at: u64::from(self.expires_at),
-            amr: self.amr.to_vec(),
+            amr: Arc::clone(&self.amr),
         }
     }
 
@@ -208,22 +183,22 @@ impl Sessions for MemoryStore {
         s.remove(&key);
         let full = super::full(&s.by_key)
             || s.by_user
-                .get(record.user_id.as_str())
+                .get(&*record.user_id)
                 .is_some_and(|keys| keys.len() >= keys.capacity());
         let held = s.by_key.len();
         if sweep_due(&mut s.sweeps, held, full, now) {
             s.sweep(now);
         }
-        let user: Arc<str> = match s.by_user.get_key_value(record.user_id.as_str()) {
+        let user: Arc<str> = match s.by_user.get_key_value(&*record.user_id) {
             Some((user, _)) => Arc::clone(user),
-            None => Arc::from(record.user_id.as_str()),
+            None => Arc::clone(&record.user_id),
         };
         let held = Held {
             user: Arc::clone(&user),
             roles: s.intern(&record.roles),
             amr: s.intern(&record.amr),
             data: (!record.data.is_null()).then(|| Box::new(record.data.clone())),
-            csrf: Packed::token(&record.csrf_token),
+            csrf: Arc::clone(&record.csrf_token),
             created: secs(record.created),
             last_seen: secs(record.last_seen),
             expires_at: secs(record.expires_at),
@@ -325,26 +300,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::Packed;
-    use base64::Engine as _;
 
     #[test]
-    fn keys_and_tokens_round_trip_packed_or_not() {
+    fn keys_round_trip_packed_or_not() {
         let hex = "00ff10a9".repeat(8);
         assert!(matches!(Packed::key(&hex), Packed::Hex(_)));
         assert_eq!(Packed::key(&hex).text(), hex);
         for odd in ["k1", &"00FF10A9".repeat(8), &"0g".repeat(32), "é", ""] {
             assert!(matches!(Packed::key(odd), Packed::Text(_)), "{odd}");
             assert_eq!(Packed::key(odd).text(), odd);
-        }
-        let token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_ABCDE";
-        assert_eq!(token.len(), 43);
-        let packed = Packed::token(token);
-        assert!(matches!(packed, Packed::B64(_)) || matches!(packed, Packed::Text(_)));
-        assert_eq!(packed.text(), token);
-        let canonical = super::URL_SAFE_NO_PAD.encode([7u8; 32]);
-        assert!(matches!(Packed::token(&canonical), Packed::B64(_)));
-        for odd in ["csrf", &"a".repeat(44), "ÿ"] {
-            assert_eq!(Packed::token(odd).text(), odd);
         }
     }
 }

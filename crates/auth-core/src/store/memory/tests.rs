@@ -176,12 +176,43 @@ async fn a_full_map_makes_room_from_its_expired_entries_before_its_table_grows()
 fn session_of(user: &str, now: u64, ttl: u64) -> crate::store::SessionRecord {
     crate::store::SessionRecord {
         user_id: user.into(),
-        roles: vec![],
+        roles: Default::default(),
         created: now,
         last_seen: now,
-        csrf_token: String::new(),
+        csrf_token: Default::default(),
         data: serde_json::Value::Null,
         expires_at: now + ttl,
-        amr: Vec::new(),
+        amr: Default::default(),
     }
+}
+
+/// A read hands out the record with its texts and lists shared with the store: two loads
+/// of one session point at the same user id, roles, `amr` and CSRF token, and the
+/// record reads back equal to what was stored.
+#[tokio::test]
+async fn a_loaded_session_shares_its_texts_and_lists_with_the_store() {
+    use crate::store::Sessions as _;
+
+    let clock = Arc::new(ManualClock::at_unix(1_900_000_000));
+    let store = MemoryStore::with_clock(clock.clone());
+    let now = clock.unix_seconds();
+    let mut record = session_of("u-1", now, 60);
+    record.roles = vec!["admin".to_owned(), "editor".to_owned()].into();
+    record.amr = vec!["pwd".to_owned()].into();
+    record.csrf_token = "Zm9vYmFyLWNzcmYtdG9rZW4tb2YtNDMtY2hhcmFjdGVycw".into();
+    record.data = serde_json::json!({"theme": "dark"});
+    let key = "ab".repeat(32);
+    store.insert_session(&key, &record).await.unwrap();
+    let first = store.load_session(&key).await.unwrap().unwrap();
+    let second = store.load_session(&key).await.unwrap().unwrap();
+    assert_eq!(first, record);
+    assert!(Arc::ptr_eq(&first.user_id, &second.user_id));
+    assert!(Arc::ptr_eq(&first.roles, &second.roles));
+    assert!(Arc::ptr_eq(&first.amr, &second.amr));
+    assert!(Arc::ptr_eq(&first.csrf_token, &second.csrf_token));
+    // A second session with the same roles shares the one interned list.
+    let other = "cd".repeat(32);
+    store.insert_session(&other, &record).await.unwrap();
+    let third = store.load_session(&other).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first.roles, &third.roles));
 }
