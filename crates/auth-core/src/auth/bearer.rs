@@ -35,16 +35,22 @@ impl Auth {
         &self,
         raw: &[u8],
     ) -> Option<Result<Arc<Claims<E>>, TokenError>> {
-        let (scheme, token) = raw.split_at_checked(BEARER_PREFIX.len())?;
-        if !scheme.eq_ignore_ascii_case(BEARER_PREFIX) {
-            return None;
-        }
-        self.inner.tokens.tokens().cached_as::<E>(token)
+        self.inner
+            .tokens
+            .tokens()
+            .cached_as::<E>(bearer_candidate(raw)?)
     }
 }
 
 /// `Bearer ` and one space, the form every client sends (matched case-insensitively).
 const BEARER_PREFIX: &[u8] = b"bearer ";
+
+/// The bytes after `Bearer ` (and one space) in an `Authorization` value, unchecked: only
+/// to be looked up in a cache of verified tokens, whose entries passed every text rule.
+pub(super) fn bearer_candidate(raw: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = raw.split_at_checked(BEARER_PREFIX.len())?;
+    scheme.eq_ignore_ascii_case(BEARER_PREFIX).then_some(token)
+}
 
 /// The `Authorization` header's single value, not yet checked as text: refused when the
 /// token is also in the query, when the header is missing or repeated, or over 8 KiB.

@@ -433,11 +433,17 @@ impl Auth {
         request: &impl Request,
     ) -> Result<Principal, AuthError> {
         let raw = bearer::bearer_header(request)?;
-        // A cached token of ours is found first: no trusted issuer's token is in our cache.
+        // A cached token is found first, by its bytes: ours (no trusted issuer's token is
+        // in our cache), then a trusted issuer's.
         if let Some(hit) = self.cached_bearer(raw) {
             let claims = hit?;
             self.inner.tokens.check(&claims).await?;
             return Ok(Principal::Bearer(claims));
+        }
+        if let Some(trusted) = &self.inner.trusted
+            && let Some(hit) = bearer::bearer_candidate(raw).and_then(|t| trusted.cached(t))
+        {
+            return Ok(Principal::External(hit?));
         }
         let token = bearer::bearer_text(raw)?;
         if let Some(trusted) = &self.inner.trusted

@@ -245,23 +245,12 @@ impl TrustedIssuers {
         &self,
         token: &str,
     ) -> Option<Result<Arc<ExternalClaims>, AuthError>> {
-        let now = self.clock.unix_seconds();
-        let hit = self.cache.as_ref().and_then(|cache| cache.get(token));
-        // A cached token names its issuer; only one not verified yet is decoded for it.
-        let issuer = match &hit {
-            Some(hit) => self.issuer_named(&hit.iss),
-            None => self.issuer_named(&verify::peek_issuer(token)?),
-        }?;
-        // Due keys are refreshed in the background whatever this token's fate.
-        issuer.refresh_if_due(&self.http, now);
-        if issuer.take_keys_changed()
-            && let Some(cache) = &self.cache
-        {
-            // A key was removed or replaced: nothing verified under the old set is served.
-            cache.clear();
-        } else if let Some(hit) = hit {
-            return Some(verify::time_rules_on_hit(&hit, issuer.config(), now).map(|()| hit));
+        if let Some(hit) = self.cached(token.as_bytes()) {
+            return Some(hit);
         }
+        let now = self.clock.unix_seconds();
+        let issuer = self.issuer_named(&verify::peek_issuer(token)?)?;
+        self.refresh_keys(issuer, now);
         let epoch = self.cache.as_ref().map_or(0, VerifiedCache::epoch);
         let claims = match verify::verify(issuer, &*self.http, token, now).await {
             Ok(claims) => Arc::new(claims),
@@ -277,6 +266,33 @@ impl TrustedIssuers {
             }
         }
         Some(Ok(claims))
+    }
+
+    /// The claims of a token this cache holds, found by its bytes (a header value need
+    /// not be checked as text first: only verified tokens entered), its time rules
+    /// checked; `None` on a miss, or when its issuer's keys changed since (the cache is
+    /// emptied and the token must be verified again).
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<Result<Arc<ExternalClaims>, AuthError>> {
+        let hit = self.cache.as_ref()?.get(token)?;
+        let now = self.clock.unix_seconds();
+        // The cached claims name their issuer: no payload is decoded to find it.
+        let issuer = self.issuer_named(&hit.iss)?;
+        if self.refresh_keys(issuer, now) {
+            return None;
+        }
+        Some(verify::time_rules_on_hit(&hit, issuer.config(), now).map(|()| hit))
+    }
+
+    /// Starts a due refresh of `issuer`'s keys in the background, whatever the fate of
+    /// the token at hand; when a key was removed or replaced since the last look, empties
+    /// the cache (nothing verified under the old set is served) and says so.
+    fn refresh_keys(&self, issuer: &Arc<IssuerKeys>, now: u64) -> bool {
+        issuer.refresh_if_due(&self.http, now);
+        let changed = issuer.take_keys_changed();
+        if changed && let Some(cache) = &self.cache {
+            cache.clear();
+        }
+        changed
     }
 
     /// The trusted issuer whose URL is exactly `iss`.

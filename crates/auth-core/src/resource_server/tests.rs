@@ -553,6 +553,31 @@ async fn guards_work_on_external_principals_and_own_tokens_still_pass() {
         auth.principal(&with(&own)).await.unwrap(),
         Principal::Bearer(_)
     ));
+    // Both caches are asked with the header's bytes first; each kind stays its own, and
+    // the header rules hold for a cached token too.
+    let Principal::External(first) = principal else {
+        panic!("an external principal")
+    };
+    for value in [format!("Bearer {admin}"), format!("bearer  {admin} ")] {
+        let again = SimpleRequest::new().header("authorization", value.clone());
+        match auth.principal(&again).await.unwrap() {
+            Principal::External(c) => assert!(Arc::ptr_eq(&c, &first), "{value:?}"),
+            other => panic!("{value:?}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        auth.principal(&with(&own)).await.unwrap(),
+        Principal::Bearer(_)
+    ));
+    assert!(matches!(
+        auth.principal(&with(&admin).query("access_token=x")).await,
+        Err(AuthError::InvalidBearerRequest { .. })
+    ));
+    let twice = with(&admin).header("authorization", format!("Bearer {admin}"));
+    assert!(matches!(
+        auth.principal(&twice).await,
+        Err(AuthError::InvalidToken(TokenError::Malformed))
+    ));
 }
 
 #[tokio::test]
