@@ -1120,24 +1120,28 @@ fn checks(
 }
 
 /// What limits the JWT route against the bare one (callgrind, `docs/BENCHMARKS.md`).
-const WHY_JWT: &str = "per request the extractor adds ~4.3k instructions (`bench-instructions`) to \
-     the bare route's ~15k (axum), ~20k (actix-web), ~12k (warp): the header check \
-     (~1.2k), the revocation check (~0.7k), the cache lookup (~0.4k), two clock reads \
-     (~0.3k) and the extractor's futures; on warp the filter also clones the header \
-     map (~0.6k with its drop) and parses the empty query string (~0.25k)";
-const WHY_SESSION: &str = "per request the session extractor scans the cookie header, takes the \
-     id's store key from the key cache (SHA-256 only for an id not seen yet), and the \
-     memory store rebuilds an owned record from its compact form; tower-sessions looks \
-     its id up directly";
+const WHY_JWT: &str = "per request the extractor adds ~3.3k-3.6k instructions (`bench-instructions`, \
+     2026-12-07 16:05) to the bare route's ~15k (axum), ~20k (actix-web), ~12k (warp): the \
+     verified-token cache lookup by the header's bytes (~0.5k: two keyed hashes and a \
+     shard lock), the revocation check on the memory store (~0.6k: its lock, a clock \
+     read, the family lookup), the time re-check with its own clock read (~0.2k) and the \
+     extractor's futures; warp adds ~5.4k, as its filter chain polls a future per \
+     combinator, clones the request's header map (~0.55k with its drop) and parses the \
+     empty query string";
+const WHY_SESSION: &str = "per request the session extractor scans the cookie header (~1.1k, \
+     with two UTF-8 checks), takes the id's store key from the key cache (~0.4k; SHA-256 \
+     only for an id not seen yet), and the memory store decodes the hex key again \
+     (~0.4k) before its lookup; the record itself is shared, not copied (2026-12-07); \
+     tower-sessions looks its id up directly";
 const WHY_REPLICA: &str = "the replica answers from a local set, but under a mutex, with two \
      clock reads and three map lookups per check, and its stream reader shares the one core";
 /// What limits the external issuer's RS256 route (resource-server mode) against the bare
 /// one: the verified-token cache spares the RSA verify, not the rest.
 const WHY_RS256: &str = "with the verified-token cache the RSA signature is checked once per \
-     token, and (since 2026-12-07) a cached token is routed to its issuer by its exact \
-     string, not by decoding its claims; per request the extractor still checks whether \
-     the keys are due for a refresh, looks the token up in that issuer's cache and \
-     re-checks its time claims from the claims' JSON map";
+     token, and (since 2026-12-07) a cached token is found by the header's bytes, with no \
+     text check and no decoding of its claims; per request the extractor still misses our \
+     own cache first, checks whether the issuer's keys are due for a refresh, and \
+     re-checks the token's time claims from the claims' JSON map";
 const WHY_BURST: &str = "argon2 runs on SCHED_IDLE threads, but every login is also a request \
      on the same core (form parsing, token issue), and hashing evicts the caches";
 
