@@ -294,44 +294,32 @@ pub fn optional_authenticated(
 /// hands a body out once: a handler behind a cookie-authenticated filter that reads the
 /// form itself should take the token from the `X-CSRF-Token` header.
 pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Rejection> + Clone {
-    let wanted = {
+    // Nearly every request needs no form: one view, and the core says so (a safe method
+    // is answered before any header is read).
+    let plain = {
         let auth = auth.clone();
-        let possible = auth.clone();
-        // A safe method never reads the form: leave before copying the request's headers
-        // into a view (the `or` below builds the one view such a request needs).
-        warp::method()
-            .and_then(move |method: Method| {
-                let possible = possible.csrf_form_possible(method.as_str());
-                async move {
-                    if possible {
-                        Ok(())
-                    } else {
-                        Err(warp::reject::not_found())
-                    }
+        view().and_then(move |view: RequestView| {
+            let wanted = auth.csrf_form_wanted(&view);
+            async move {
+                if wanted {
+                    Err(warp::reject::not_found())
+                } else {
+                    Ok(view)
                 }
-            })
-            .untuple_one()
-            .and(view())
-            .and_then(move |view: RequestView| {
-                let wanted = auth.csrf_form_wanted(&view);
-                async move {
-                    if wanted {
-                        Ok(view)
-                    } else {
-                        Err(warp::reject::not_found())
-                    }
-                }
-            })
+            }
+        })
     };
     // Read up to the adapters' body limit: the core refuses a form over
     // MAX_CSRF_FORM_BYTES with its 400 (a smaller limit here would drop the body and
-    // answer 403 instead).
+    // answer 403 instead). A body warp cannot read leaves the form's token out, so the
+    // CSRF check refuses the request.
     let limit = u64::try_from(MAX_BODY_BYTES).unwrap_or(u64::MAX);
-    let with_form = wanted
-        .and(warp::body::content_length_limit(limit).and(warp::body::bytes()))
-        .map(|view: RequestView, body: warp::hyper::body::Bytes| (view, Some(body)));
-    let without = view().map(|view: RequestView| (view, None));
-    with_form.or(without).unify().untuple_one().and_then(
+    let body = warp::body::content_length_limit(limit)
+        .and(warp::body::bytes())
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    let with_form = view().and(body).and_then(
         move |mut view: RequestView, body: Option<warp::hyper::body::Bytes>| {
             let token = body.map(|b| auth.csrf_form_token(Some(&b)));
             async move {
@@ -348,7 +336,8 @@ pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Re
                 Ok(view)
             }
         },
-    )
+    );
+    plain.or(with_form).unify()
 }
 
 /// The API-key caller: the key's record and where it was found.
