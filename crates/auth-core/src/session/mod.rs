@@ -39,7 +39,7 @@
 //! let cookie = started.set_cookie.split(';').next().unwrap();
 //! let next = SimpleRequest::new().header("cookie", cookie);
 //! let session = sessions.require(&next).await?;
-//! assert_eq!(session.record.user_id, "1");
+//! assert_eq!(&*session.record.user_id, "1");
 //! # Ok(()) }
 //! ```
 
