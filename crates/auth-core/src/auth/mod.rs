@@ -360,12 +360,7 @@ impl Auth {
     /// The caller's verified, unrevoked access-token claims, shared with the
     /// verified-token cache (a cached token costs a reference count, not a copy).
     pub async fn bearer(&self, request: &impl Request) -> Result<Arc<Claims>, AuthError> {
-        let work = async {
-            let claims = self.bearer_claims(request)?;
-            self.inner.tokens.check(&claims).await?;
-            Ok(claims)
-        };
-        telemetry::authenticate(work, |_| AuthScheme::Bearer).await
+        self.bearer_as(request).await
     }
 
     /// As [`Auth::bearer`], with caller-defined claims `E`.

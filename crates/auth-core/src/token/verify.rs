@@ -12,6 +12,15 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use super::{Claims, Key, KeyRing, NoExtra, TokenService, TokenType, cache};
 use crate::error::TokenError;
 
+/// The shared claims as `Claims<E>`, for a caller that checked `E` is [`NoExtra`] (then
+/// this is the identity and never fails).
+fn as_extra<E: Send + Sync + 'static>(claims: Arc<Claims>) -> Result<Arc<Claims<E>>, TokenError> {
+    let claims: Arc<dyn std::any::Any + Send + Sync> = claims;
+    claims
+        .downcast::<Claims<E>>()
+        .map_err(|_| TokenError::Malformed)
+}
+
 impl TokenService {
     /// Verifies an access token (see the module docs for every rule).
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
@@ -48,13 +57,7 @@ impl TokenService {
             return None;
         }
         let claims = self.inner.cache.as_ref()?.get(token)?;
-        Some(self.check_times(&claims).and_then(|()| {
-            let claims: Arc<dyn std::any::Any + Send + Sync> = claims;
-            // E is NoExtra, so this is the identity; never fails.
-            claims
-                .downcast::<Claims<E>>()
-                .map_err(|_| TokenError::Malformed)
-        }))
+        Some(self.check_times(&claims).and_then(|()| as_extra(claims)))
     }
 
     /// As [`TokenService::verify_access_as`], the claims shared (see
@@ -64,11 +67,7 @@ impl TokenService {
         token: &str,
     ) -> Result<Arc<Claims<E>>, TokenError> {
         if std::any::TypeId::of::<E>() == std::any::TypeId::of::<NoExtra>() {
-            let claims: Arc<dyn std::any::Any + Send + Sync> = self.verify_access_shared(token)?;
-            // E is NoExtra, so this is the identity; never fails.
-            return claims
-                .downcast::<Claims<E>>()
-                .map_err(|_| TokenError::Malformed);
+            return as_extra(self.verify_access_shared(token)?);
         }
         self.verify(token, TokenType::Access).map(Arc::new)
     }
