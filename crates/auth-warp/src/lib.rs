@@ -337,7 +337,9 @@ pub fn csrf_view(auth: Auth) -> impl Filter<Extract = (RequestView,), Error = Re
             }
         },
     );
-    plain.or(with_form).unify()
+    // Boxed: only a form request polls this branch, and every other request then moves
+    // a pointer-sized future instead of one that can hold a body read.
+    plain.or(with_form.boxed()).unify()
 }
 
 /// The API-key caller: the key's record and where it was found.

@@ -439,10 +439,9 @@ impl SessionManager {
     /// The request's live session, if any: checks both timeouts and slides the idle
     /// expiry (writing at most once per `touch_interval`).
     pub async fn load(&self, request: &impl Request) -> Result<Option<Session>, AuthError> {
-        let Some(id) = self.presented_id_ref(request) else {
+        let Some((id, key, known)) = self.presented_key(request) else {
             return Ok(None);
         };
-        let (key, known) = self.key_of(id);
         let loaded =
             crate::telemetry::store_call("load_session", self.store.load_session(&key)).await?;
         let Some(mut record) = loaded else {

@@ -227,6 +227,55 @@ async fn a_live_sessions_key_is_remembered_but_the_store_decides_every_time() {
     }
 }
 
+#[tokio::test]
+async fn a_cached_id_found_by_its_bytes_keeps_every_cookie_header_rule() {
+    let m = manager(SessionConfig::default()).unwrap();
+    let (_, id) = start_one(&m).await;
+    let plain = SimpleRequest::new().header("cookie", format!("session_id={id}"));
+    assert!(m.load(&plain).await.unwrap().is_some());
+    assert_eq!(m.cached_keys(), 1, "the id's key is cached now");
+    // Other spacing and other cookies around it: found, by the cache.
+    for header in [
+        format!("a=1; session_id={id}; b=2"),
+        format!("  session_id =\t{id}  ;"),
+        format!("x=y;session_id={id}"),
+    ] {
+        let req = SimpleRequest::new().header("cookie", header.as_str());
+        let s = m
+            .load(&req)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{header}"));
+        assert_eq!(*s.key, session_key(&id));
+    }
+    // Every rule still holds for a cached id: two values (in one header or two), a
+    // header that is not UTF-8 elsewhere, headers over the size bound, another name, an
+    // id with more or fewer characters.
+    let refused = [
+        SimpleRequest::new().header("cookie", format!("session_id={id}; session_id={id}")),
+        SimpleRequest::new()
+            .header("cookie", format!("session_id={id}"))
+            .header("cookie", format!("session_id={id}")),
+        SimpleRequest::new().header(
+            "cookie",
+            [format!("session_id={id}; a=").as_bytes(), &[0xff]].concat(),
+        ),
+        SimpleRequest::new()
+            .header("cookie", format!("session_id={id}"))
+            .header(
+                "cookie",
+                format!("pad={}", "p".repeat(MAX_COOKIE_HEADER_BYTES)),
+            ),
+        SimpleRequest::new().header("cookie", format!("sessionid={id}")),
+        SimpleRequest::new().header("cookie", format!("session_id={id}A")),
+        SimpleRequest::new().header("cookie", format!("session_id={}", &id[1..])),
+    ];
+    for req in &refused {
+        assert!(m.load(req).await.unwrap().is_none());
+    }
+    assert!(m.load(&plain).await.unwrap().is_some());
+}
+
 #[test]
 fn a_cookie_value_cannot_inject_attributes() {
     // Values are always 43 base64url characters from the CSPRNG; and a presented value

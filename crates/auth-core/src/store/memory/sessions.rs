@@ -30,19 +30,17 @@ impl Packed {
     fn key(text: &str) -> Self {
         let bytes = text.as_bytes();
         if bytes.len() == 64 {
-            // One pass: decode every pair, and note any byte that is not a lower-case
-            // hex digit (its table entry has the high bits set).
+            // Eight digits at a time (this runs on every session request).
             let mut out = [0u8; 32];
-            let mut bad = 0u8;
-            for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                let (hi, lo) = match pair {
-                    [hi, lo] => (nibble(*hi), nibble(*lo)),
-                    _ => (NOT_HEX, NOT_HEX),
-                };
-                bad |= hi | lo;
-                *o = (hi << 4) | (lo & 0x0f);
+            let mut ok = true;
+            for (o, digits) in out.chunks_exact_mut(4).zip(bytes.chunks_exact(8)) {
+                let word = digits.try_into().map_or(u64::MAX, u64::from_le_bytes);
+                match hex8(word) {
+                    Some(four) => o.copy_from_slice(&four.to_le_bytes()),
+                    None => ok = false,
+                }
             }
-            if bad & NOT_HEX == 0 {
+            if ok {
                 return Self::Hex(out);
             }
         }
@@ -57,22 +55,32 @@ impl Packed {
     }
 }
 
-/// A lower-case hex digit's value; `NOT_HEX` for any other byte. Built at compile time:
-/// an index out of bounds would fail the build, not a request.
-#[allow(clippy::indexing_slicing)]
-const HEX_VALUES: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-const NOT_HEX: u8 = 0xf0;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+const EVEN_BYTES: u64 = 0x00ff_00ff_00ff_00ff;
 
-fn nibble(c: u8) -> u8 {
-    HEX_VALUES.get(usize::from(c)).copied().unwrap_or(NOT_HEX)
+/// Eight lower-case hex digits (the first in the lowest byte of `w`) as four bytes (the
+/// first in the lowest byte), or `None` if any byte is not one.
+fn hex8(w: u64) -> Option<u32> {
+    if w & HIGH_BITS != 0 {
+        return None;
+    }
+    // Which bytes lie in `lo..=hi`: with every byte below 0x80, no sum carries into the
+    // next byte, and a byte's high bit tells its side of the bound.
+    let within = |lo: u64, hi: u64| {
+        w.wrapping_add((0x80 - lo) * ONES) & !w.wrapping_add((0x7f - hi) * ONES) & HIGH_BITS
+    };
+    if within(u64::from(b'0'), u64::from(b'9')) | within(u64::from(b'a'), u64::from(b'f'))
+        != HIGH_BITS
+    {
+        return None;
+    }
+    // A digit's value is its low nibble; a letter's (bit 6 set) its low nibble + 9.
+    let nibbles = (w & (0x0f * ONES)) + ((w >> 6) & ONES) * 9;
+    // Each 16-bit lane: its first digit (the high nibble) and its second, as one byte.
+    let lanes = ((nibbles & EVEN_BYTES) << 4) | ((nibbles >> 8) & EVEN_BYTES);
+    let halves = (lanes | (lanes >> 8)) & 0x0000_ffff_0000_ffff;
+    u32::try_from((halves | (halves >> 16)) & 0xffff_ffff).ok()
 }
 
 fn secs(t: u64) -> u32 {
@@ -297,9 +305,41 @@ impl Sessions for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::Packed;
+
+    #[test]
+    fn every_byte_in_every_place_of_a_key_decodes_as_a_table_would() {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let base = "0123456789abcdef".repeat(4).into_bytes();
+        for place in 0..64 {
+            for byte in 0..=255u8 {
+                let mut key = base.clone();
+                key[place] = byte;
+                let Ok(text) = std::str::from_utf8(&key) else {
+                    continue; // a key is text: a lone high byte cannot be one
+                };
+                let expected: Option<Vec<u8>> = key
+                    .chunks(2)
+                    .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+                    .collect();
+                match (Packed::key(text), expected) {
+                    (Packed::Hex(got), Some(want)) => assert_eq!(got.to_vec(), want),
+                    (Packed::Text(t), None) => assert_eq!(&*t, text),
+                    (got, want) => panic!("{text}: {got:?} against {want:?}"),
+                }
+            }
+        }
+        for _ in 0..1000 {
+            let bytes: [u8; 32] = rand::random();
+            assert_eq!(Packed::key(&crate::ids::hex(&bytes)), Packed::Hex(bytes));
+        }
+    }
 
     #[test]
     fn keys_round_trip_packed_or_not() {
