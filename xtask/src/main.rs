@@ -15,7 +15,7 @@
 //!   `/me` against `/health` (it builds them in release into the same `target/`), memory
 //!   per entry and a 5-minute soak; prints the table and rewrites the generated part of
 //!   `docs/BENCHMARKS.md` and `docs/benchmarks.svg`. OPTIONS go to `bench-run`:
-//!   `--seconds N` (per measurement, default 3), `--rounds N` (default 2; a row is its
+//!   `--seconds N` (per measurement, default 3), `--rounds N` (default 3; a row is its
 //!   best round), `--soak N` (default 300), `--fastapi DIR`, `--no-doc`,
 //!   `--only-reference` (the reference apps' phase alone), `--only-rows TEXT` (the main
 //!   table's rows whose label contains TEXT, printed only). After a whole run of the

@@ -85,12 +85,17 @@ async fn main() {
     let server = HttpServer::new(move || {
         let app = App::new();
         match (&auth, mode.as_str()) {
-            (Some(auth), _) => app
-                .app_data(auth.clone())
-                .route("/jwt", web::get().to(jwt))
-                .route("/apikey", web::get().to(apikey))
-                .route("/session", web::get().to(session))
-                .configure(auth_actix::routes::auth_routes),
+            (Some(auth), _) => {
+                let mut app = app.app_data(auth.clone());
+                for path in auth_bench::route_order() {
+                    app = match path {
+                        "/apikey" => app.route(path, web::get().to(apikey)),
+                        "/session" => app.route(path, web::get().to(session)),
+                        _ => app.route(path, web::get().to(jwt)),
+                    };
+                }
+                app.configure(auth_actix::routes::auth_routes)
+            }
             (None, "httpauth") => app.service(
                 web::resource("/jwt")
                     .wrap(HttpAuthentication::bearer(validate))

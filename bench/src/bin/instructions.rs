@@ -152,6 +152,8 @@ fn total(bin_dir: &Path, work: &Path, c: &Case, n: usize) -> Result<u64, String>
         .arg(bin_dir.join(c.binary))
         .arg(c.mode)
         .env("AUTH_BIND", "127.0.0.1:0")
+        // The measured route mounted first, as in `bench-run` (`auth_bench::route_order`).
+        .env("BENCH_FIRST_ROUTE", c.route)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

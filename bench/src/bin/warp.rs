@@ -3,7 +3,8 @@
 //! - `bare`: `GET /hello`, no auth.
 //! - `ours`: `GET /jwt` (`auth_warp::bearer`), `GET /apikey` (`api_key`), `GET /session`
 //!   (`session`), plus the ready-made routes (`POST /token` for the login burst), with
-//!   `auth_warp::recover`.
+//!   `auth_warp::recover`; the route named by `BENCH_FIRST_ROUTE` first
+//!   (`auth_bench::route_order`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench server aborts on a broken setup
 
@@ -42,17 +43,31 @@ async fn main() {
                 .and(warp::get())
                 .and(auth_warp::session(auth.clone()))
                 .map(move |_| hello());
-            let routes = jwt
-                .or(apikey)
-                .or(session)
-                .or(auth_warp::routes::auth_routes(auth))
-                .recover(auth_warp::recover);
             let listener = tokio::net::TcpListener::bind(ours.bind)
                 .await
                 .expect("bind");
             let addr = listener.local_addr().expect("addr");
             announce(addr, &ours.routes());
-            warp::serve(routes).incoming(listener).run().await;
+            // The measured route first (`auth_bench::route_order`).
+            macro_rules! serve {
+                ($first:expr, $second:expr, $third:expr) => {
+                    warp::serve(
+                        $first
+                            .or($second)
+                            .or($third)
+                            .or(auth_warp::routes::auth_routes(auth))
+                            .recover(auth_warp::recover),
+                    )
+                    .incoming(listener)
+                    .run()
+                    .await
+                };
+            }
+            match auth_bench::route_order()[0] {
+                "/apikey" => serve!(apikey, jwt, session),
+                "/session" => serve!(session, jwt, apikey),
+                _ => serve!(jwt, apikey, session),
+            }
         }
         other => {
             eprintln!("bench-warp: unknown mode `{other}` (bare, ours)");
