@@ -344,13 +344,6 @@ impl Auth {
         self.inner.sessions.csrf_form_wanted(request)
     }
 
-    /// Whether a request with this method could need its form body for the CSRF check at
-    /// all (an unsafe method): `false` lets an adapter skip building the view that
-    /// [`Auth::csrf_form_wanted`] reads. `csrf_form_wanted` is `false` whenever this is.
-    pub fn csrf_form_possible(&self, method: &str) -> bool {
-        !crate::request::is_safe_method(method)
-    }
-
     /// The `csrf_token` field of a form body ([`SessionManager::csrf_form_token`]), for
     /// the adapter to present as `X-CSRF-Token` to the CSRF check.
     pub fn csrf_form_token(&self, body: Option<&[u8]>) -> Result<Option<String>, AuthError> {
