@@ -51,6 +51,13 @@ impl BuildHasher for KeyedState {
     }
 }
 
+/// One word into the state: a multiply and a shift, so every input bit moves the high
+/// bits; `finish` spreads them over the whole output.
+fn mix(h: u64, word: u64) -> u64 {
+    let h = (h ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
 /// The hasher of [`KeyedState`].
 pub(crate) struct KeyedHasher {
     h: u64,
@@ -62,10 +69,6 @@ impl Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
         let tail = bytes.rchunks(self.tail).next().unwrap_or_default();
         let mut h = self.h ^ (bytes.len() as u64);
-        let mix = |h: u64, word: u64| {
-            let h = (h ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            h ^ (h >> 29)
-        };
         // Whole words load at once; only the last, partial one is copied byte by byte.
         let mut words = tail.chunks_exact(8);
         for chunk in &mut words {
@@ -80,6 +83,17 @@ impl Hasher for KeyedHasher {
             h = mix(h, u64::from_le_bytes(word));
         }
         self.h = h;
+    }
+
+    // A map hashes a `str` key as its bytes and then a 0xff byte, and a `[u8]` key as its
+    // length and then its bytes: those small writes mix in one word each rather than
+    // taking `write`'s path for a tail (this runs on every lookup).
+    fn write_u8(&mut self, i: u8) {
+        self.h = mix(self.h, u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.h = mix(self.h, i as u64);
     }
 
     fn finish(&self) -> u64 {

@@ -28,7 +28,6 @@
 use std::time::Instant;
 
 use metrics::{Key, Label, Level, Metadata};
-use tracing::Instrument as _;
 
 use crate::{AuthError, TokenError};
 
@@ -279,15 +278,54 @@ fn debug_span(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A future polled inside a span (entered only when a subscriber wants it), with
+    /// `done` called once on its output. A future of its own rather than an `async fn`:
+    /// that would hold the work's future twice (as its argument and as the awaited
+    /// value), and every authenticated request moves the whole of it.
+    pub(crate) struct Spanned<W, D> {
+        #[pin]
+        work: W,
+        span: tracing::Span,
+        done: Option<D>,
+    }
+}
+
+impl<W: Future, D: FnOnce(&W::Output, &tracing::Span)> Future for Spanned<W, D> {
+    type Output = W::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(if this.span.is_disabled() {
+            this.work.poll(cx)
+        } else {
+            let _entered = this.span.enter();
+            this.work.poll(cx)
+        });
+        // Once: the work is done, and a finished future is not polled again.
+        if let Some(done) = this.done.take() {
+            done(&out, this.span);
+        }
+        std::task::Poll::Ready(out)
+    }
+}
+
 /// Runs one authentication in an `auth.authenticate` span and records it: its counter,
 /// and for a presented credential its verification time. `scheme` names the scheme from
 /// the result (a principal may be a bearer, a session or an external token).
-pub(crate) async fn authenticate<T>(
-    work: impl Future<Output = Result<T, AuthError>>,
-    scheme: impl FnOnce(&Result<T, AuthError>) -> AuthScheme,
-) -> Result<T, AuthError> {
-    // Without a subscriber that wants the span, skip building, entering and recording
-    // it: this runs on every authenticated request (see `debug_span`).
+pub(crate) fn authenticate<T, W, S>(
+    work: W,
+    scheme: S,
+) -> Spanned<W, impl FnOnce(&Result<T, AuthError>, &tracing::Span)>
+where
+    W: Future<Output = Result<T, AuthError>>,
+    S: FnOnce(&Result<T, AuthError>) -> AuthScheme,
+{
+    // Without a subscriber that wants the span, skip building and recording it: this
+    // runs on every authenticated request (see `debug_span`).
     let span = debug_span(|| {
         tracing::debug_span!(
             "auth.authenticate",
@@ -296,20 +334,20 @@ pub(crate) async fn authenticate<T>(
         )
     });
     let started = Instant::now();
-    let traced = !span.is_disabled();
-    let result = if traced {
-        work.instrument(span.clone()).await
-    } else {
-        work.await
+    let done = move |result: &Result<T, AuthError>, span: &tracing::Span| {
+        let outcome = AuthOutcome::of(result);
+        let scheme = scheme(result);
+        if !span.is_disabled() {
+            span.record("scheme", scheme.as_str());
+            span.record("outcome", outcome.as_str());
+        }
+        authentication(scheme, outcome, started);
     };
-    let outcome = AuthOutcome::of(&result);
-    let scheme = scheme(&result);
-    if traced {
-        span.record("scheme", scheme.as_str());
-        span.record("outcome", outcome.as_str());
+    Spanned {
+        work,
+        span,
+        done: Some(done),
     }
-    authentication(scheme, outcome, started);
-    result
 }
 
 fn authentication(scheme: AuthScheme, outcome: AuthOutcome, started: Instant) {
@@ -320,25 +358,41 @@ fn authentication(scheme: AuthScheme, outcome: AuthOutcome, started: Instant) {
     if outcome != AuthOutcome::Missing
         && let Some(key) = VERIFICATION_KEYS.get(s)
     {
-        metrics::with_recorder(|r| r.register_histogram(key, &METADATA))
-            .record(started.elapsed().as_secs_f64());
+        metrics::with_recorder(|r| r.register_histogram(key, &METADATA)).record(Since(started));
+    }
+}
+
+/// The seconds since an instant, read only when a recorder takes the value: without one
+/// (a no-op histogram) the clock is not read again.
+struct Since(Instant);
+
+impl metrics::IntoF64 for Since {
+    fn into_f64(self) -> f64 {
+        self.0.elapsed().as_secs_f64()
     }
 }
 
 /// Runs one store call of the authentication, login or refresh paths in an `auth.store`
 /// span (debug): `op` names the call, never its arguments; `outcome` is `ok` or `error`.
-pub(crate) async fn store_call<T, E>(
+pub(crate) fn store_call<T, E, W>(
     op: &'static str,
-    work: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
+    work: W,
+) -> Spanned<W, impl FnOnce(&Result<T, E>, &tracing::Span)>
+where
+    W: Future<Output = Result<T, E>>,
+{
     let span =
         debug_span(|| tracing::debug_span!("auth.store", op, outcome = tracing::field::Empty));
-    if span.is_disabled() {
-        return work.await;
+    let done = |result: &Result<T, E>, span: &tracing::Span| {
+        if !span.is_disabled() {
+            span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+        }
+    };
+    Spanned {
+        work,
+        span,
+        done: Some(done),
     }
-    let result = work.instrument(span.clone()).await;
-    span.record("outcome", if result.is_ok() { "ok" } else { "error" });
-    result
 }
 
 /// Records one password login.

@@ -12,13 +12,18 @@ use crate::{RedisStore, family_entry, replica};
 
 #[async_trait]
 impl Revocations for RedisStore {
+    fn check_now(&self, t: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
+        let revoked = self.replica.as_ref()?.check(t)?;
+        Some(Ok(if revoked {
+            TokenStatus::Revoked
+        } else {
+            TokenStatus::Active
+        }))
+    }
+
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
-        if let Some(revoked) = self.replica.as_ref().and_then(|r| r.check(t)) {
-            return Ok(if revoked {
-                TokenStatus::Revoked
-            } else {
-                TokenStatus::Active
-            });
+        if let Some(status) = self.check_now(t) {
+            return status;
         }
         let mut c = self.conn.clone();
         let revoked: i64 = self

@@ -442,8 +442,14 @@ impl SessionManager {
         let Some((id, key, known)) = self.presented_key(request) else {
             return Ok(None);
         };
-        let loaded =
-            crate::telemetry::store_call("load_session", self.store.load_session(&key)).await?;
+        // Held in this process (the memory store): no boxed store future per request.
+        let loaded = crate::telemetry::store_call("load_session", async {
+            match self.store.load_session_now(&key) {
+                Some(loaded) => loaded,
+                None => self.store.load_session(&key).await,
+            }
+        })
+        .await?;
         let Some(mut record) = loaded else {
             return Ok(None);
         };

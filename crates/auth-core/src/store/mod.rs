@@ -85,6 +85,16 @@ pub trait Revocations: Send + Sync + Debug {
     /// Whether `token` is revoked by its `jti`, its family or its user. One round trip.
     async fn check(&self, token: &TokenRef<'_>) -> Result<TokenStatus, StoreError>;
 
+    /// [`Revocations::check`]'s answer when this process holds it and can give it without
+    /// waiting (the memory store; a store's local replica once it is in sync), else
+    /// `None`, and the caller awaits `check`. Asked on every authenticated request before
+    /// `check`, so it must agree with it (the store test suite compares the two). The
+    /// default is `None`: a store without local state needs nothing more.
+    fn check_now(&self, token: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
+        let _ = token;
+        None
+    }
+
     /// Blocks one token until its `exp` (the entry disappears afterwards).
     async fn revoke_token(&self, token: &TokenRef<'_>) -> Result<(), StoreError>;
 
@@ -178,6 +188,15 @@ pub trait Sessions: Send + Sync + Debug {
     async fn insert_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError>;
     /// The live session under `key`.
     async fn load_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// [`Sessions::load_session`]'s answer when this process holds it and can give it
+    /// without waiting (the memory store), else `None`, and the caller awaits
+    /// `load_session`. Asked on every session request first, so it must agree with it (the
+    /// store test suite compares the two). The default is `None`.
+    fn load_session_now(&self, key: &str) -> Option<Result<Option<SessionRecord>, StoreError>> {
+        let _ = key;
+        None
+    }
     /// Slides a live session: new `last_seen` and expiry. `false` if it is gone.
     async fn touch_session(
         &self,

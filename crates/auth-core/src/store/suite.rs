@@ -17,8 +17,10 @@ use async_trait::async_trait;
 
 use super::{Rotation, SessionRecord, StateStore, TokenMeta, TokenRef, TokenStatus};
 
+mod agree;
 mod factors;
 mod passkeys;
+use agree::{checked, loaded};
 pub use factors::*;
 pub use passkeys::*;
 
@@ -50,6 +52,7 @@ async fn revoked_within(
 ) -> TokenStatus {
     let deadline = std::time::Instant::now() + within;
     loop {
+        // One door only: a revocation landing between two reads is not a disagreement.
         let status = b.check(t).await.unwrap();
         if status == TokenStatus::Revoked || std::time::Instant::now() >= deadline {
             return status;
@@ -130,19 +133,19 @@ pub async fn blocked_token_is_revoked_until_its_exp<H: Harness>(h: &H) {
     let s = h.store();
     let now = h.now();
     let t = token("j1", "s1", "u1", now, now + 2);
-    assert_eq!(s.check(&t).await.unwrap(), TokenStatus::Active);
+    assert_eq!(checked(&s, &t).await, TokenStatus::Active);
     s.revoke_token(&t).await.unwrap();
-    assert_eq!(s.check(&t).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(checked(&s, &t).await, TokenStatus::Revoked);
     let other = token("j2", "s1", "u1", now, now + 2);
     assert_eq!(
-        s.check(&other).await.unwrap(),
+        checked(&s, &other).await,
         TokenStatus::Active,
         "only that jti"
     );
     h.advance(3).await;
     // Past its exp the entry is gone (the token itself is refused by `exp`).
     assert_eq!(
-        s.check(&t).await.unwrap(),
+        checked(&s, &t).await,
         TokenStatus::Active,
         "the entry expired with the token"
     );
@@ -155,13 +158,13 @@ pub async fn revocation_is_keyed_on_issuer_and_jti<H: Harness>(h: &H) {
     s.revoke_token(&t).await.unwrap();
     // Another encoding of the same token (any other bytes, same identity) is revoked...
     let copy = token("same-jti", "s1", "u1", now, now + 60);
-    assert_eq!(s.check(&copy).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(checked(&s, &copy).await, TokenStatus::Revoked);
     // ...while the same jti from another issuer is another token.
     let foreign = TokenRef {
         iss: "other-issuer",
         ..t
     };
-    assert_eq!(s.check(&foreign).await.unwrap(), TokenStatus::Active);
+    assert_eq!(checked(&s, &foreign).await, TokenStatus::Active);
 }
 
 pub async fn family_revocation_covers_every_token_of_the_family<H: Harness>(h: &H) {
@@ -171,11 +174,11 @@ pub async fn family_revocation_covers_every_token_of_the_family<H: Harness>(h: &
     let access = token("a1", "fam", "u1", now, now + 60);
     let later = token("a2", "fam", "u1", now, now + 60);
     let other = token("b1", "fam2", "u1", now, now + 60);
-    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Active);
+    assert_eq!(checked(&s, &access).await, TokenStatus::Active);
     s.revoke_family("u1", "fam", now + 600).await.unwrap();
-    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Revoked);
-    assert_eq!(s.check(&later).await.unwrap(), TokenStatus::Revoked);
-    assert_eq!(s.check(&other).await.unwrap(), TokenStatus::Active);
+    assert_eq!(checked(&s, &access).await, TokenStatus::Revoked);
+    assert_eq!(checked(&s, &later).await, TokenStatus::Revoked);
+    assert_eq!(checked(&s, &other).await, TokenStatus::Active);
     assert_eq!(
         s.rotate("u1", "fam", "r1", "r2", now + 600).await.unwrap(),
         Rotation::Reused
@@ -185,7 +188,7 @@ pub async fn family_revocation_covers_every_token_of_the_family<H: Harness>(h: &
         .await
         .unwrap();
     let t = token("c1", "never-started", "u1", now, now + 60);
-    assert_eq!(s.check(&t).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(checked(&s, &t).await, TokenStatus::Revoked);
 }
 
 pub async fn user_revocation_refuses_earlier_tokens_and_ends_everything<H: Harness>(h: &H) {
@@ -209,19 +212,19 @@ pub async fn user_revocation_refuses_earlier_tokens_and_ends_everything<H: Harne
 
     let before = token("a", "f-unknown", "u1", now - 1, now + 60);
     assert_eq!(
-        s.check(&before).await.unwrap(),
+        checked(&s, &before).await,
         TokenStatus::Revoked,
         "issued before the cut-off"
     );
     let same_second = token("b", "f1", "u1", now, now + 60);
     assert_eq!(
-        s.check(&same_second).await.unwrap(),
+        checked(&s, &same_second).await,
         TokenStatus::Revoked,
         "its family is revoked"
     );
     let after = token("c", "f-new", "u1", now + 1, now + 60);
     assert_eq!(
-        s.check(&after).await.unwrap(),
+        checked(&s, &after).await,
         TokenStatus::Active,
         "a later login works"
     );
@@ -230,16 +233,14 @@ pub async fn user_revocation_refuses_earlier_tokens_and_ends_everything<H: Harne
         Rotation::Reused
     );
     assert!(s.families("u1").await.unwrap().is_empty());
-    assert!(s.load_session("k1").await.unwrap().is_none());
-    assert!(s.load_session("k2").await.unwrap().is_none());
+    assert!(loaded(&s, "k1").await.is_none());
+    assert!(loaded(&s, "k2").await.is_none());
     // Another user is untouched.
     assert_eq!(
-        s.check(&token("d", "g1", "u2", now - 1, now + 60))
-            .await
-            .unwrap(),
+        checked(&s, &token("d", "g1", "u2", now - 1, now + 60)).await,
         TokenStatus::Active
     );
-    assert!(s.load_session("k3").await.unwrap().is_some());
+    assert!(loaded(&s, "k3").await.is_some());
     assert_eq!(s.families("u2").await.unwrap().len(), 1);
 }
 
@@ -256,13 +257,13 @@ pub async fn rotation_consumes_and_reuse_revokes_the_family<H: Harness>(h: &H) {
         Rotation::Rotated
     );
     let access = token("a3", "fam", "u1", now, now + 60);
-    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Active);
+    assert_eq!(checked(&s, &access).await, TokenStatus::Active);
     // r1 again: reuse. The family dies, its newest refresh and its access tokens with it.
     assert_eq!(
         s.rotate("u1", "fam", "r1", "x", now + 600).await.unwrap(),
         Rotation::Reused
     );
-    assert_eq!(s.check(&access).await.unwrap(), TokenStatus::Revoked);
+    assert_eq!(checked(&s, &access).await, TokenStatus::Revoked);
     assert_eq!(
         s.rotate("u1", "fam", "r3", "r4", now + 600).await.unwrap(),
         Rotation::Reused
@@ -318,7 +319,7 @@ pub async fn a_second_client_sees_revocations_at_once<H: Harness>(h: &H) {
     let now = h.now();
     let t = token("j1", "fam", "u1", now, now + 60);
     a.start("u1", "fam", "r1", now + 600).await.unwrap();
-    assert_eq!(b.check(&t).await.unwrap(), TokenStatus::Active);
+    assert_eq!(checked(&b, &t).await, TokenStatus::Active);
     a.revoke_token(&t).await.unwrap();
     assert_eq!(
         revoked_within(&b, &t, h.propagation()).await,
@@ -335,7 +336,7 @@ pub async fn a_second_client_sees_revocations_at_once<H: Harness>(h: &H) {
     a.insert_session("k", &session("u1", now, 600))
         .await
         .unwrap();
-    assert!(b.load_session("k").await.unwrap().is_some(), "sessions");
+    assert!(loaded(&b, "k").await.is_some(), "sessions");
     b.start("u1", "fam2", "q1", now + 600).await.unwrap();
     assert_eq!(
         a.rotate("u1", "fam2", "q1", "q2", now + 600).await.unwrap(),
@@ -476,9 +477,9 @@ pub async fn sessions_live_slide_and_end<H: Harness>(h: &H) {
     let now = h.now();
     let rec = session("u1", now, 600);
     s.insert_session("key1", &rec).await.unwrap();
-    assert_eq!(s.load_session("key1").await.unwrap().unwrap(), rec);
+    assert_eq!(loaded(&s, "key1").await.unwrap(), rec);
     assert!(s.touch_session("key1", now + 5, now + 900).await.unwrap());
-    let slid = s.load_session("key1").await.unwrap().unwrap();
+    let slid = loaded(&s, "key1").await.unwrap();
     assert_eq!((slid.last_seen, slid.expires_at), (now + 5, now + 900));
     assert!(!s.touch_session("missing", now, now + 10).await.unwrap());
     s.insert_session("key2", &session("u1", now, 600))
@@ -487,7 +488,7 @@ pub async fn sessions_live_slide_and_end<H: Harness>(h: &H) {
     assert_eq!(s.user_sessions("u1").await.unwrap().len(), 2);
     assert!(s.remove_session("key1").await.unwrap());
     assert!(!s.remove_session("key1").await.unwrap());
-    assert!(s.load_session("key1").await.unwrap().is_none());
+    assert!(loaded(&s, "key1").await.is_none());
     assert_eq!(s.remove_user_sessions("u1").await.unwrap(), 1);
     assert!(s.user_sessions("u1").await.unwrap().is_empty());
 }
@@ -500,7 +501,7 @@ pub async fn families_and_sessions_expire<H: Harness>(h: &H) {
     assert_eq!(s.families("u1").await.unwrap().len(), 1);
     h.advance(3).await;
     assert!(s.families("u1").await.unwrap().is_empty());
-    assert!(s.load_session("k").await.unwrap().is_none());
+    assert!(loaded(&s, "k").await.is_none());
     assert!(s.user_sessions("u1").await.unwrap().is_empty());
     assert_eq!(
         s.rotate("u1", "fam", "r1", "r2", now + 600).await.unwrap(),

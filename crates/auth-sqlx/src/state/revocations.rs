@@ -42,9 +42,14 @@ impl SqlStore {
 
 #[async_trait]
 impl Revocations for SqlStore {
+    fn check_now(&self, t: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
+        let revoked = self.replica.as_ref()?.check(t, self.now())?;
+        Some(Ok(status(revoked)))
+    }
+
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
-        if let Some(revoked) = self.replica.as_ref().and_then(|r| r.check(t, self.now())) {
-            return Ok(status(revoked));
+        if let Some(status) = self.check_now(t) {
+            return status;
         }
         self.token_status(CHECK, t, "check").await
     }

@@ -182,6 +182,19 @@ impl SessionState {
     }
 }
 
+impl MemoryStore {
+    /// The live session under `key`, now (a record sharing the store's texts and lists).
+    fn live_session(&self, key: &str) -> Option<SessionRecord> {
+        let now = self.now();
+        let key = Packed::key(key);
+        let s = lock(&self.sessions);
+        s.by_key
+            .get(&key)
+            .filter(|h| h.live(now))
+            .map(|h| h.record())
+    }
+}
+
 #[async_trait]
 impl Sessions for MemoryStore {
     async fn insert_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
@@ -217,13 +230,11 @@ impl Sessions for MemoryStore {
     }
 
     async fn load_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let now = self.now();
-        let key = Packed::key(key);
-        let s = lock(&self.sessions);
-        Ok(s.by_key
-            .get(&key)
-            .filter(|h| h.live(now))
-            .map(|h| h.record()))
+        Ok(self.live_session(key))
+    }
+
+    fn load_session_now(&self, key: &str) -> Option<Result<Option<SessionRecord>, StoreError>> {
+        Some(Ok(self.live_session(key)))
     }
 
     async fn touch_session(

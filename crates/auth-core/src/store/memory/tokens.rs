@@ -12,18 +12,11 @@ use crate::store::{
 #[async_trait]
 impl Revocations for MemoryStore {
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
-        let now = self.now();
-        let s = lock(&self.state);
-        let revoked = with_blocked_key(t.iss, t.jti, |key| s.blocked.get(key, now).is_some())
-            || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
-            || s.user_cutoff
-                .get(t.sub, now)
-                .is_some_and(|cut| t.iat < *cut);
-        Ok(if revoked {
-            TokenStatus::Revoked
-        } else {
-            TokenStatus::Active
-        })
+        Ok(self.blocklist_status(t))
+    }
+
+    fn check_now(&self, t: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
+        Some(Ok(self.blocklist_status(t)))
     }
 
     async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
@@ -196,5 +189,23 @@ impl RefreshFamilies for MemoryStore {
             .collect();
         out.sort_by(|a, b| a.created.cmp(&b.created).then(a.sid.cmp(&b.sid)));
         Ok(out)
+    }
+}
+
+impl MemoryStore {
+    /// The blocklist answer for `t`, now: its `jti`, its family or its user revoked.
+    fn blocklist_status(&self, t: &TokenRef<'_>) -> TokenStatus {
+        let now = self.now();
+        let s = lock(&self.state);
+        let revoked = with_blocked_key(t.iss, t.jti, |key| s.blocked.get(key, now).is_some())
+            || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
+            || s.user_cutoff
+                .get(t.sub, now)
+                .is_some_and(|cut| t.iat < *cut);
+        if revoked {
+            TokenStatus::Revoked
+        } else {
+            TokenStatus::Active
+        }
     }
 }
