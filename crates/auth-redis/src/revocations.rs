@@ -14,11 +14,7 @@ use crate::{RedisStore, family_entry, replica};
 impl Revocations for RedisStore {
     fn check_now(&self, t: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
         let revoked = self.replica.as_ref()?.check(t)?;
-        Some(Ok(if revoked {
-            TokenStatus::Revoked
-        } else {
-            TokenStatus::Active
-        }))
+        Some(Ok(TokenStatus::revoked_if(revoked)))
     }
 
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
@@ -36,11 +32,7 @@ impl Revocations for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(|e| err("check", e))?;
-        Ok(if revoked == 1 {
-            TokenStatus::Revoked
-        } else {
-            TokenStatus::Active
-        })
+        Ok(TokenStatus::revoked_if(revoked == 1))
     }
 
     async fn revoke_token(&self, t: &TokenRef<'_>) -> Result<(), StoreError> {
@@ -196,10 +188,6 @@ impl Revocations for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(|e| err("check_listed", e))?;
-        Ok(if revoked == 1 {
-            TokenStatus::Revoked
-        } else {
-            TokenStatus::Active
-        })
+        Ok(TokenStatus::revoked_if(revoked == 1))
     }
 }

@@ -50,6 +50,13 @@ pub enum TokenStatus {
     Revoked,
 }
 
+impl TokenStatus {
+    /// `Revoked` when `revoked`, else `Active`: the answer of a store's check.
+    pub const fn revoked_if(revoked: bool) -> Self {
+        if revoked { Self::Revoked } else { Self::Active }
+    }
+}
+
 /// What rotating a refresh token did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {

@@ -9,14 +9,6 @@ use auth_core::store::{Revocations, TokenMeta, TokenRef, TokenStatus};
 use crate::replica::{cutoff_payload, family_payload, notify, pair_key, token_payload};
 use crate::{SqlStore, fault, int, with_pool, with_tx};
 
-fn status(revoked: bool) -> TokenStatus {
-    if revoked {
-        TokenStatus::Revoked
-    } else {
-        TokenStatus::Active
-    }
-}
-
 impl SqlStore {
     /// One check statement (`CHECK` or `CHECK_LISTED`): whether `t` is refused now.
     async fn token_status(
@@ -36,7 +28,7 @@ impl SqlStore {
             .fetch_one(p)
             .await)
         .map_err(fault(what))?;
-        Ok(status(revoked != 0))
+        Ok(TokenStatus::revoked_if(revoked != 0))
     }
 }
 
@@ -44,7 +36,7 @@ impl SqlStore {
 impl Revocations for SqlStore {
     fn check_now(&self, t: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
         let revoked = self.replica.as_ref()?.check(t, self.now())?;
-        Some(Ok(status(revoked)))
+        Some(Ok(TokenStatus::revoked_if(revoked)))
     }
 
     async fn check(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {

@@ -86,11 +86,7 @@ impl Revocations for MemoryStore {
             || s.user_cutoff
                 .get(t.sub, now)
                 .is_some_and(|cut| t.iat < *cut);
-        Ok(if revoked {
-            TokenStatus::Revoked
-        } else {
-            TokenStatus::Active
-        })
+        Ok(TokenStatus::revoked_if(revoked))
     }
 }
 
@@ -202,10 +198,6 @@ impl MemoryStore {
             || s.user_cutoff
                 .get(t.sub, now)
                 .is_some_and(|cut| t.iat < *cut);
-        if revoked {
-            TokenStatus::Revoked
-        } else {
-            TokenStatus::Active
-        }
+        TokenStatus::revoked_if(revoked)
     }
 }
