@@ -108,7 +108,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use auth_core::adapter::{Reply, Request as CoreRequest};
+use auth_core::adapter::{Answer, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
 use auth_core::session::Session;
@@ -119,6 +119,10 @@ use serde::de::DeserializeOwned;
 pub use auth_core::Auth;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// An extractor's future: ready at once when the core answered in place (no allocation,
+/// no request clone), else the boxed store round trip.
+pub type Answered<T> = Answer<Result<T, AuthRejection>, LocalFuture<Result<T, AuthRejection>>>;
 
 /// `auth-core`'s view of an actix request: method, headers, query string, peer address.
 #[derive(Debug, Clone, Copy)]
@@ -252,13 +256,17 @@ pub struct Bearer<E = NoExtra>(pub Arc<Claims<E>>);
 
 impl<E: DeserializeOwned + Send + Sync + 'static> FromRequest for Bearer<E> {
     type Error = AuthRejection;
-    type Future = LocalFuture<Result<Self, AuthRejection>>;
+    type Future = Answered<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let auth = auth_of(&req)?;
-            Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(&req)).await?))
+        let auth = match auth_of(req) {
+            Ok(auth) => auth,
+            Err(e) => return Answer::ready(Err(e)),
+        };
+        let now = auth.bearer_now_as::<E>(&RequestView::new(req));
+        Answer::now_or(now.map(|r| Ok(Bearer(r?))), || -> LocalFuture<_> {
+            let req = req.clone();
+            Box::pin(async move { Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(&req)).await?)) })
         })
     }
 }
@@ -311,13 +319,17 @@ pub struct SessionUser(pub Session);
 
 impl FromRequest for SessionUser {
     type Error = AuthRejection;
-    type Future = LocalFuture<Result<Self, AuthRejection>>;
+    type Future = Answered<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let auth = auth_of(&req)?;
-            Ok(SessionUser(auth.session(&RequestView::new(&req)).await?))
+        let auth = match auth_of(req) {
+            Ok(auth) => auth,
+            Err(e) => return Answer::ready(Err(e)),
+        };
+        let now = auth.session_now(&RequestView::new(req));
+        Answer::now_or(now.map(|r| Ok(SessionUser(r?))), || -> LocalFuture<_> {
+            let req = req.clone();
+            Box::pin(async move { Ok(SessionUser(auth.session(&RequestView::new(&req)).await?)) })
         })
     }
 }
@@ -333,18 +345,28 @@ pub struct Authenticated(pub Principal);
 
 impl FromRequest for Authenticated {
     type Error = AuthRejection;
-    type Future = LocalFuture<Result<Self, AuthRejection>>;
+    type Future = Answered<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            if let Some(p) = req.extensions().get::<Principal>() {
-                return Ok(Authenticated(p.clone()));
-            }
-            let auth = auth_of(&req)?;
-            let principal = auth.principal(&RequestView::new(&req)).await?;
+        if let Some(p) = req.extensions().get::<Principal>() {
+            return Answer::ready(Ok(Authenticated(p.clone())));
+        }
+        let auth = match auth_of(req) {
+            Ok(auth) => auth,
+            Err(e) => return Answer::ready(Err(e)),
+        };
+        let now = auth.principal_now(&RequestView::new(req)).map(|r| {
+            let principal = r?;
             req.extensions_mut().insert(principal.clone());
             Ok(Authenticated(principal))
+        });
+        Answer::now_or(now, || -> LocalFuture<_> {
+            let req = req.clone();
+            Box::pin(async move {
+                let principal = auth.principal(&RequestView::new(&req)).await?;
+                req.extensions_mut().insert(principal.clone());
+                Ok(Authenticated(principal))
+            })
         })
     }
 }

@@ -113,11 +113,13 @@ pub use guard::{
 };
 pub use pages::{ErrorPagesLayer, ErrorPagesService, error_pages};
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 
-use auth_core::adapter::{Reply, Request as CoreRequest};
+use auth_core::adapter::{Answer, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
 use auth_core::session::Session;
@@ -206,6 +208,9 @@ pub fn into_response(reply: impl Into<Reply>) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// The boxed future of an extractor's [`Answer`] that must wait for a store.
+type Waiting<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthRejection>> + Send + 'a>>;
+
 /// An authentication or authorization failure: renders `auth-core`'s HTTP table.
 #[derive(Debug)]
 pub struct AuthRejection(pub AuthError);
@@ -274,9 +279,16 @@ where
 {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
         let auth = Auth::from_ref(state);
-        Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(parts)).await?))
+        let view = RequestView::new(parts);
+        let now = auth.bearer_now_as::<E>(&view);
+        Answer::now_or(now.map(|r| Ok(Bearer(r?))), move || -> Waiting<'_, Self> {
+            Box::pin(async move { Ok(Bearer(auth.bearer_as::<E>(&view).await?)) })
+        })
     }
 }
 
@@ -313,9 +325,19 @@ where
 {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
         let auth = Auth::from_ref(state);
-        Ok(SessionUser(auth.session(&RequestView::new(parts)).await?))
+        let view = RequestView::new(parts);
+        let now = auth.session_now(&view);
+        Answer::now_or(
+            now.map(|r| Ok(SessionUser(r?))),
+            move || -> Waiting<'_, Self> {
+                Box::pin(async move { Ok(SessionUser(auth.session(&view).await?)) })
+            },
+        )
     }
 }
 
@@ -337,14 +359,27 @@ where
 {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
         if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Authenticated(p.clone()));
+            return Answer::ready(Ok(Authenticated(p.clone())));
         }
         let auth = Auth::from_ref(state);
-        let principal = auth.principal(&RequestView::new(parts)).await?;
-        parts.extensions.insert(principal.clone());
-        Ok(Authenticated(principal))
+        let now = auth.principal_now(&RequestView::new(parts));
+        let now = now.map(|r| {
+            let principal = r?;
+            parts.extensions.insert(principal.clone());
+            Ok(Authenticated(principal))
+        });
+        Answer::now_or(now, move || -> Waiting<'_, Self> {
+            Box::pin(async move {
+                let principal = auth.principal(&RequestView::new(parts)).await?;
+                parts.extensions.insert(principal.clone());
+                Ok(Authenticated(principal))
+            })
+        })
     }
 }
 

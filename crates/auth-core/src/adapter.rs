@@ -12,6 +12,12 @@
 //!    [`to_response`](crate::AuthError::to_response)) into its framework's response,
 //!    unchanged, and applies [`Auth::private_headers`](crate::Auth::private_headers).
 //!
+//! An extractor may first ask the `*_now` twin of the method it calls
+//! ([`Auth::bearer_now_as`](crate::Auth::bearer_now_as),
+//! [`session_now`](crate::Auth::session_now), [`principal_now`](crate::Auth::principal_now)):
+//! the same decision when it needs no store round trip, so that it can return an
+//! [`Answer`] that is ready at once and box only the future that waits.
+//!
 //! It limits request bodies to [`MAX_BODY_BYTES`] and, for HTML forms, reads the
 //! `csrf_token` field only when [`Auth::csrf_form_wanted`](crate::Auth::csrf_form_wanted)
 //! says so (at most [`MAX_CSRF_FORM_BYTES`]). Optional extractors map through
@@ -27,6 +33,7 @@
 //! assert_eq!(request.content_type(), Some("application/x-www-form-urlencoded; charset=utf-8"));
 //! ```
 
+pub use crate::answer::Answer;
 pub use crate::auth::optional;
 pub use crate::reply::Reply;
 pub use crate::request::{

@@ -63,6 +63,7 @@
 //!   for your own store's tests.
 
 pub mod adapter;
+mod answer;
 mod auth;
 pub mod clock;
 pub mod credential;

@@ -350,6 +350,22 @@ where
     }
 }
 
+/// [`authenticate`] for work that answers in place (`None` when it cannot): run and
+/// recorded alike, but only while no subscriber wants the `auth.*` debug spans (such an
+/// answer opens none); otherwise `None` at once, and the caller takes the awaited path.
+pub(crate) fn authenticate_now<T>(
+    work: impl FnOnce() -> Option<Result<T, AuthError>>,
+    scheme: impl FnOnce(&Result<T, AuthError>) -> AuthScheme,
+) -> Option<Result<T, AuthError>> {
+    if tracing::level_enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
+    let started = Instant::now();
+    let result = work()?;
+    authentication(scheme(&result), AuthOutcome::of(&result), started);
+    Some(result)
+}
+
 fn authentication(scheme: AuthScheme, outcome: AuthOutcome, started: Instant) {
     let s = scheme as usize;
     if let Some(key) = AUTH_KEYS.get(s).and_then(|o| o.get(outcome as usize)) {

@@ -96,7 +96,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use auth_core::adapter::{MAX_BODY_BYTES, Reply, Request as CoreRequest};
+use auth_core::adapter::{Answer, MAX_BODY_BYTES, Reply, Request as CoreRequest};
 use auth_core::credential::{ApiKeyRecord, KeySource};
 use auth_core::policy::Requirement;
 use auth_core::session::Session;
@@ -259,8 +259,31 @@ pub fn bearer_as<E>(
 where
     E: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    checked(auth, |auth: Auth, view: RequestView| async move {
-        auth.bearer_as::<E>(&view).await.map_err(reject)
+    view().and_then(move |view: RequestView| {
+        let auth = auth.clone();
+        answer(auth.bearer_now_as::<E>(&view), move || async move {
+            auth.bearer_as::<E>(&view).await
+        })
+    })
+}
+
+/// The boxed future of an [`Answer`] that must wait for a store.
+type Waiting<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Rejection>> + Send>>;
+
+/// The core's answer found in place (an `*_now` method's `Some`), else the future `wait`
+/// builds, boxed: a filter whose answer is at hand moves a few words and allocates
+/// nothing.
+fn answer<T, W>(
+    now: Option<Result<T, AuthError>>,
+    wait: impl FnOnce() -> W,
+) -> Answer<Result<T, Rejection>, Waiting<T>>
+where
+    W: std::future::Future<Output = Result<T, AuthError>> + Send + 'static,
+    T: 'static,
+{
+    Answer::now_or(now.map(|r| r.map_err(reject)), || -> Waiting<T> {
+        let work = wait();
+        Box::pin(async move { work.await.map_err(reject) })
     })
 }
 
@@ -270,8 +293,12 @@ where
 pub fn optional_bearer(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Arc<Claims>>,), Error = Rejection> + Clone {
-    checked(auth, |auth: Auth, view: RequestView| async move {
-        auth_core::optional(auth.bearer(&view).await).map_err(reject)
+    view().and_then(move |view: RequestView| {
+        let auth = auth.clone();
+        let now = auth.bearer_now_as(&view).map(auth_core::optional);
+        answer(now, move || async move {
+            auth_core::optional(auth.bearer(&view).await)
+        })
     })
 }
 
@@ -283,7 +310,10 @@ pub fn optional_authenticated(
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
     csrf_view(auth.clone()).and_then(move |view: RequestView| {
         let auth = auth.clone();
-        async move { auth_core::optional(auth.principal(&view).await).map_err(reject) }
+        let now = auth.principal_now(&view).map(auth_core::optional);
+        answer(now, move || async move {
+            auth_core::optional(auth.principal(&view).await)
+        })
     })
 }
 
@@ -355,7 +385,9 @@ pub fn api_key(
 pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
     csrf_view(auth.clone()).and_then(move |view: RequestView| {
         let auth = auth.clone();
-        async move { auth.session(&view).await.map_err(reject) }
+        answer(auth.session_now(&view), move || async move {
+            auth.session(&view).await
+        })
     })
 }
 
@@ -364,7 +396,9 @@ pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejectio
 pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
     csrf_view(auth.clone()).and_then(move |view: RequestView| {
         let auth = auth.clone();
-        async move { auth.principal(&view).await.map_err(reject) }
+        answer(auth.principal_now(&view), move || async move {
+            auth.principal(&view).await
+        })
     })
 }
 

@@ -29,6 +29,9 @@ mod endpoints;
 mod mfa;
 #[cfg(test)]
 mod mfa_tests;
+mod now;
+#[cfg(test)]
+mod now_tests;
 mod parts;
 #[cfg(feature = "passkeys")]
 mod passkey_endpoints;

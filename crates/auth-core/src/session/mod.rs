@@ -59,6 +59,7 @@ use crate::store::{SessionRecord, StateStore};
 
 mod config;
 mod keys;
+mod load;
 mod origin;
 
 #[cfg(any(test, feature = "store-test-suite"))]
@@ -434,68 +435,6 @@ impl SessionManager {
             set_cookie: self.cookie(&id, self.config.absolute_timeout),
             csrf_token,
         })
-    }
-
-    /// The request's live session, if any: checks both timeouts and slides the idle
-    /// expiry (writing at most once per `touch_interval`).
-    pub async fn load(&self, request: &impl Request) -> Result<Option<Session>, AuthError> {
-        let Some((id, key, known)) = self.presented_key(request) else {
-            return Ok(None);
-        };
-        // Held in this process (the memory store): no boxed store future per request.
-        let loaded = crate::telemetry::store_call("load_session", async {
-            match self.store.load_session_now(&key) {
-                Some(loaded) => loaded,
-                None => self.store.load_session(&key).await,
-            }
-        })
-        .await?;
-        let Some(mut record) = loaded else {
-            return Ok(None);
-        };
-        if !known {
-            self.remember_key(id, &key);
-        }
-        let now = self.clock.unix_seconds();
-        let absolute = record.created + self.config.absolute_timeout.as_secs();
-        let idle_end = record.last_seen + self.config.idle_timeout.as_secs();
-        if now >= absolute || now >= idle_end {
-            self.store.remove_session(&key).await?;
-            return Ok(None);
-        }
-        if now.saturating_sub(record.last_seen) >= self.config.touch_interval.as_secs() {
-            let expires_at = absolute.min(now + self.config.idle_timeout.as_secs());
-            // The user as the store knows them now (fail closed if it cannot be asked).
-            let roles_now = match &self.users {
-                None => None,
-                Some(users) => match users.find_by_id(&record.user_id).await? {
-                    Some(user) if !user.disabled => Some(user.roles),
-                    _ => {
-                        self.store.remove_session(&key).await?;
-                        return Ok(None);
-                    }
-                },
-            };
-            record.last_seen = now;
-            record.expires_at = expires_at;
-            match roles_now {
-                Some(roles) if *roles != *record.roles => {
-                    record.roles = roles.into();
-                    self.store.insert_session(&key, &record).await?;
-                }
-                _ => {
-                    if !self.store.touch_session(&key, now, expires_at).await? {
-                        return Ok(None);
-                    }
-                }
-            }
-        }
-        Ok(Some(Session { key, record }))
-    }
-
-    /// As [`SessionManager::load`], but a missing session is [`AuthError::NotAuthenticated`].
-    pub async fn require(&self, request: &impl Request) -> Result<Session, AuthError> {
-        self.load(request).await?.ok_or(AuthError::NotAuthenticated)
     }
 
     /// Ends `session` server-side; returns the `Set-Cookie` value that clears the cookie.

@@ -431,3 +431,20 @@ async fn a_session_keeps_the_methods_it_was_started_with() {
         .unwrap();
     assert_eq!(*stored.amr, ["hwk"]);
 }
+
+#[tokio::test]
+async fn a_session_past_its_timeout_is_left_to_the_awaited_load_which_removes_it() {
+    // The store keeps its own (real) time, so it still holds the record that the
+    // manager's clock says timed out: removing it is a write, not an in-place answer.
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(crate::clock::ManualClock::new(SystemClock.now()));
+    let m = SessionManager::new(SessionConfig::default(), store.clone(), clock.clone()).unwrap();
+    let (s, _) = start_one(&m).await;
+    let request = suite::with_cookie(&s.set_cookie);
+    assert!(matches!(m.load_now(&request), Some(Ok(Some(_)))));
+    clock.advance(Duration::from_secs(3601));
+    assert!(m.load_now(&request).is_none());
+    assert!(m.load(&request).await.unwrap().is_none());
+    assert!(store.load_session(&s.session.key).await.unwrap().is_none());
+    assert!(matches!(m.load_now(&request), Some(Ok(None))));
+}

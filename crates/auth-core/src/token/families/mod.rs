@@ -246,6 +246,20 @@ impl TokenManager {
         }
     }
 
+    /// [`TokenManager::check`] answered in place, when the store holds the answer in this
+    /// process (the memory store, or a replica in sync; blocklist mode); `None` when it
+    /// must be asked: then await [`TokenManager::check`].
+    pub fn check_now<E>(&self, claims: &Claims<E>) -> Option<Result<(), AuthError>> {
+        if self.mode != RevocationMode::Blocklist {
+            return None;
+        }
+        Some(match self.store.check_now(&self.token_ref(claims))? {
+            Ok(TokenStatus::Active) => Ok(()),
+            Ok(TokenStatus::Revoked) => Err(TokenError::Revoked.into()),
+            Err(e) => Err(e.into()),
+        })
+    }
+
     /// Rotates a refresh token: verifies it, consumes it, and returns a new pair in the
     /// same family. Presenting an already used refresh token revokes the whole family
     /// (access tokens included) and fails. Roles and email are read afresh from the user
