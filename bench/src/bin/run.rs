@@ -1147,21 +1147,20 @@ fn checks(
 }
 
 /// What limits the JWT route against the bare one (callgrind, `docs/BENCHMARKS.md`).
-const WHY_JWT: &str = "per request the extractor adds ~2.8k-2.9k instructions (`bench-instructions`, \
-     2026-12-08 00:18) to the bare route's ~15k (axum), ~20k (actix-web), ~12k (warp): the \
+const WHY_JWT: &str = "per request the extractor adds ~2.2k-2.3k instructions (`bench-instructions`, \
+     2026-12-08 03:20) to the bare route's ~15k (axum), ~20k (actix-web), ~12k (warp): the \
      verified-token cache lookup by the header's bytes (~0.5k: two keyed hashes and a \
-     shard lock), the revocation check on the memory store, answered in place (~0.4k: its \
-     lock, a clock read, three map lookups), the time re-check with its own clock read \
-     (~0.2k) and the extractor's futures; warp adds ~5.0k, as its filter chain polls a \
-     future per combinator, clones the request's header map (~0.55k with its drop) and \
-     parses the empty query string";
-const WHY_SESSION: &str = "per request the session extractor adds ~3.8k (axum), ~4.4k \
-     (actix-web), ~6.7k (warp) instructions (`bench-instructions`, 2026-12-08 00:18): the \
+     shard lock), the revocation check on the memory store (~0.4k: its lock, a clock read, \
+     three map lookups) and the time re-check with its own clock read (~0.2k), all \
+     answered in place, so the extractor's future is ready at once and nothing is boxed; \
+     warp adds ~4.3k, as its filter chain polls a future per combinator, clones the \
+     request's header map (~0.55k with its drop) and parses the empty query string";
+const WHY_SESSION: &str = "per request the session extractor adds ~3.0k (axum), ~3.3k \
+     (actix-web), ~5.7k (warp) instructions (`bench-instructions`, 2026-12-08 03:20): the \
      cookie scan (~0.3k; a cached id is found by its bytes), the key-cache lookup (~0.4k: \
      two keyed hashes and a shard lock), the memory store's decode of the hex key (~0.36k) \
-     and its lookup under a lock (answered in place, no boxed store future); warp adds the \
-     CSRF form branch (an `or` and a second `and_then`) to the filter chain the JWT route \
-     pays";
+     and its lookup under a lock, answered in place (no future boxed); warp adds the CSRF \
+     form branch (an `or` and a second `and_then`) to the filter chain the JWT route pays";
 const WHY_REPLICA: &str = "the replica answers from a local set, but under a mutex, with two \
      clock reads and three map lookups per check, and its stream reader shares the one core";
 /// What limits the external issuer's RS256 route (resource-server mode) against the bare
