@@ -231,8 +231,13 @@ impl ResponseError for AuthRejection {
 
 /// The registered [`Auth`], or an error that says how to register it.
 pub fn auth_of(req: &HttpRequest) -> Result<Auth, AuthRejection> {
+    registered(req).cloned()
+}
+
+/// [`auth_of`] borrowed: an extractor answered in place does not clone the handle.
+fn registered(req: &HttpRequest) -> Result<&Auth, AuthRejection> {
     match req.app_data::<web::Data<Auth>>() {
-        Some(data) => Ok(data.get_ref().clone()),
+        Some(data) => Ok(data.get_ref()),
         None => {
             tracing::error!(
                 "auth-actix: no Auth registered; add `.app_data(web::Data::new(auth))` to your App"
@@ -259,13 +264,13 @@ impl<E: DeserializeOwned + Send + Sync + 'static> FromRequest for Bearer<E> {
     type Future = Answered<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let auth = match auth_of(req) {
+        let auth = match registered(req) {
             Ok(auth) => auth,
             Err(e) => return Answer::ready(Err(e)),
         };
         let now = auth.bearer_now_as::<E>(&RequestView::new(req));
         Answer::now_or(now.map(|r| Ok(Bearer(r?))), || -> LocalFuture<_> {
-            let req = req.clone();
+            let (req, auth) = (req.clone(), auth.clone());
             Box::pin(async move { Ok(Bearer(auth.bearer_as::<E>(&RequestView::new(&req)).await?)) })
         })
     }
@@ -322,13 +327,13 @@ impl FromRequest for SessionUser {
     type Future = Answered<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let auth = match auth_of(req) {
+        let auth = match registered(req) {
             Ok(auth) => auth,
             Err(e) => return Answer::ready(Err(e)),
         };
         let now = auth.session_now(&RequestView::new(req));
         Answer::now_or(now.map(|r| Ok(SessionUser(r?))), || -> LocalFuture<_> {
-            let req = req.clone();
+            let (req, auth) = (req.clone(), auth.clone());
             Box::pin(async move { Ok(SessionUser(auth.session(&RequestView::new(&req)).await?)) })
         })
     }
@@ -351,7 +356,7 @@ impl FromRequest for Authenticated {
         if let Some(p) = req.extensions().get::<Principal>() {
             return Answer::ready(Ok(Authenticated(p.clone())));
         }
-        let auth = match auth_of(req) {
+        let auth = match registered(req) {
             Ok(auth) => auth,
             Err(e) => return Answer::ready(Err(e)),
         };
@@ -361,7 +366,7 @@ impl FromRequest for Authenticated {
             Ok(Authenticated(principal))
         });
         Answer::now_or(now, || -> LocalFuture<_> {
-            let req = req.clone();
+            let (req, auth) = (req.clone(), auth.clone());
             Box::pin(async move {
                 let principal = auth.principal(&RequestView::new(&req)).await?;
                 req.extensions_mut().insert(principal.clone());

@@ -260,10 +260,11 @@ where
     E: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     view().and_then(move |view: RequestView| {
-        let auth = auth.clone();
-        answer(auth.bearer_now_as::<E>(&view), move || async move {
-            auth.bearer_as::<E>(&view).await
-        })
+        answer(
+            &auth,
+            auth.bearer_now_as::<E>(&view),
+            move |auth| async move { auth.bearer_as::<E>(&view).await },
+        )
     })
 }
 
@@ -271,18 +272,19 @@ where
 type Waiting<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Rejection>> + Send>>;
 
 /// The core's answer found in place (an `*_now` method's `Some`), else the future `wait`
-/// builds, boxed: a filter whose answer is at hand moves a few words and allocates
-/// nothing.
+/// builds with its own [`Auth`] handle, boxed: a filter whose answer is at hand moves a
+/// few words, allocates nothing and does not clone the handle.
 fn answer<T, W>(
+    auth: &Auth,
     now: Option<Result<T, AuthError>>,
-    wait: impl FnOnce() -> W,
+    wait: impl FnOnce(Auth) -> W,
 ) -> Answer<Result<T, Rejection>, Waiting<T>>
 where
     W: std::future::Future<Output = Result<T, AuthError>> + Send + 'static,
     T: 'static,
 {
     Answer::now_or(now.map(|r| r.map_err(reject)), || -> Waiting<T> {
-        let work = wait();
+        let work = wait(auth.clone());
         Box::pin(async move { work.await.map_err(reject) })
     })
 }
@@ -294,9 +296,8 @@ pub fn optional_bearer(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Arc<Claims>>,), Error = Rejection> + Clone {
     view().and_then(move |view: RequestView| {
-        let auth = auth.clone();
         let now = auth.bearer_now_as(&view).map(auth_core::optional);
-        answer(now, move || async move {
+        answer(&auth, now, move |auth| async move {
             auth_core::optional(auth.bearer(&view).await)
         })
     })
@@ -309,9 +310,8 @@ pub fn optional_authenticated(
     auth: Auth,
 ) -> impl Filter<Extract = (Option<Principal>,), Error = Rejection> + Clone {
     csrf_view(auth.clone()).and_then(move |view: RequestView| {
-        let auth = auth.clone();
         let now = auth.principal_now(&view).map(auth_core::optional);
-        answer(now, move || async move {
+        answer(&auth, now, move |auth| async move {
             auth_core::optional(auth.principal(&view).await)
         })
     })
@@ -384,8 +384,7 @@ pub fn api_key(
 /// The session caller; on unsafe methods the CSRF check runs as well.
 pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejection> + Clone {
     csrf_view(auth.clone()).and_then(move |view: RequestView| {
-        let auth = auth.clone();
-        answer(auth.session_now(&view), move || async move {
+        answer(&auth, auth.session_now(&view), move |auth| async move {
             auth.session(&view).await
         })
     })
@@ -395,8 +394,7 @@ pub fn session(auth: Auth) -> impl Filter<Extract = (Session,), Error = Rejectio
 /// session cookie (CSRF-checked on unsafe methods).
 pub fn authenticated(auth: Auth) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
     csrf_view(auth.clone()).and_then(move |view: RequestView| {
-        let auth = auth.clone();
-        answer(auth.principal_now(&view), move || async move {
+        answer(&auth, auth.principal_now(&view), move |auth| async move {
             auth.principal(&view).await
         })
     })
