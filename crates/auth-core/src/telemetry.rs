@@ -351,7 +351,7 @@ where
 }
 
 /// [`authenticate`] for work that answers in place (`None` when it cannot): run and
-/// recorded alike, but only while no subscriber wants the `auth.*` debug spans (such an
+/// recorded alike, but only while tracing's DEBUG level, the `auth.*` spans', is off (such an
 /// answer opens none); otherwise `None` at once, and the caller takes the awaited path.
 pub(crate) fn authenticate_now<T>(
     work: impl FnOnce() -> Option<Result<T, AuthError>>,

@@ -1,7 +1,8 @@
 //! Authentications answered in place: the `*_now` methods an extractor tries before it
 //! builds (and boxes) the future of a store round trip. Each decides exactly as its
 //! awaited twin and records the same metrics; it answers `None` whenever the twin would
-//! wait for a store, write to one, or open the `auth.*` spans a subscriber wants.
+//! wait for a store, write to one, or open the `auth.*` spans: while tracing's DEBUG level
+//! is enabled (their level, by any subscriber, for any target) every answer is awaited.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ impl Auth {
     /// [`Auth::bearer_as`] answered without waiting, when it can be: the token verified
     /// (or found in the verified-token cache) and its revocation state held in this
     /// process (the memory store, or a replica in sync). `None` when a store must be
-    /// asked, or a tracing subscriber wants the `auth.*` spans: then await
+    /// asked, or tracing's DEBUG level is enabled (the `auth.*` spans'): then await
     /// [`Auth::bearer_as`]. Recorded in the metrics as [`Auth::bearer_as`] records it.
     pub fn bearer_now_as<E: serde::de::DeserializeOwned + Send + Sync + 'static>(
         &self,
@@ -32,7 +33,7 @@ impl Auth {
     /// [`Auth::session`] answered without waiting, when it can be: the session held in
     /// this process (the memory store) and needing no write (see
     /// [`SessionManager::load_now`](crate::session::SessionManager::load_now)). `None`
-    /// otherwise, or when a tracing subscriber wants the `auth.*` spans: then await
+    /// otherwise, or when tracing's DEBUG level is enabled (the `auth.*` spans'): then await
     /// [`Auth::session`].
     pub fn session_now(&self, request: &impl Request) -> Option<Result<Session, AuthError>> {
         let work = || {
@@ -45,8 +46,8 @@ impl Auth {
     /// [`Auth::principal`] answered without waiting, when it can be: a bearer token
     /// already in a verified-token cache (ours, with its revocation state held in this
     /// process, or a trusted issuer's), or a session as [`Auth::session_now`] finds it.
-    /// `None` otherwise (a token not yet verified, a store to ask), or when a tracing
-    /// subscriber wants the `auth.*` spans: then await [`Auth::principal`].
+    /// `None` otherwise (a token not yet verified, a store to ask), or when tracing's
+    /// DEBUG level is enabled (the `auth.*` spans'): then await [`Auth::principal`].
     pub fn principal_now(&self, request: &impl Request) -> Option<Result<Principal, AuthError>> {
         let work = || {
             if request.header_values("authorization").next().is_some() {
