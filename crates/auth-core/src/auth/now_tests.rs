@@ -109,14 +109,15 @@ async fn a_bearer_is_answered_in_place_as_the_awaited_check_answers() {
 }
 
 #[tokio::test]
-async fn allowlist_mode_waits_for_its_store() {
+async fn allowlist_mode_is_answered_in_place_by_the_memory_store() {
     let (auth, _) = auth(RevocationMode::Allowlist);
     let pair = auth.tokens().login(&alice(), None).await.unwrap();
     let request = bearer(&pair.access.token);
-    assert!(auth.bearer_now_as::<NoExtra>(&request).is_none());
-    assert!(auth.principal_now(&request).is_none());
-    assert_eq!(auth.bearer(&request).await.unwrap().sub, "1");
-    // A request refused before any store is asked is still answered in place.
+    assert_eq!(bearer_both(&auth, &request).await, "ok");
+    // Unlisted by its logout: refused in place as awaited.
+    let claims = auth.bearer(&request).await.unwrap();
+    auth.tokens().logout(&claims).await.unwrap();
+    assert!(bearer_both(&auth, &request).await.contains("Revoked"));
     let missing = auth.bearer_now_as::<NoExtra>(&SimpleRequest::new());
     assert!(matches!(
         missing,

@@ -70,23 +70,11 @@ impl Revocations for MemoryStore {
     }
 
     async fn check_listed(&self, t: &TokenRef<'_>) -> Result<TokenStatus, StoreError> {
-        let now = self.now();
-        let s = lock(&self.state);
-        let (listed, blocked) = with_blocked_key(t.iss, t.jti, |key| {
-            let listed = s
-                .listed
-                .get(t.sid)
-                .and_then(|tokens| tokens.get(key))
-                .is_some_and(|(exp, _)| *exp > now);
-            (listed, s.blocked.get(key, now).is_some())
-        });
-        let revoked = !listed
-            || blocked
-            || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
-            || s.user_cutoff
-                .get(t.sub, now)
-                .is_some_and(|cut| t.iat < *cut);
-        Ok(TokenStatus::revoked_if(revoked))
+        Ok(self.allowlist_status(t))
+    }
+
+    fn check_listed_now(&self, t: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
+        Some(Ok(self.allowlist_status(t)))
     }
 }
 
@@ -190,6 +178,27 @@ impl RefreshFamilies for MemoryStore {
 
 impl MemoryStore {
     /// The blocklist answer for `t`, now: its `jti`, its family or its user revoked.
+    /// Allowlist mode's answer, for `check_listed` and `check_listed_now` alike.
+    fn allowlist_status(&self, t: &TokenRef<'_>) -> TokenStatus {
+        let now = self.now();
+        let s = lock(&self.state);
+        let (listed, blocked) = with_blocked_key(t.iss, t.jti, |key| {
+            let listed = s
+                .listed
+                .get(t.sid)
+                .and_then(|tokens| tokens.get(key))
+                .is_some_and(|(exp, _)| *exp > now);
+            (listed, s.blocked.get(key, now).is_some())
+        });
+        let revoked = !listed
+            || blocked
+            || s.families.get(t.sid, now).is_some_and(|f| f.revoked)
+            || s.user_cutoff
+                .get(t.sub, now)
+                .is_some_and(|cut| t.iat < *cut);
+        TokenStatus::revoked_if(revoked)
+    }
+
     fn blocklist_status(&self, t: &TokenRef<'_>) -> TokenStatus {
         let now = self.now();
         let s = lock(&self.state);

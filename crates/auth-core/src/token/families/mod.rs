@@ -130,7 +130,10 @@ impl TokenManager {
                 Some(status) => status?,
                 None => self.store.check(r).await?,
             },
-            RevocationMode::Allowlist => self.store.check_listed(r).await?,
+            RevocationMode::Allowlist => match self.store.check_listed_now(r) {
+                Some(status) => status?,
+                None => self.store.check_listed(r).await?,
+            },
         })
     }
 
@@ -247,13 +250,15 @@ impl TokenManager {
     }
 
     /// [`TokenManager::check`] answered in place, when the store holds the answer in this
-    /// process (the memory store, or a replica in sync; blocklist mode); `None` when it
-    /// must be asked: then await [`TokenManager::check`].
+    /// process (the memory store in either mode, or a replica in sync in blocklist mode);
+    /// `None` when it must be asked: then await [`TokenManager::check`].
     pub fn check_now<E>(&self, claims: &Claims<E>) -> Option<Result<(), AuthError>> {
-        if self.mode != RevocationMode::Blocklist {
-            return None;
-        }
-        Some(match self.store.check_now(&self.token_ref(claims))? {
+        let r = self.token_ref(claims);
+        let status = match self.mode {
+            RevocationMode::Blocklist => self.store.check_now(&r),
+            RevocationMode::Allowlist => self.store.check_listed_now(&r),
+        };
+        Some(match status? {
             Ok(TokenStatus::Active) => Ok(()),
             Ok(TokenStatus::Revoked) => Err(TokenError::Revoked.into()),
             Err(e) => Err(e.into()),
