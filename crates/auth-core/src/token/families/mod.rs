@@ -3,6 +3,7 @@
 //! the stateless `TokenService` it builds on.
 
 mod options;
+
 #[cfg(test)]
 mod tests;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use crate::credential::{User, UserStore};
 use tracing::Instrument as _;
 
-use crate::error::{AuthError, TokenError};
+use crate::error::{AuthError, StoreError, TokenError};
 use crate::store::{Family, Rotation, StateStore, TokenMeta, TokenRef, TokenStatus};
 use crate::telemetry::{self, RefreshOutcome};
 use crate::token::{Claims, Subject, TokenPair, TokenService};
@@ -124,17 +125,22 @@ impl TokenManager {
     }
 
     async fn status(&self, r: &TokenRef<'_>) -> Result<TokenStatus, AuthError> {
+        // Held in this process (memory, a replica): no boxed store future per request.
+        if let Some(status) = self.status_now(r) {
+            return Ok(status?);
+        }
         Ok(match self.mode {
-            // Held in this process (memory, a replica): no boxed store future per request.
-            RevocationMode::Blocklist => match self.store.check_now(r) {
-                Some(status) => status?,
-                None => self.store.check(r).await?,
-            },
-            RevocationMode::Allowlist => match self.store.check_listed_now(r) {
-                Some(status) => status?,
-                None => self.store.check_listed(r).await?,
-            },
+            RevocationMode::Blocklist => self.store.check(r).await?,
+            RevocationMode::Allowlist => self.store.check_listed(r).await?,
         })
+    }
+
+    /// The mode's status answered by the store in place, if it can.
+    fn status_now(&self, r: &TokenRef<'_>) -> Option<Result<TokenStatus, StoreError>> {
+        match self.mode {
+            RevocationMode::Blocklist => self.store.check_now(r),
+            RevocationMode::Allowlist => self.store.check_listed_now(r),
+        }
     }
 
     /// The state store.
@@ -243,26 +249,15 @@ impl TokenManager {
         let status =
             crate::telemetry::store_call("token_status", self.status(&self.token_ref(claims)))
                 .await?;
-        match status {
-            TokenStatus::Active => Ok(()),
-            TokenStatus::Revoked => Err(TokenError::Revoked.into()),
-        }
+        admitted(status)
     }
 
     /// [`TokenManager::check`] answered in place, when the store holds the answer in this
     /// process (the memory store in either mode, or a replica in sync in blocklist mode);
     /// `None` when it must be asked: then await [`TokenManager::check`].
     pub fn check_now<E>(&self, claims: &Claims<E>) -> Option<Result<(), AuthError>> {
-        let r = self.token_ref(claims);
-        let status = match self.mode {
-            RevocationMode::Blocklist => self.store.check_now(&r),
-            RevocationMode::Allowlist => self.store.check_listed_now(&r),
-        };
-        Some(match status? {
-            Ok(TokenStatus::Active) => Ok(()),
-            Ok(TokenStatus::Revoked) => Err(TokenError::Revoked.into()),
-            Err(e) => Err(e.into()),
-        })
+        let status = self.status_now(&self.token_ref(claims))?;
+        Some(status.map_err(AuthError::from).and_then(admitted))
     }
 
     /// Rotates a refresh token: verifies it, consumes it, and returns a new pair in the
@@ -300,12 +295,7 @@ impl TokenManager {
         reused: &mut bool,
     ) -> Result<(TokenPair, User), AuthError> {
         let claims = self.tokens.verify_refresh(refresh_token)?;
-        let status =
-            crate::telemetry::store_call("token_status", self.status(&self.token_ref(&claims)))
-                .await?;
-        if status == TokenStatus::Revoked {
-            return Err(TokenError::Revoked.into());
-        }
+        self.check(&claims).await?;
         let user =
             crate::telemetry::store_call("find_user", self.users.find_by_id(&claims.sub)).await?;
         let user = match user {
@@ -407,4 +397,12 @@ impl TokenManager {
 fn internal(e: crate::token::SigningError) -> AuthError {
     tracing::error!(error = %e, "token signing failed");
     AuthError::Internal
+}
+
+/// A token's revocation status as the check's verdict.
+fn admitted(status: TokenStatus) -> Result<(), AuthError> {
+    match status {
+        TokenStatus::Active => Ok(()),
+        TokenStatus::Revoked => Err(TokenError::Revoked.into()),
+    }
 }
